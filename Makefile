@@ -1,0 +1,82 @@
+# Every target a user or CI needs; `make help` lists them. Set-up is a dependency of each, so
+# `make run` and `make test` work from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+# Set here so no target depends on the user's shell: Keras 3 breaks TFX Keras models.
+export TF_USE_LEGACY_KERAS := 1
+UV_VERSION := 0.13.9
+
+# python3.10 on PATH if it really is 3.10 (a pyenv shim may point elsewhere), else pyenv's own.
+PYTHON310 = $(shell for candidate in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10; do \
+	  if command -v $$candidate >/dev/null 2>&1 && $$candidate -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; \
+	  then command -v $$candidate; break; fi; done)
+# The stamp changes whenever the lock or the package definition does, so re-running set-up is a no-op otherwise.
+INSTALL_STAMP := $(VENV)/.installed-$(shell cat requirements.lock setup.py | sha256sum | cut -c1-16)
+
+# Optional settings: make run DATA=path/to/spans OUT=path/to/outputs VERBOSE=1
+DATA ?=
+OUT ?=
+VERBOSE ?=
+RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $(if $(VERBOSE),--verbose)
+OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
+PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
+
+.PHONY: help setup data run tfx-run test test-fast test-e2e lint format lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(INSTALL_STAMP) ## Create .venv with Python 3.10 and install the pinned lock (seconds when nothing changed)
+
+$(INSTALL_STAMP): requirements.lock setup.py
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 was not found: install it (for example 'pyenv install 3.10.13', or your distribution's python3.10 and python3.10-venv packages) and run make again." >&2; exit 1; }
+	@test -x $(BIN)/python && $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' || { rm -rf $(VENV) && $(PYTHON310) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*; touch $@
+
+data: setup ## Write the Chicago Taxi sample from the tfx wheel as half-year spans
+	$(BIN)/taxi-pipeline prepare-data $(if $(OUT),--output-dir $(OUT))
+
+run: setup ## Prepare data and run the whole pipeline on Beam's DirectRunner (DATA=, OUT=, VERBOSE=1)
+	$(BIN)/taxi-pipeline run $(RUN_FLAGS)
+
+tfx-run: setup ## Register and run the pipeline with the tfx CLI (BEAM_HOME under the output folder)
+	$(BIN)/taxi-pipeline prepare-data $(RUN_FLAGS)
+	export BEAM_HOME=$(abspath $(OUTPUT_DIR))/tfx_cli_home TAXI_OUTPUT_DIR=$(abspath $(OUTPUT_DIR)) $(if $(DATA),TAXI_DATA_ROOT=$(abspath $(DATA))) && \
+	  $(BIN)/tfx pipeline update --engine beam --pipeline_path pipeline/beam_runner.py 2>/dev/null || \
+	  $(BIN)/tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py && \
+	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME)
+
+test: setup ## Lint, unit tests and the end-to-end tests (what CI runs)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+test-fast: setup ## Unit and input-validation tests only (skips e2e)
+	$(BIN)/pytest -m "not e2e"
+
+test-e2e: setup ## Only the end-to-end pipeline tests
+	$(BIN)/pytest -m e2e
+
+lint: setup ## ruff check and format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: setup ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+lock: ## Re-resolve requirements.lock in a scratch venv (needs network to PyPI)
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 was not found." >&2; exit 1; }
+	rm -rf build/lock-venv && $(PYTHON310) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	build/lock-venv/bin/uv pip install --python build/lock-venv/bin/python \
+	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest ruff
+	{ sed -n '/^#/p' requirements.lock; build/lock-venv/bin/uv pip freeze --python build/lock-venv/bin/python | grep -v -e '^pip==' -e '^uv=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean: ## Remove pipeline outputs (keeps .venv)
+	rm -rf $(OUTPUT_DIR)

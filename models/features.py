@@ -1,0 +1,48 @@
+"""Feature names and kinds of the Chicago Taxi data: the single source of truth for the model.
+
+Every raw column the pipeline reads is listed here exactly once, by how the model uses it.
+"""
+
+# Categorical string columns, mapped to ids through a Transform vocabulary.
+VOCABULARY_FEATURES = ["payment_type", "company"]
+VOCABULARY_SIZE = 100  # the sample has 7 payment types and 61 companies
+OOV_BUCKETS = 5
+
+# Small integer categories, used as ids directly: feature -> number of ids (max value + 1).
+INTEGER_CATEGORICAL_FEATURES = {
+    "trip_start_hour": 24,
+    "trip_start_day": 8,  # 1 = Sunday ... 7 = Saturday
+    "trip_start_month": 13,
+    "pickup_community_area": 78,  # Chicago has 77 community areas; 0 stands for missing
+    "dropoff_community_area": 78,
+}
+
+# Skewed positive amounts: log1p, then z-score with statistics from the training window.
+NUMERIC_FEATURES = ["fare", "trip_miles", "trip_seconds"]
+
+# Coordinates, bucketized into training-window quantiles.
+BUCKETIZED_FEATURES = ["pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude"]
+BUCKET_COUNT = 10
+
+# Read by the pipeline but deliberately not model inputs: `tips` only defines the label (it is not
+# known when a trip is scored), the timestamp would let the model memorise periods, and the census
+# tracts are mostly missing (pickup 99.99 %, dropoff 28 % in the sample).
+TIPS = "tips"
+FARE = "fare"
+NOT_MODEL_INPUTS = [TIPS, "trip_start_timestamp", "pickup_census_tract", "dropoff_census_tract"]
+
+# The label: a big tipper tips more than this fraction of the fare.
+LABEL = "big_tipper"
+BIG_TIPPER_FRACTION_OF_FARE = 0.2
+
+MODEL_INPUTS = (
+    VOCABULARY_FEATURES + list(INTEGER_CATEGORICAL_FEATURES) + NUMERIC_FEATURES + BUCKETIZED_FEATURES
+)
+# Every column a CSV must have for the pipeline to run on it.
+REQUIRED_COLUMNS = MODEL_INPUTS + NOT_MODEL_INPUTS
+
+
+def transformed_name(feature: str) -> str:
+    """Name of a feature after Transform (the Keras model's input name)."""
+    return f"{feature}_xf"
+

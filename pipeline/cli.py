@@ -1,0 +1,116 @@
+"""`taxi-pipeline`: prepare the data, run the pipeline locally, and reprint a run's summary."""
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from pipeline import configs
+
+
+def _quiet_logs(verbose: bool) -> None:
+    """TensorFlow, absl and Beam log at INFO/WARNING by default; keep errors only unless asked."""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("tensorflow", "apache_beam", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output-dir",
+        help=f"Folder for everything a run writes (default: ${configs.OUTPUT_DIR_ENV} or ./{configs.DEFAULT_OUTPUT_DIR}).",
+    )
+
+
+def _prepare_data(args) -> int:
+    from pipeline import taxi_sample
+
+    settings = configs.Settings.resolve(args.output_dir)
+    rows_by_span = taxi_sample.write_spans(taxi_sample.sample_csv_path(), settings.prepared_sample_dir)
+    print(f"Wrote {sum(rows_by_span.values())} rows of the Chicago Taxi sample as {len(rows_by_span)} spans under "
+          f"{settings.prepared_sample_dir}:")
+    for span, rows in rows_by_span.items():
+        print(f"  {configs.SPAN_FOLDER_PREFIX}{span}: {rows} rows")
+    return 0
+
+
+def _run(args) -> int:
+    from pipeline import inputs, local_pipeline, run_report
+
+    settings = configs.Settings.resolve(args.output_dir, args.data_root)
+    started = time.monotonic()
+    try:
+        spans = local_pipeline.prepare_inputs(settings)
+    except inputs.InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    span = args.span if args.span is not None else max(spans)
+    if span not in spans:
+        print(f"error: --span {span} has no data; spans available: {spans}", file=sys.stderr)
+        return 2
+    print(f"Running {configs.PIPELINE_NAME} on span {span} of {settings.spans_dir}; outputs in {settings.output_dir}")
+    failed = False
+    try:
+        run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, args.span))
+    except Exception as error:  # the summary below names the failed component; the traceback is in the log
+        failed = True
+        print(f"error: the pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
+    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    if summary is not None:
+        summary["wall_seconds"] = round(time.monotonic() - started, 1)
+        run_report.write_summary(summary, settings.run_summary_path)
+        run_report.print_summary(summary, settings.run_summary_path)
+        print(f"Wall time: {summary['wall_seconds']:.1f} s")
+    return 1 if failed else 0
+
+
+def _summary(args) -> int:
+    from pipeline import run_report
+
+    settings = configs.Settings.resolve(args.output_dir)
+    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    if summary is None:
+        print(f"error: no run of {configs.PIPELINE_NAME} recorded in {settings.metadata_path}", file=sys.stderr)
+        return 2
+    run_report.write_summary(summary, settings.run_summary_path)
+    run_report.print_summary(summary, settings.run_summary_path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="taxi-pipeline", description=__doc__)
+    parser.add_argument("--verbose", action="store_true", help="Keep TensorFlow, absl and Beam logs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    prepare = commands.add_parser("prepare-data", help="Write the Chicago Taxi sample from the tfx wheel as spans.")
+    _add_folder_flags(prepare)
+    prepare.set_defaults(handler=_prepare_data)
+
+    run = commands.add_parser("run", help="Run the whole pipeline on Beam's DirectRunner.")
+    _add_folder_flags(run)
+    run.add_argument(
+        "--data-root",
+        help=f"Folder of span-N/ sub-folders of taxi CSVs (default: ${configs.DATA_ROOT_ENV}, else the prepared sample).",
+    )
+    run.add_argument("--span", type=int, help="Evaluate on the spans ending at this one instead of the newest.")
+    run.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="Keep TensorFlow, absl and Beam logs.")
+    run.set_defaults(handler=_run)
+
+    summary = commands.add_parser("summary", help="Print (and rewrite) the summary of the latest run.")
+    _add_folder_flags(summary)
+    summary.set_defaults(handler=_summary)
+
+    args = parser.parse_args(argv)
+    _quiet_logs(args.verbose)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

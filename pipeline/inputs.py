@@ -1,0 +1,144 @@
+"""The pipeline's inputs, checked before anything runs: span folders of taxi CSVs and the schema.
+
+Raw data is laid out as `<data root>/span-N/*.csv`, one folder per time span. ExampleGen reads
+`<example_gen_input>/span-{SPAN}/{train,eval}/*.csv`, where span N holds links to the raw files of
+its evaluation spans (the newest, ending at N) and of the training window just before them. ExampleGen
+picks the newest span by itself, which is what lets a compiled pipeline pick up new data.
+"""
+
+import csv
+import hashlib
+import os
+from pathlib import Path
+
+from pipeline import configs
+
+
+class InputError(Exception):
+    """Bad input, explained for the person who supplied it: the file, the field and what was expected."""
+
+
+def discover_spans(spans_dir: Path) -> dict[int, list[Path]]:
+    """Span number -> its CSV files, for every `span-N/` folder under `spans_dir` holding CSVs."""
+    if not spans_dir.is_dir():
+        raise InputError(
+            f"Input folder {spans_dir} does not exist. Expected a folder with one sub-folder per time span "
+            f"named {configs.SPAN_FOLDER_PREFIX}N (N an integer, e.g. {configs.SPAN_FOLDER_PREFIX}20151) holding "
+            "CSV files with the taxi columns; run `make data` to write the Chicago Taxi sample that way."
+        )
+    spans = {}
+    for folder in sorted(spans_dir.glob(f"{configs.SPAN_FOLDER_PREFIX}*")):
+        number = folder.name[len(configs.SPAN_FOLDER_PREFIX) :]
+        if not folder.is_dir() or not number.isdigit():
+            continue
+        csv_files = sorted(folder.glob("*.csv"))
+        if csv_files:
+            spans[int(number)] = csv_files
+    if not spans:
+        raise InputError(
+            f"Input folder {spans_dir} holds no span of data: expected sub-folders named "
+            f"{configs.SPAN_FOLDER_PREFIX}N (N an integer) containing at least one .csv file each, found "
+            f"{sorted(p.name for p in spans_dir.iterdir())[:10] or 'nothing'}."
+        )
+    return spans
+
+
+def check_csv_headers(spans: dict[int, list[Path]], required_columns: list[str]) -> list[str]:
+    """Returns the common header of all CSV files; raises InputError on a missing column or a mismatch.
+
+    ExampleGen takes each split's column names from its first file, so every file must share one header.
+    """
+    expected_header = None
+    for csv_file in (f for files in spans.values() for f in files):
+        with csv_file.open(newline="") as handle:
+            header = next(csv.reader(handle), [])
+        if not header:
+            raise InputError(f"{csv_file} is empty: expected a header line with the taxi columns, then rows.")
+        missing = [column for column in required_columns if column not in header]
+        if missing:
+            raise InputError(
+                f"{csv_file} lacks the required column(s) {', '.join(missing)}. Every CSV needs the columns "
+                f"{', '.join(required_columns)}."
+            )
+        if expected_header is None:
+            expected_header, first_file = header, csv_file
+        elif header != expected_header:
+            raise InputError(
+                f"{csv_file} has the columns {header}, but {first_file} has {expected_header}: all CSV files "
+                "must have the same columns in the same order."
+            )
+    return expected_header
+
+
+def check_schema_file(schema_path: Path) -> None:
+    """Raises InputError unless `schema_path` is a readable text-format tensorflow_metadata Schema."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    try:
+        text = schema_path.read_text()
+        schema = text_format.Parse(text, schema_pb2.Schema())
+    except (OSError, UnicodeDecodeError, text_format.ParseError) as error:
+        raise InputError(
+            f"Schema file {schema_path} could not be read as a text-format tensorflow_metadata Schema "
+            f"(schema.pbtxt): {error}."
+        ) from error
+    if not schema.feature:
+        raise InputError(f"Schema file {schema_path} declares no feature: expected one `feature {{ ... }}` per column.")
+
+
+def write_example_gen_input(
+    spans: dict[int, list[Path]], example_gen_input: Path, training_window_spans: int, evaluation_spans: int
+) -> list[int]:
+    """Links each span's training and evaluation files under `example_gen_input`; returns the span numbers.
+
+    Span N gets `eval/` = the `evaluation_spans` newest spans up to N and `train/` = the
+    `training_window_spans` spans before those. Existing links are kept, so file times (which ExampleGen
+    fingerprints) do not change and unchanged spans stay cached.
+    """
+    ordered = sorted(spans)
+    if len(ordered) < evaluation_spans + 1:
+        raise InputError(
+            f"Found {len(ordered)} span(s) ({ordered}), but a run needs at least {evaluation_spans + 1}: "
+            f"{evaluation_spans} to evaluate on and at least one older span to train on."
+        )
+    written = []
+    for end in range(evaluation_spans, len(ordered)):
+        evaluation = ordered[end - evaluation_spans + 1 : end + 1]
+        training = ordered[max(0, end - evaluation_spans + 1 - training_window_spans) : end - evaluation_spans + 1]
+        span_folder = example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{ordered[end]}"
+        _link_files(span_folder / configs.TRAIN_SPLIT, {s: spans[s] for s in training})
+        _link_files(span_folder / configs.EVAL_SPLIT, {s: spans[s] for s in evaluation})
+        written.append(ordered[end])
+    return written
+
+
+def _link_files(folder: Path, files_by_span: dict[int, list[Path]]) -> None:
+    """Makes `folder` hold exactly one relative symlink per file, named after its span and file name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {
+        f"{configs.SPAN_FOLDER_PREFIX}{span}-{csv_file.name}": csv_file
+        for span, files in files_by_span.items()
+        for csv_file in files
+    }
+    for existing in folder.iterdir():
+        if existing.name not in wanted or existing.resolve() != wanted[existing.name].resolve():
+            existing.unlink()
+    for name, target in wanted.items():
+        link = folder / name
+        if not link.is_symlink():
+            link.symlink_to(os.path.relpath(target.resolve(), folder.resolve()))
+
+
+def snapshot_schema(schema_path: Path, snapshots_dir: Path) -> Path:
+    """Copies the schema to `snapshots_dir/<content hash>/schema.pbtxt` and returns that path.
+
+    ImportSchemaGen's cache key is the file's path, not its content, so an edited schema at the same
+    path would be served from cache; a path per content makes every edit reach the pipeline.
+    """
+    content = schema_path.read_bytes()
+    snapshot = snapshots_dir / hashlib.sha256(content).hexdigest()[:16] / schema_path.name
+    if not snapshot.exists():
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.write_bytes(content)
+    return snapshot

@@ -1,0 +1,240 @@
+"""How a run is reported: a line per component as it runs, then a summary read back from ML Metadata.
+
+The summary is built from MLMD and the artifacts alone (not from this process's memory), so it is the
+same for a run started by `make run`, by the tfx CLI, or on another orchestrator sharing the store.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import tensorflow_model_analysis as tfma
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.orchestration import metadata
+from tfx.orchestration.beam import beam_dag_runner
+from tfx.types import artifact_utils
+from tfx.types.artifact import Artifact
+from tfx.utils import io_utils
+
+STATUS_BY_STATE = {
+    metadata_store_pb2.Execution.COMPLETE: "ran",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+# TFMA metric names -> names in the summary.
+HEADLINE_METRICS = {
+    "auc": "auc",
+    "binary_accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "example_count": "example_count",
+}
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+class _ProgressReportingNodeDoFn(beam_dag_runner.PipelineNodeAsDoFn):
+    """Runs one pipeline node and prints when it starts and ends, with seconds."""
+
+    def process(self, element, *signals):
+        started = time.monotonic()
+        _say(f"  start  {self._node_id}")
+        try:
+            super().process(element, *signals)
+        except BaseException:
+            _say(f"  FAILED {self._node_id} after {time.monotonic() - started:.1f} s")
+            raise
+        _say(f"  done   {self._node_id:<32} {time.monotonic() - started:6.1f} s")
+
+
+class ProgressReportingBeamDagRunner(beam_dag_runner.BeamDagRunner):
+    """BeamDagRunner that prints a line per component as it starts and ends."""
+
+    _PIPELINE_NODE_DO_FN_CLS = _ProgressReportingNodeDoFn
+
+
+def _open_store(metadata_path: Path) -> metadata_store.MetadataStore:
+    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(str(metadata_path)))
+
+
+def _latest_run_context(store: metadata_store.MetadataStore, pipeline_name: str):
+    """The newest `pipeline_run` context of `pipeline_name`, or None when it never ran."""
+    runs = [
+        run
+        for run in store.get_contexts_by_type("pipeline_run")
+        if any(parent.name == pipeline_name for parent in store.get_parent_contexts_by_context(run.id))
+    ]
+    return max(runs, key=lambda run: (run.create_time_since_epoch, run.id), default=None)
+
+
+def _output_artifacts(store, execution_id: int) -> dict[str, list[Artifact]]:
+    """Output key -> artifacts (as TFX Artifact objects) of one execution."""
+    events = [
+        event
+        for event in store.get_events_by_execution_ids([execution_id])
+        if event.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)
+    ]
+    mlmd_artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    artifact_types = {t.id: t for t in store.get_artifact_types_by_id([a.type_id for a in mlmd_artifacts.values()])}
+    outputs: dict[str, list[Artifact]] = {}
+    for event in events:
+        mlmd_artifact = mlmd_artifacts[event.artifact_id]
+        artifact = Artifact(artifact_types[mlmd_artifact.type_id])
+        artifact.set_mlmd_artifact(mlmd_artifact)
+        outputs.setdefault(event.path.steps[0].key, []).append(artifact)
+    return outputs
+
+
+def _overall_metrics(evaluation_uri: str, model_name: str) -> dict[str, float]:
+    """Headline metrics of the overall slice for one model of a TFMA evaluation ({} if absent)."""
+    result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
+    for slice_key, metrics_by_output in result.slicing_metrics:
+        if slice_key == ():
+            values = metrics_by_output.get("", {}).get("", {})
+            return {
+                summary_name: values[tfma_name]["doubleValue"]
+                for tfma_name, summary_name in HEADLINE_METRICS.items()
+                if "doubleValue" in values.get(tfma_name, {})
+            }
+    return {}
+
+
+def _validation_failures(evaluation_uri: str) -> list[dict]:
+    """Each failed threshold: metric, slice, value, the bound it missed, and TFMA's message."""
+    validation = tfma.load_validation_result(evaluation_uri)
+    failures = []
+    for per_slice in validation.metric_validations_per_slice:
+        slice_name = tfma.slicer.stringify_slice_key(tfma.slicer.deserialize_slice_key(per_slice.slice_key)) or "Overall"
+        for failure in per_slice.failures:
+            failures.append(
+                {
+                    "metric": failure.metric_key.name,
+                    "slice": slice_name,
+                    "value": failure.metric_value.double_value.value,
+                    "is_change_vs_baseline": failure.metric_key.is_diff,
+                    "threshold": str(failure.metric_threshold).replace("\n", " ").strip(),
+                    "message": failure.message,
+                }
+            )
+    return failures
+
+
+def _evaluation_summary(outputs: dict[str, list[Artifact]]) -> dict:
+    evaluation_uri = outputs["evaluation"][0].uri
+    blessed = bool(outputs["blessing"][0].get_int_custom_property("blessed"))
+    candidate = _overall_metrics(evaluation_uri, "candidate") or _overall_metrics(evaluation_uri, "")
+    baseline = _overall_metrics(evaluation_uri, "baseline")
+    return {
+        "metrics": candidate,
+        "baseline_metrics": baseline or None,
+        "blessed": blessed,
+        "not_blessed_because": [] if blessed else _validation_failures(evaluation_uri),
+        "evaluation_uri": evaluation_uri,
+    }
+
+
+def _anomalies(outputs: dict[str, list[Artifact]]) -> list[dict]:
+    """Every anomaly ExampleValidator recorded, per split and feature."""
+    artifact = outputs["anomalies"][0]
+    found = []
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        path = Path(artifact_utils.get_split_uri([artifact], split)) / "SchemaDiff.pb"
+        anomalies = anomalies_pb2.Anomalies()
+        anomalies.ParseFromString(io_utils.read_bytes_file(str(path)))
+        for feature, info in sorted(anomalies.anomaly_info.items()):
+            found.append(
+                {
+                    "split": split,
+                    "feature": feature,
+                    "kinds": [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason],
+                    "description": info.description,
+                }
+            )
+    return found
+
+
+def summarize_latest_run(metadata_path: Path, pipeline_name: str) -> dict | None:
+    """The machine-readable summary of the newest run recorded in `metadata_path` (None if none)."""
+    if not metadata_path.exists():
+        return None
+    store = _open_store(metadata_path)
+    run = _latest_run_context(store, pipeline_name)
+    if run is None:
+        return None
+    components, outputs_by_node = [], {}
+    for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
+        node_contexts = [c for c in store.get_contexts_by_execution(execution.id) if c.name.startswith(f"{pipeline_name}.")]
+        node_id = node_contexts[0].name[len(pipeline_name) + 1 :] if node_contexts else str(execution.id)
+        status = STATUS_BY_STATE.get(execution.last_known_state, "unknown")
+        components.append(
+            {
+                "component": node_id,
+                "status": status,
+                "seconds": round((execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 1),
+            }
+        )
+        if status in ("ran", "cached"):
+            outputs_by_node[node_id] = _output_artifacts(store, execution.id)
+
+    pushed = outputs_by_node.get("Pusher", {}).get("pushed_model", [])
+    pushed_model = (
+        pushed[0].get_string_custom_property("pushed_destination")
+        if pushed and pushed[0].get_int_custom_property("pushed")
+        else None
+    )
+    return {
+        "pipeline": pipeline_name,
+        "run_id": run.name,
+        "succeeded": bool(components) and all(c["status"] in ("ran", "cached") for c in components),
+        "components": components,
+        "evaluation": _evaluation_summary(outputs_by_node["Evaluator"]) if "Evaluator" in outputs_by_node else None,
+        "pushed_model": pushed_model,
+        "anomalies": _anomalies(outputs_by_node["ExampleValidator"]) if "ExampleValidator" in outputs_by_node else [],
+    }
+
+
+def write_summary(summary: dict, path: Path) -> None:
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def print_summary(summary: dict, summary_path: Path, out=sys.stdout) -> None:
+    """The human-readable summary: component table, evaluation headline, pushed model, anomalies."""
+
+    def say(line=""):
+        print(line, file=out)
+
+    say()
+    say(f"{'component':<32} {'status':<8} {'seconds':>8}")
+    say(f"{'-' * 32} {'-' * 8} {'-' * 8}")
+    for component in summary["components"]:
+        say(f"{component['component']:<32} {component['status']:<8} {component['seconds']:>8.1f}")
+    say()
+    evaluation = summary["evaluation"]
+    if evaluation:
+        metrics = evaluation["metrics"]
+        headline = ", ".join(f"{name} {metrics[name]:.3f}" for name in ("auc", "accuracy") if name in metrics)
+        count = int(metrics.get("example_count", 0))
+        say(f"Evaluation on {count} held-out examples: {headline}")
+        if evaluation["baseline_metrics"]:
+            baseline = evaluation["baseline_metrics"]
+            say("Baseline (latest blessed model): " + ", ".join(f"{n} {baseline[n]:.3f}" for n in ("auc", "accuracy") if n in baseline))
+        if evaluation["blessed"]:
+            say("Model BLESSED.")
+        else:
+            say("Model NOT blessed, because:")
+            for failure in evaluation["not_blessed_because"]:
+                kind = "change vs baseline" if failure["is_change_vs_baseline"] else "value"
+                say(f"  - {failure['metric']} ({kind}) on slice {failure['slice']}: {failure['value']:.4f} misses {failure['threshold']}")
+    say(f"Pushed model: {summary['pushed_model'] or 'none (nothing pushed in this run)'}")
+    if summary["anomalies"]:
+        say(f"Data anomalies ({len(summary['anomalies'])}):")
+        for anomaly in summary["anomalies"]:
+            say(f"  - {anomaly['split']}/{anomaly['feature']}: {', '.join(anomaly['kinds'])}: {anomaly['description']}")
+    say(f"Summary written to {summary_path}")

@@ -1,0 +1,62 @@
+"""The default data: the Chicago Taxi sample inside the tfx wheel, written as half-year spans."""
+
+import csv
+import datetime
+import io
+from pathlib import Path
+
+from pipeline import configs
+from pipeline.inputs import InputError
+
+TIMESTAMP_COLUMN = "trip_start_timestamp"
+
+
+def sample_csv_path() -> Path:
+    """The 15,002-row sample (2013-2016) shipped in the installed tfx package."""
+    import tfx
+
+    return Path(tfx.__file__).parent / "examples" / "chicago_taxi_pipeline" / "data" / "simple" / "data.csv"
+
+
+def span_of(timestamp_seconds: int) -> int:
+    """Span number YYYYH of a trip start (UTC seconds): 20151 for January-June 2015, 20152 for July-December."""
+    start = datetime.datetime.fromtimestamp(timestamp_seconds, tz=datetime.timezone.utc)
+    return start.year * 10 + (start.month - 1) // configs.MONTHS_PER_SPAN + 1
+
+
+def write_spans(source_csv: Path, spans_dir: Path) -> dict[int, int]:
+    """Splits `source_csv` by trip start into `spans_dir/span-N/data.csv`; returns rows per span.
+
+    A span file whose content is unchanged is not rewritten, so ExampleGen's fingerprint (file times)
+    stays the same and the pipeline's cache still applies.
+    """
+    with source_csv.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        if TIMESTAMP_COLUMN not in header:
+            raise InputError(f"{source_csv} has no {TIMESTAMP_COLUMN} column, which assigns each trip to a span.")
+        timestamp_index = header.index(TIMESTAMP_COLUMN)
+        rows_by_span: dict[int, list[list[str]]] = {}
+        for line_number, row in enumerate(reader, start=2):
+            try:
+                span = span_of(int(row[timestamp_index]))
+            except (ValueError, IndexError) as error:
+                raise InputError(
+                    f"{source_csv}, line {line_number}: {TIMESTAMP_COLUMN} must be an integer number of seconds "
+                    f"since 1970 ({error})."
+                ) from error
+            rows_by_span.setdefault(span, []).append(row)
+
+    for span, rows in rows_by_span.items():
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        target = spans_dir / f"{configs.SPAN_FOLDER_PREFIX}{span}" / "data.csv"
+        if target.exists() and target.read_text() == text.getvalue():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".csv.tmp")
+        temporary.write_text(text.getvalue())
+        temporary.replace(target)
+    return {span: len(rows) for span, rows in sorted(rows_by_span.items())}
