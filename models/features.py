@@ -20,9 +20,16 @@ INTEGER_CATEGORICAL_FEATURES = {
 # Skewed positive amounts: log1p, then z-score with statistics from the training window.
 NUMERIC_FEATURES = ["fare", "trip_miles", "trip_seconds"]
 
-# Coordinates, bucketized into training-window quantiles.
-BUCKETIZED_FEATURES = ["pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude"]
-BUCKET_COUNT = 10
+# Bucketized into training-window quantiles, each bucket with its own embedding: coordinates, and the
+# amounts too (alongside their scaled values), because tipping jumps at fare levels rather than smoothly.
+BUCKETIZED_FEATURES = [
+    "pickup_latitude",
+    "pickup_longitude",
+    "dropoff_latitude",
+    "dropoff_longitude",
+    *NUMERIC_FEATURES,
+]
+BUCKET_COUNT = 20
 
 # Read by the pipeline but deliberately not model inputs: `tips` only defines the label (it is not
 # known when a trip is scored), the timestamp would let the model memorise periods, and the census
@@ -35,8 +42,8 @@ NOT_MODEL_INPUTS = [TIPS, "trip_start_timestamp", "pickup_census_tract", "dropof
 LABEL = "big_tipper"
 BIG_TIPPER_FRACTION_OF_FARE = 0.2
 
-MODEL_INPUTS = (
-    VOCABULARY_FEATURES + list(INTEGER_CATEGORICAL_FEATURES) + NUMERIC_FEATURES + BUCKETIZED_FEATURES
+MODEL_INPUTS = sorted(
+    {*VOCABULARY_FEATURES, *INTEGER_CATEGORICAL_FEATURES, *NUMERIC_FEATURES, *BUCKETIZED_FEATURES}
 )
 # Every column a CSV must have for the pipeline to run on it.
 REQUIRED_COLUMNS = MODEL_INPUTS + NOT_MODEL_INPUTS
@@ -45,4 +52,9 @@ REQUIRED_COLUMNS = MODEL_INPUTS + NOT_MODEL_INPUTS
 def transformed_name(feature: str) -> str:
     """Name of a feature after Transform (the Keras model's input name)."""
     return f"{feature}_xf"
+
+
+def bucketized_name(feature: str) -> str:
+    """Name of a feature's quantile-bucket ids after Transform."""
+    return f"{feature}_bucket_xf"
 

@@ -12,10 +12,14 @@ from tfx_bsl.tfxio import dataset_options
 
 from models import features
 
-BATCH_SIZE = 256
+# Small batches at a low rate: across seeds, the least variable held-out accuracy we measured.
+BATCH_SIZE = 64
 EMBEDDING_DIMENSIONS = 8
-HIDDEN_UNITS = (64, 32)
-LEARNING_RATE = 0.003
+HIDDEN_UNITS = (128, 64)
+DROPOUT = 0.5
+LEARNING_RATE = 0.001
+# Fixed so a rerun on the same data trains the same model (weights and shuffling).
+SEED = 0
 
 
 def _categorical_id_counts() -> dict[str, int]:
@@ -29,7 +33,7 @@ def _categorical_id_counts() -> dict[str, int]:
     )
     # One more id than buckets: missing coordinates have their own.
     counts.update(
-        {features.transformed_name(name): features.BUCKET_COUNT + 1 for name in features.BUCKETIZED_FEATURES}
+        {features.bucketized_name(name): features.BUCKET_COUNT + 1 for name in features.BUCKETIZED_FEATURES}
     )
     return counts
 
@@ -48,6 +52,7 @@ def build_keras_model() -> tf.keras.Model:
     hidden = tf.keras.layers.concatenate(parts)
     for units in HIDDEN_UNITS:
         hidden = tf.keras.layers.Dense(units, activation="relu")(hidden)
+        hidden = tf.keras.layers.Dropout(DROPOUT, seed=SEED)(hidden)
     probability = tf.keras.layers.Dense(1, activation="sigmoid", name="big_tipper_probability")(hidden)
 
     model = tf.keras.Model(inputs=inputs, outputs=probability)
@@ -62,10 +67,10 @@ def build_keras_model() -> tf.keras.Model:
 def _dataset(
     file_pattern: list[str], data_accessor: DataAccessor, transform_output: tft.TFTransformOutput
 ) -> tf.data.Dataset:
-    """Batches of (transformed features, label) from Transform's output, repeated indefinitely."""
+    """Shuffled batches of (transformed features, label) from Transform's output, repeated indefinitely."""
     return data_accessor.tf_dataset_factory(
         file_pattern,
-        dataset_options.TensorFlowDatasetOptions(batch_size=BATCH_SIZE, label_key=features.LABEL),
+        dataset_options.TensorFlowDatasetOptions(batch_size=BATCH_SIZE, label_key=features.LABEL, shuffle_seed=SEED),
         transform_output.transformed_metadata.schema,
     ).repeat()
 
@@ -102,6 +107,7 @@ def _transform_features_signature(model: tf.keras.Model, transform_output: tft.T
 
 def run_fn(fn_args: FnArgs) -> None:
     """Trains on the training window for `fn_args.train_steps` and saves the serving model."""
+    tf.keras.utils.set_random_seed(SEED)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train = _dataset(fn_args.train_files, fn_args.data_accessor, transform_output)
     validation = _dataset(fn_args.eval_files, fn_args.data_accessor, transform_output)

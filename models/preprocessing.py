@@ -51,7 +51,7 @@ def preprocessing_fn(inputs: dict) -> dict:
         values, missing = _densify(inputs[name])
         buckets = tft.bucketize(tf.cast(values, tf.float32), features.BUCKET_COUNT)
         # A missing coordinate gets its own id rather than joining the lowest bucket.
-        outputs[features.transformed_name(name)] = tf.where(
+        outputs[features.bucketized_name(name)] = tf.where(
             missing, tf.constant(features.BUCKET_COUNT, tf.int64), buckets
         )
 

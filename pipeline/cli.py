@@ -42,15 +42,18 @@ def _prepare_data(args) -> int:
 
 
 def _run(args) -> int:
-    from pipeline import inputs, local_pipeline, run_report
+    from pipeline import inputs
 
-    settings = configs.Settings.resolve(args.output_dir, args.data_root)
+    settings = configs.Settings.resolve(args.output_dir, args.data_root, args.schema)
     started = time.monotonic()
     try:
-        spans = local_pipeline.prepare_inputs(settings)
+        spans = inputs.prepare(settings)
     except inputs.InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # Imported only once the inputs are known to be good: TFX, TFMA and TensorFlow take seconds to load.
+    from pipeline import local_pipeline, run_report
+
     span = args.span if args.span is not None else max(spans)
     if span not in spans:
         print(f"error: --span {span} has no data; spans available: {spans}", file=sys.stderr)
@@ -98,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--data-root",
         help=f"Folder of span-N/ sub-folders of taxi CSVs (default: ${configs.DATA_ROOT_ENV}, else the prepared sample).",
+    )
+    run.add_argument(
+        "--schema",
+        help=f"Curated schema (schema.pbtxt) to validate against (default: ${configs.SCHEMA_PATH_ENV}, else schema/schema.pbtxt).",
     )
     run.add_argument("--span", type=int, help="Evaluate on the spans ending at this one instead of the newest.")
     run.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="Keep TensorFlow, absl and Beam logs.")

@@ -15,6 +15,7 @@ SCHEMA_PATH = REPO_ROOT / "schema" / "schema.pbtxt"
 # Environment variables that set the folders when no flag does.
 OUTPUT_DIR_ENV = "TAXI_OUTPUT_DIR"
 DATA_ROOT_ENV = "TAXI_DATA_ROOT"
+SCHEMA_PATH_ENV = "TAXI_SCHEMA_PATH"
 DEFAULT_OUTPUT_DIR = "outputs"
 
 # Components load the model code by module path, so it is importable and testable (and baked into images).
@@ -27,13 +28,13 @@ SPAN_FOLDER_PREFIX = "span-"
 MONTHS_PER_SPAN = 6
 # The model for span N trains on the TRAINING_WINDOW_SPANS half-years before the evaluation spans and
 # is evaluated on the EVALUATION_SPANS newest ones (ending at N): held-out data newer than training.
-TRAINING_WINDOW_SPANS = 4
+TRAINING_WINDOW_SPANS = 6
 EVALUATION_SPANS = 3
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 
-# Trainer: steps of 256 examples (about 25 passes over a 4-half-year window of the sample).
-TRAIN_STEPS = 1000
+# Trainer: steps of 64 examples (models/model.py), about 6 passes over the sample's 12,000-row window.
+TRAIN_STEPS = 1200
 EVAL_STEPS = 20
 
 # Evaluator gates (overall slice). A model is blessed only if it clears the floors and, when a model
@@ -52,13 +53,21 @@ class Settings:
 
     output_dir: Path
     data_root: Path | None  # None: the Chicago Taxi sample, prepared under output_dir
+    schema_path: Path = SCHEMA_PATH
 
     @classmethod
-    def resolve(cls, output_dir: str | None = None, data_root: str | None = None) -> "Settings":
+    def resolve(
+        cls, output_dir: str | None = None, data_root: str | None = None, schema_path: str | None = None
+    ) -> "Settings":
         """Flags win over environment variables, which win over the defaults."""
         output = output_dir or os.environ.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR
         data = data_root or os.environ.get(DATA_ROOT_ENV)
-        return cls(output_dir=Path(output).resolve(), data_root=Path(data).resolve() if data else None)
+        schema = schema_path or os.environ.get(SCHEMA_PATH_ENV) or SCHEMA_PATH
+        return cls(
+            output_dir=Path(output).resolve(),
+            data_root=Path(data).resolve() if data else None,
+            schema_path=Path(schema).resolve(),
+        )
 
     @property
     def prepared_sample_dir(self) -> Path:
@@ -74,6 +83,11 @@ class Settings:
     def example_gen_input(self) -> Path:
         """Per span N, `train/` and `eval/` links to the raw span files ExampleGen reads for N."""
         return self.output_dir / "example_gen_input"
+
+    @property
+    def schema_snapshots_dir(self) -> Path:
+        """Content-addressed copies of the curated schema, one per version the pipeline has imported."""
+        return self.output_dir / "curated_schema"
 
     @property
     def pipeline_root(self) -> Path:

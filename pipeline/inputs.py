@@ -11,11 +11,29 @@ import hashlib
 import os
 from pathlib import Path
 
+from models import features
 from pipeline import configs
 
 
 class InputError(Exception):
     """Bad input, explained for the person who supplied it: the file, the field and what was expected."""
+
+
+def prepare(settings: configs.Settings) -> list[int]:
+    """Checks the schema and the data, writes ExampleGen's span folders; returns their span numbers.
+
+    Raises InputError, before anything is run or written to the pipeline root, on bad input.
+    """
+    from pipeline import taxi_sample  # it imports InputError from here
+
+    check_schema_file(settings.schema_path)
+    if settings.data_root is None:
+        taxi_sample.write_spans(taxi_sample.sample_csv_path(), settings.prepared_sample_dir)
+    spans = discover_spans(settings.spans_dir)
+    check_csv_headers(spans, features.REQUIRED_COLUMNS)
+    return write_example_gen_input(
+        spans, settings.example_gen_input, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
+    )
 
 
 def discover_spans(spans_dir: Path) -> dict[int, list[Path]]:

@@ -3,39 +3,42 @@
 Shared by the project CLI (`make run`) and `beam_runner.py` (the tfx CLI), so both run the same thing.
 """
 
+import hashlib
+from pathlib import Path
+
 from tfx import v1 as tfx
 
 from models import features
-from pipeline import configs, inputs, taxi_sample
+from pipeline import configs, inputs
 from pipeline.pipeline import create_pipeline
 
+MODELS_PACKAGE = Path(features.__file__).parent
 
-def prepare_inputs(settings: configs.Settings) -> list[int]:
-    """Checks the schema and the data, writes ExampleGen's span folders; returns their span numbers.
 
-    Raises inputs.InputError, before anything is run or written to the pipeline root, on bad input.
+def model_code_fingerprint() -> str:
+    """Hash of the `models` package's source files (tests excluded), which Transform and Trainer run."""
+    digest = hashlib.sha256()
+    for source in sorted(MODELS_PACKAGE.glob("*.py")):
+        if not source.name.endswith("_test.py"):
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build(settings: configs.Settings, span: int | None = None, **overrides) -> tfx.dsl.Pipeline:
+    """The pipeline for these folders; `span` replays one span instead of the newest.
+
+    `overrides` replace create_pipeline arguments (tests use fewer train steps and looser gates).
     """
-    inputs.check_schema_file(configs.SCHEMA_PATH)
-    if settings.data_root is None:
-        taxi_sample.write_spans(taxi_sample.sample_csv_path(), settings.prepared_sample_dir)
-    spans = inputs.discover_spans(settings.spans_dir)
-    inputs.check_csv_headers(spans, features.REQUIRED_COLUMNS)
-    return inputs.write_example_gen_input(
-        spans, settings.example_gen_input, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
-    )
-
-
-def build(settings: configs.Settings, span: int | None = None) -> tfx.dsl.Pipeline:
-    """The pipeline for these folders; `span` replays one span instead of the newest."""
     settings.output_dir.mkdir(parents=True, exist_ok=True)
-    return create_pipeline(
+    arguments = dict(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=str(settings.pipeline_root),
         example_gen_input=str(settings.example_gen_input),
-        schema_path=str(inputs.snapshot_schema(configs.SCHEMA_PATH, settings.output_dir / "curated_schema")),
+        schema_path=str(inputs.snapshot_schema(settings.schema_path, settings.schema_snapshots_dir)),
         serving_model_dir=str(settings.serving_model_dir),
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
+        model_code_fingerprint=model_code_fingerprint(),
         train_split=configs.TRAIN_SPLIT,
         eval_split=configs.EVAL_SPLIT,
         train_steps=configs.TRAIN_STEPS,
@@ -49,3 +52,5 @@ def build(settings: configs.Settings, span: int | None = None) -> tfx.dsl.Pipeli
         beam_pipeline_args=configs.BEAM_PIPELINE_ARGS,
         span=span,
     )
+    arguments.update(overrides)
+    return create_pipeline(**arguments)

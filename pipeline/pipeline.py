@@ -64,6 +64,7 @@ def create_pipeline(
     serving_model_dir: str,
     preprocessing_fn: str,
     run_fn: str,
+    model_code_fingerprint: str,
     train_split: str,
     eval_split: str,
     train_steps: int,
@@ -80,7 +81,10 @@ def create_pipeline(
 
     `span`: ingest this span instead of the newest one (to replay history). The Pusher only pushes a
     model the Evaluator blessed, into a new numbered folder under `serving_model_dir`.
+    `model_code_fingerprint`: changes whenever the code behind `preprocessing_fn`/`run_fn` does; TFX's
+    cache key holds only their module paths, so without it edited model code would be served from cache.
     """
+    code_version = {"model_code_fingerprint": model_code_fingerprint}
     range_config = (
         tfx.proto.RangeConfig(
             static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span)
@@ -107,6 +111,9 @@ def create_pipeline(
         preprocessing_fn=preprocessing_fn,
         # Vocabularies and scaling come from the training window only, so evaluation stays held out.
         splits_config=tfx.proto.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
+        # StatisticsGen already computes the input statistics; Transform's own copies only cost time.
+        disable_statistics=True,
+        custom_config=code_version,
     )
     transform.add_upstream_node(example_validator)
     trainer = tfx.components.Trainer(
@@ -116,6 +123,7 @@ def create_pipeline(
         schema=curated_schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=[train_split], num_steps=train_steps),
         eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=eval_steps),
+        custom_config=code_version,
     )
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
