@@ -52,10 +52,11 @@ tfx-run: setup ## Register and run the pipeline with the tfx CLI (BEAM_HOME unde
 	  $(BIN)/tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py && \
 	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME)
 
-test: setup ## Lint, unit tests and the end-to-end tests (what CI runs)
+test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m e2e
 
 test-fast: setup ## Unit and input-validation tests only (skips e2e)
 	$(BIN)/pytest -m "not e2e"

@@ -7,7 +7,9 @@ setup(
     version="0.1.0",
     description="Chicago Taxi big-tipper model: a production TFX 1.16 pipeline on Beam and Kubeflow.",
     python_requires="==3.10.*",
-    packages=find_packages(include=["pipeline", "pipeline.*", "models", "models.*", "components", "components.*"]),
+    packages=find_packages(
+        include=["pipeline", "pipeline.*", "models", "models.*", "components", "components.*"]
+    ),
     package_data={"": ["*.pbtxt"]},
     # Versions come from requirements.lock; these only name what the code imports.
     install_requires=["tfx[kfp]==1.16.0", "apache-beam[gcp]==2.59.0", "tf-keras==2.16.*"],

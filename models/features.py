@@ -57,4 +57,3 @@ def transformed_name(feature: str) -> str:
 def bucketized_name(feature: str) -> str:
     """Name of a feature's quantile-bucket ids after Transform."""
     return f"{feature}_bucket_xf"
-

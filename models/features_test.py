@@ -29,7 +29,9 @@ def test_label_inputs_are_required_in_the_schema():
 
 
 def test_transformed_names_are_unique():
-    names = [features.transformed_name(f) for f in features.MODEL_INPUTS if f not in features.BUCKETIZED_FEATURES]
+    names = [
+        features.transformed_name(f) for f in features.MODEL_INPUTS if f not in features.BUCKETIZED_FEATURES
+    ]
     names += [features.bucketized_name(f) for f in features.BUCKETIZED_FEATURES]
     assert len(names) == len(set(names))
 

@@ -29,7 +29,10 @@ def _categorical_id_counts() -> dict[str, int]:
         for name in features.VOCABULARY_FEATURES
     }
     counts.update(
-        {features.transformed_name(name): count for name, count in features.INTEGER_CATEGORICAL_FEATURES.items()}
+        {
+            features.transformed_name(name): count
+            for name, count in features.INTEGER_CATEGORICAL_FEATURES.items()
+        }
     )
     # One more id than buckets: missing coordinates have their own.
     counts.update(
@@ -43,7 +46,9 @@ def build_keras_model() -> tf.keras.Model:
     inputs, parts = {}, []
     for name, id_count in _categorical_id_counts().items():
         inputs[name] = tf.keras.layers.Input(shape=(1,), name=name, dtype=tf.int64)
-        embedded = tf.keras.layers.Embedding(id_count, EMBEDDING_DIMENSIONS, name=f"{name}_embedding")(inputs[name])
+        embedded = tf.keras.layers.Embedding(id_count, EMBEDDING_DIMENSIONS, name=f"{name}_embedding")(
+            inputs[name]
+        )
         parts.append(tf.keras.layers.Flatten()(embedded))
     for name in map(features.transformed_name, features.NUMERIC_FEATURES):
         inputs[name] = tf.keras.layers.Input(shape=(1,), name=name, dtype=tf.float32)
@@ -70,7 +75,9 @@ def _dataset(
     """Shuffled batches of (transformed features, label) from Transform's output, repeated indefinitely."""
     return data_accessor.tf_dataset_factory(
         file_pattern,
-        dataset_options.TensorFlowDatasetOptions(batch_size=BATCH_SIZE, label_key=features.LABEL, shuffle_seed=SEED),
+        dataset_options.TensorFlowDatasetOptions(
+            batch_size=BATCH_SIZE, label_key=features.LABEL, shuffle_seed=SEED
+        ),
         transform_output.transformed_metadata.schema,
     ).repeat()
 

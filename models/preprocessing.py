@@ -40,7 +40,9 @@ def preprocessing_fn(inputs: dict) -> dict:
 
     for name, id_count in features.INTEGER_CATEGORICAL_FEATURES.items():
         values, _ = _densify(inputs[name])
-        outputs[features.transformed_name(name)] = tf.clip_by_value(tf.cast(values, tf.int64), 0, id_count - 1)
+        outputs[features.transformed_name(name)] = tf.clip_by_value(
+            tf.cast(values, tf.int64), 0, id_count - 1
+        )
 
     for name in features.NUMERIC_FEATURES:
         values, _ = _densify(inputs[name])
@@ -57,7 +59,5 @@ def preprocessing_fn(inputs: dict) -> dict:
 
     tips, _ = _densify(inputs[features.TIPS])
     fare, _ = _densify(inputs[features.FARE])
-    outputs[features.LABEL] = tf.cast(
-        tf.greater(tips, features.BIG_TIPPER_FRACTION_OF_FARE * fare), tf.int64
-    )
+    outputs[features.LABEL] = tf.cast(tf.greater(tips, features.BIG_TIPPER_FRACTION_OF_FARE * fare), tf.int64)
     return outputs

@@ -5,14 +5,26 @@ import tempfile
 import pytest
 import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import schema_utils
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from models import features, preprocessing
 
 # Rows: a cash trip without tip; a 25 % card tip; exactly 20 % (not big); missing optional columns.
 ROWS = [
-    {"fare": 10.0, "tips": 0.0, "payment_type": b"Cash", "company": b"Taxi Affiliation Services", "dropoff_latitude": 41.9},
-    {"fare": 8.0, "tips": 2.0, "payment_type": b"Credit Card", "company": b"Flash Cab", "dropoff_latitude": 41.8},
+    {
+        "fare": 10.0,
+        "tips": 0.0,
+        "payment_type": b"Cash",
+        "company": b"Taxi Affiliation Services",
+        "dropoff_latitude": 41.9,
+    },
+    {
+        "fare": 8.0,
+        "tips": 2.0,
+        "payment_type": b"Credit Card",
+        "company": b"Flash Cab",
+        "dropoff_latitude": 41.8,
+    },
     {"fare": 10.0, "tips": 2.0, "payment_type": b"Credit Card", "company": None, "dropoff_latitude": 41.95},
     {"fare": 30.0, "tips": 0.0, "payment_type": b"Cash", "company": None, "dropoff_latitude": None},
 ]
@@ -35,7 +47,12 @@ def _feature_spec():
 def _instances():
     instances = []
     for index, row in enumerate(ROWS):
-        instance = {"trip_miles": 2.0 + index, "trip_start_hour": 25 if index == 0 else 9, "trip_start_day": 3, "trip_start_month": 5}
+        instance = {
+            "trip_miles": 2.0 + index,
+            "trip_start_hour": 25 if index == 0 else 9,
+            "trip_start_day": 3,
+            "trip_start_month": 5,
+        }
         instance.update({name: [41.88] for name in OPTIONAL_FLOATS})
         instance.update({name: [8] for name in OPTIONAL_INTS})
         for name, value in row.items():
@@ -49,7 +66,7 @@ def _instances():
 
 @pytest.fixture(scope="module")
 def transformed():
-    metadata = schema_utils.schema_from_feature_spec(_feature_spec())
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(_feature_spec()))
     with tempfile.TemporaryDirectory() as temp_dir, tft_beam.Context(temp_dir=temp_dir):
         (rows, _), _ = (_instances(), metadata) | tft_beam.AnalyzeAndTransformDataset(
             preprocessing.preprocessing_fn, output_record_batches=False
@@ -66,7 +83,9 @@ def test_tips_never_reach_the_model(transformed):
 
 
 def test_every_model_input_is_produced(transformed):
-    expected = {features.transformed_name(f) for f in features.MODEL_INPUTS if f not in features.BUCKETIZED_FEATURES}
+    expected = {
+        features.transformed_name(f) for f in features.MODEL_INPUTS if f not in features.BUCKETIZED_FEATURES
+    }
     expected |= {features.transformed_name(f) for f in features.NUMERIC_FEATURES}
     expected |= {features.bucketized_name(f) for f in features.BUCKETIZED_FEATURES}
     assert set(transformed[0]) == expected | {features.LABEL}

@@ -12,8 +12,9 @@ if sys.path and os.path.realpath(sys.path[0] or ".") == _THIS_FOLDER:
     sys.path[0] = os.path.dirname(_THIS_FOLDER)
 
 # The project's package first: importing it sets TF_USE_LEGACY_KERAS before TensorFlow loads.
-from pipeline import configs, inputs, local_pipeline  # noqa: E402  # isort: split
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: E402
+
+from pipeline import configs, inputs, local_pipeline  # noqa: E402  # isort: split
 
 if __name__ == "__main__":
     settings = configs.Settings.resolve()

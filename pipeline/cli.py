@@ -34,8 +34,10 @@ def _prepare_data(args) -> int:
 
     settings = configs.Settings.resolve(args.output_dir)
     rows_by_span = taxi_sample.write_spans(taxi_sample.sample_csv_path(), settings.prepared_sample_dir)
-    print(f"Wrote {sum(rows_by_span.values())} rows of the Chicago Taxi sample as {len(rows_by_span)} spans under "
-          f"{settings.prepared_sample_dir}:")
+    print(
+        f"Wrote {sum(rows_by_span.values())} rows of the Chicago Taxi sample as {len(rows_by_span)} spans under "
+        f"{settings.prepared_sample_dir}:"
+    )
     for span, rows in rows_by_span.items():
         print(f"  {configs.SPAN_FOLDER_PREFIX}{span}: {rows} rows")
     return 0
@@ -58,7 +60,9 @@ def _run(args) -> int:
     if span not in spans:
         print(f"error: --span {span} has no data; spans available: {spans}", file=sys.stderr)
         return 2
-    print(f"Running {configs.PIPELINE_NAME} on span {span} of {settings.spans_dir}; outputs in {settings.output_dir}")
+    print(
+        f"Running {configs.PIPELINE_NAME} on span {span} of {settings.spans_dir}; outputs in {settings.output_dir}"
+    )
     failed = False
     try:
         run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, args.span))
@@ -80,7 +84,9 @@ def _summary(args) -> int:
     settings = configs.Settings.resolve(args.output_dir)
     summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     if summary is None:
-        print(f"error: no run of {configs.PIPELINE_NAME} recorded in {settings.metadata_path}", file=sys.stderr)
+        print(
+            f"error: no run of {configs.PIPELINE_NAME} recorded in {settings.metadata_path}", file=sys.stderr
+        )
         return 2
     run_report.write_summary(summary, settings.run_summary_path)
     run_report.print_summary(summary, settings.run_summary_path)
@@ -92,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="Keep TensorFlow, absl and Beam logs.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    prepare = commands.add_parser("prepare-data", help="Write the Chicago Taxi sample from the tfx wheel as spans.")
+    prepare = commands.add_parser(
+        "prepare-data", help="Write the Chicago Taxi sample from the tfx wheel as spans."
+    )
     _add_folder_flags(prepare)
     prepare.set_defaults(handler=_prepare_data)
 
@@ -106,8 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         "--schema",
         help=f"Curated schema (schema.pbtxt) to validate against (default: ${configs.SCHEMA_PATH_ENV}, else schema/schema.pbtxt).",
     )
-    run.add_argument("--span", type=int, help="Evaluate on the spans ending at this one instead of the newest.")
-    run.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="Keep TensorFlow, absl and Beam logs.")
+    run.add_argument(
+        "--span", type=int, help="Evaluate on the spans ending at this one instead of the newest."
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="Keep TensorFlow, absl and Beam logs.",
+    )
     run.set_defaults(handler=_run)
 
     summary = commands.add_parser("summary", help="Print (and rewrite) the summary of the latest run.")

@@ -102,7 +102,9 @@ def check_schema_file(schema_path: Path) -> None:
             f"(schema.pbtxt): {error}."
         ) from error
     if not schema.feature:
-        raise InputError(f"Schema file {schema_path} declares no feature: expected one `feature {{ ... }}` per column.")
+        raise InputError(
+            f"Schema file {schema_path} declares no feature: expected one `feature {{ ... }}` per column."
+        )
 
 
 def write_example_gen_input(
@@ -123,7 +125,9 @@ def write_example_gen_input(
     written = []
     for end in range(evaluation_spans, len(ordered)):
         evaluation = ordered[end - evaluation_spans + 1 : end + 1]
-        training = ordered[max(0, end - evaluation_spans + 1 - training_window_spans) : end - evaluation_spans + 1]
+        training = ordered[
+            max(0, end - evaluation_spans + 1 - training_window_spans) : end - evaluation_spans + 1
+        ]
         span_folder = example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{ordered[end]}"
         _link_files(span_folder / configs.TRAIN_SPLIT, {s: spans[s] for s in training})
         _link_files(span_folder / configs.EVAL_SPLIT, {s: spans[s] for s in evaluation})

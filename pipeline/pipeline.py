@@ -14,8 +14,12 @@ def _example_gen_input_config(train_split: str, eval_split: str) -> tfx.proto.In
     """Both splits come from the same span folder, so ExampleGen resolves one {SPAN} for both."""
     return tfx.proto.Input(
         splits=[
-            tfx.proto.Input.Split(name=train_split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{train_split}/*.csv"),
-            tfx.proto.Input.Split(name=eval_split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{eval_split}/*.csv"),
+            tfx.proto.Input.Split(
+                name=train_split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{train_split}/*.csv"
+            ),
+            tfx.proto.Input.Split(
+                name=eval_split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{eval_split}/*.csv"
+            ),
         ]
     )
 

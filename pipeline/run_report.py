@@ -82,7 +82,9 @@ def _output_artifacts(store, execution_id: int) -> dict[str, list[Artifact]]:
         if event.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)
     ]
     mlmd_artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-    artifact_types = {t.id: t for t in store.get_artifact_types_by_id([a.type_id for a in mlmd_artifacts.values()])}
+    artifact_types = {
+        t.id: t for t in store.get_artifact_types_by_id([a.type_id for a in mlmd_artifacts.values()])
+    }
     outputs: dict[str, list[Artifact]] = {}
     for event in events:
         mlmd_artifact = mlmd_artifacts[event.artifact_id]
@@ -111,7 +113,10 @@ def _validation_failures(evaluation_uri: str) -> list[dict]:
     validation = tfma.load_validation_result(evaluation_uri)
     failures = []
     for per_slice in validation.metric_validations_per_slice:
-        slice_name = tfma.slicer.stringify_slice_key(tfma.slicer.deserialize_slice_key(per_slice.slice_key)) or "Overall"
+        slice_name = (
+            tfma.slicer.stringify_slice_key(tfma.slicer.deserialize_slice_key(per_slice.slice_key))
+            or "Overall"
+        )
         for failure in per_slice.failures:
             failures.append(
                 {
@@ -170,14 +175,18 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str) -> dict | None
         return None
     components, outputs_by_node = [], {}
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
-        node_contexts = [c for c in store.get_contexts_by_execution(execution.id) if c.name.startswith(f"{pipeline_name}.")]
+        node_contexts = [
+            c for c in store.get_contexts_by_execution(execution.id) if c.name.startswith(f"{pipeline_name}.")
+        ]
         node_id = node_contexts[0].name[len(pipeline_name) + 1 :] if node_contexts else str(execution.id)
         status = STATUS_BY_STATE.get(execution.last_known_state, "unknown")
         components.append(
             {
                 "component": node_id,
                 "status": status,
-                "seconds": round((execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 1),
+                "seconds": round(
+                    (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 1
+                ),
             }
         )
         if status in ("ran", "cached"):
@@ -194,9 +203,13 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str) -> dict | None
         "run_id": run.name,
         "succeeded": bool(components) and all(c["status"] in ("ran", "cached") for c in components),
         "components": components,
-        "evaluation": _evaluation_summary(outputs_by_node["Evaluator"]) if "Evaluator" in outputs_by_node else None,
+        "evaluation": _evaluation_summary(outputs_by_node["Evaluator"])
+        if "Evaluator" in outputs_by_node
+        else None,
         "pushed_model": pushed_model,
-        "anomalies": _anomalies(outputs_by_node["ExampleValidator"]) if "ExampleValidator" in outputs_by_node else [],
+        "anomalies": _anomalies(outputs_by_node["ExampleValidator"])
+        if "ExampleValidator" in outputs_by_node
+        else [],
     }
 
 
@@ -224,17 +237,24 @@ def print_summary(summary: dict, summary_path: Path, out=sys.stdout) -> None:
         say(f"Evaluation on {count} held-out examples: {headline}")
         if evaluation["baseline_metrics"]:
             baseline = evaluation["baseline_metrics"]
-            say("Baseline (latest blessed model): " + ", ".join(f"{n} {baseline[n]:.3f}" for n in ("auc", "accuracy") if n in baseline))
+            say(
+                "Baseline (latest blessed model): "
+                + ", ".join(f"{n} {baseline[n]:.3f}" for n in ("auc", "accuracy") if n in baseline)
+            )
         if evaluation["blessed"]:
             say("Model BLESSED.")
         else:
             say("Model NOT blessed, because:")
             for failure in evaluation["not_blessed_because"]:
                 kind = "change vs baseline" if failure["is_change_vs_baseline"] else "value"
-                say(f"  - {failure['metric']} ({kind}) on slice {failure['slice']}: {failure['value']:.4f} misses {failure['threshold']}")
+                say(
+                    f"  - {failure['metric']} ({kind}) on slice {failure['slice']}: {failure['value']:.4f} misses {failure['threshold']}"
+                )
     say(f"Pushed model: {summary['pushed_model'] or 'none (nothing pushed in this run)'}")
     if summary["anomalies"]:
         say(f"Data anomalies ({len(summary['anomalies'])}):")
         for anomaly in summary["anomalies"]:
-            say(f"  - {anomaly['split']}/{anomaly['feature']}: {', '.join(anomaly['kinds'])}: {anomaly['description']}")
+            say(
+                f"  - {anomaly['split']}/{anomaly['feature']}: {', '.join(anomaly['kinds'])}: {anomaly['description']}"
+            )
     say(f"Summary written to {summary_path}")

@@ -34,7 +34,9 @@ def write_spans(source_csv: Path, spans_dir: Path) -> dict[int, int]:
         reader = csv.reader(handle)
         header = next(reader)
         if TIMESTAMP_COLUMN not in header:
-            raise InputError(f"{source_csv} has no {TIMESTAMP_COLUMN} column, which assigns each trip to a span.")
+            raise InputError(
+                f"{source_csv} has no {TIMESTAMP_COLUMN} column, which assigns each trip to a span."
+            )
         timestamp_index = header.index(TIMESTAMP_COLUMN)
         rows_by_span: dict[int, list[list[str]]] = {}
         for line_number, row in enumerate(reader, start=2):

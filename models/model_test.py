@@ -1,0 +1,48 @@
+"""The Keras model builds from the feature definitions and learns on a batch."""
+
+import numpy as np
+import tensorflow as tf
+
+from models import features, model
+
+
+def _batch(size: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    batch = {
+        name: rng.integers(0, id_count, size=(size, 1))
+        for name, id_count in model._categorical_id_counts().items()
+    }
+    batch.update(
+        {
+            features.transformed_name(name): rng.normal(size=(size, 1)).astype("float32")
+            for name in features.NUMERIC_FEATURES
+        }
+    )
+    return batch
+
+
+def test_model_outputs_one_probability_per_example():
+    keras_model = model.build_keras_model()
+    probabilities = keras_model.predict(_batch(5), verbose=0)
+    assert probabilities.shape == (5, 1)
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+
+
+def test_a_training_step_reduces_the_loss_on_a_learnable_batch():
+    keras_model = model.build_keras_model()
+    batch = _batch(256)
+    # Label fully determined by one categorical id, so a few steps must lower the loss.
+    labels = (batch[features.transformed_name("payment_type")] % 2).astype("float32")
+    before = keras_model.evaluate(batch, labels, verbose=0, return_dict=True)["loss"]
+    keras_model.fit(batch, labels, epochs=20, batch_size=64, verbose=0)
+    after = keras_model.evaluate(batch, labels, verbose=0, return_dict=True)["loss"]
+    assert after < before
+
+
+def test_model_inputs_match_transform_outputs():
+    keras_model = model.build_keras_model()
+    expected = set(model._categorical_id_counts()) | {
+        features.transformed_name(n) for n in features.NUMERIC_FEATURES
+    }
+    assert set(keras_model.input_names) == expected
+    assert tf.keras.__name__.startswith(("tf_keras", "keras.api._v2"))

@@ -1,0 +1,101 @@
+"""Span discovery, input checks and the training/evaluation windows ExampleGen reads."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline import configs, inputs
+
+HEADER = "fare,tips,company\n"
+
+
+def _write_span(root: Path, span: int, header: str = HEADER, rows: str = "1.0,0.5,A\n") -> Path:
+    path = root / f"span-{span}" / "data.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + rows)
+    return path
+
+
+def test_missing_folder_is_named_in_the_error(tmp_path):
+    with pytest.raises(inputs.InputError, match=str(tmp_path / "nope")):
+        inputs.discover_spans(tmp_path / "nope")
+
+
+def test_folder_without_spans_is_rejected(tmp_path):
+    (tmp_path / "stray.csv").write_text(HEADER)
+    with pytest.raises(inputs.InputError, match="no span of data"):
+        inputs.discover_spans(tmp_path)
+
+
+def test_spans_are_found_by_number_and_non_span_folders_ignored(tmp_path):
+    _write_span(tmp_path, 20151)
+    _write_span(tmp_path, 20132)
+    (tmp_path / "span-latest").mkdir()
+    (tmp_path / "span-20161").mkdir()  # empty: no CSV, so not a span
+    assert list(inputs.discover_spans(tmp_path)) == [20132, 20151]
+
+
+def test_missing_required_column_names_file_and_column(tmp_path):
+    bad = _write_span(tmp_path, 1, header="fare,company\n", rows="1.0,A\n")
+    with pytest.raises(inputs.InputError) as error:
+        inputs.check_csv_headers(inputs.discover_spans(tmp_path), ["fare", "tips", "company"])
+    assert str(bad) in str(error.value) and "tips" in str(error.value)
+
+
+def test_files_with_different_column_orders_are_rejected(tmp_path):
+    _write_span(tmp_path, 1)
+    reordered = _write_span(tmp_path, 2, header="tips,fare,company\n")
+    with pytest.raises(inputs.InputError, match=str(reordered)):
+        inputs.check_csv_headers(inputs.discover_spans(tmp_path), ["fare", "tips", "company"])
+
+
+def test_unparseable_schema_is_named(tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text("feature { name: 'fare' type: NOT_A_TYPE }")
+    with pytest.raises(inputs.InputError, match=str(schema)):
+        inputs.check_schema_file(schema)
+
+
+def test_curated_schema_is_valid():
+    inputs.check_schema_file(configs.SCHEMA_PATH)
+
+
+def test_windows_train_on_older_spans_and_evaluate_on_newer(tmp_path):
+    spans = {number: [_write_span(tmp_path / "raw", number)] for number in (1, 2, 3, 4, 5)}
+    written = inputs.write_example_gen_input(
+        spans, tmp_path / "egi", training_window_spans=2, evaluation_spans=2
+    )
+    assert written == [3, 4, 5]
+
+    def linked(span, split):
+        return sorted(p.name for p in (tmp_path / "egi" / f"span-{span}" / split).iterdir())
+
+    assert linked(5, "eval") == ["span-4-data.csv", "span-5-data.csv"]
+    assert linked(5, "train") == ["span-2-data.csv", "span-3-data.csv"]
+    assert linked(3, "train") == ["span-1-data.csv"]
+    assert (tmp_path / "egi" / "span-5" / "eval" / "span-5-data.csv").read_text() == HEADER + "1.0,0.5,A\n"
+
+
+def test_rewriting_windows_keeps_existing_links(tmp_path):
+    spans = {number: [_write_span(tmp_path / "raw", number)] for number in (1, 2, 3)}
+    inputs.write_example_gen_input(spans, tmp_path / "egi", 1, 1)
+    link = tmp_path / "egi" / "span-3" / "train" / "span-2-data.csv"
+    before = link.lstat().st_mtime_ns
+    inputs.write_example_gen_input(spans, tmp_path / "egi", 1, 1)
+    assert link.lstat().st_mtime_ns == before
+
+
+def test_too_few_spans_is_explained(tmp_path):
+    spans = {1: [_write_span(tmp_path, 1)]}
+    with pytest.raises(inputs.InputError, match="at least 2"):
+        inputs.write_example_gen_input(spans, tmp_path / "egi", training_window_spans=3, evaluation_spans=1)
+
+
+def test_schema_snapshot_path_changes_with_content(tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text("feature { name: 'a' type: INT }")
+    first = inputs.snapshot_schema(schema, tmp_path / "snapshots")
+    assert inputs.snapshot_schema(schema, tmp_path / "snapshots") == first
+    schema.write_text("feature { name: 'a' type: FLOAT }")
+    second = inputs.snapshot_schema(schema, tmp_path / "snapshots")
+    assert second != first and second.read_text() == schema.read_text()
