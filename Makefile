@@ -24,10 +24,10 @@ RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
 
-.PHONY: help setup data run tfx-run test test-fast test-e2e lint format lock clean
+.PHONY: help setup data run tfx-run bench-beam-modes test test-fast test-e2e lint format lock clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 setup: $(INSTALL_STAMP) ## Create .venv with Python 3.10 and install the pinned lock (seconds when nothing changed)
 
@@ -50,7 +50,11 @@ tfx-run: setup ## Register and run the pipeline with the tfx CLI (BEAM_HOME unde
 	export BEAM_HOME=$(abspath $(OUTPUT_DIR))/tfx_cli_home TAXI_OUTPUT_DIR=$(abspath $(OUTPUT_DIR)) $(if $(DATA),TAXI_DATA_ROOT=$(abspath $(DATA))) && \
 	  $(BIN)/tfx pipeline update --engine beam --pipeline_path pipeline/beam_runner.py 2>/dev/null || \
 	  $(BIN)/tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py && \
-	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME)
+	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME) && \
+	  $(BIN)/taxi-pipeline summary --output-dir $(OUTPUT_DIR)
+
+bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (REPETITIONS=1)
+	$(BIN)/python -m benchmarks.beam_modes --repetitions $(or $(REPETITIONS),1)
 
 test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs)
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """Entry point for the tfx CLI: `tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py`.
 
 Folders come from $TAXI_OUTPUT_DIR and $TAXI_DATA_ROOT (see pipeline/configs.py); `make tfx-run` sets them.
+VERBOSE=1 keeps TensorFlow, absl and Beam logs.
 """
 
 import os
@@ -11,12 +12,15 @@ _THIS_FOLDER = os.path.dirname(os.path.realpath(__file__))
 if sys.path and os.path.realpath(sys.path[0] or ".") == _THIS_FOLDER:
     sys.path[0] = os.path.dirname(_THIS_FOLDER)
 
-# The project's package first: importing it sets TF_USE_LEGACY_KERAS before TensorFlow loads.
-from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: E402
+# Importing the package sets TF_USE_LEGACY_KERAS; the log levels must be set before TensorFlow loads.
+from pipeline.quiet_logs import quiet_logs  # noqa: E402
 
-from pipeline import configs, inputs, local_pipeline  # noqa: E402  # isort: split
+quiet_logs(verbose=bool(os.environ.get("VERBOSE")))
+
+from pipeline import configs, inputs, local_pipeline, run_report  # noqa: E402
 
 if __name__ == "__main__":
     settings = configs.Settings.resolve()
     inputs.prepare(settings)
-    BeamDagRunner().run(local_pipeline.build(settings))
+    # A BeamDagRunner that also prints a line per component; the tfx CLI patches BeamDagRunner.run.
+    run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings))

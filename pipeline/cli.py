@@ -1,25 +1,11 @@
 """`taxi-pipeline`: prepare the data, run the pipeline locally, and reprint a run's summary."""
 
 import argparse
-import logging
-import os
 import sys
 import time
 
 from pipeline import configs
-
-
-def _quiet_logs(verbose: bool) -> None:
-    """TensorFlow, absl and Beam log at INFO/WARNING by default; keep errors only unless asked."""
-    if verbose:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import absl.logging
-
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    logging.getLogger().setLevel(logging.ERROR)
-    for name in ("tensorflow", "apache_beam", "absl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+from pipeline.quiet_logs import quiet_logs
 
 
 def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.set_defaults(handler=_summary)
 
     args = parser.parse_args(argv)
-    _quiet_logs(args.verbose)
+    quiet_logs(args.verbose)
     return args.handler(args)
 
 

@@ -1,0 +1,72 @@
+"""Times a cold run of the whole pipeline under each Beam DirectRunner mode, in one invocation.
+
+    .venv/bin/python -m benchmarks.beam_modes [--repetitions N] [--work-dir DIR]
+
+Each repetition of each mode starts from an empty output folder (cold, nothing cached) on the default
+data, in a fresh process so no mode inherits another's warm imports. Prints seconds per mode and the ratio
+to in_memory (the baseline, measured in the same invocation) and writes beam_modes.json in the work dir.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+MODES = {
+    "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+    "multi_threading": ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
+    "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+}
+BASELINE = "in_memory"
+
+_ONE_RUN = """
+import json, sys, time
+from pathlib import Path
+from pipeline.quiet_logs import quiet_logs
+quiet_logs(verbose=False)
+from pipeline import configs, inputs, local_pipeline, run_report
+settings = configs.Settings(output_dir=Path(sys.argv[1]), data_root=None)
+inputs.prepare(settings)
+started = time.monotonic()
+run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, beam_pipeline_args=json.loads(sys.argv[2])))
+seconds = time.monotonic() - started
+summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+print(json.dumps({"seconds": seconds, "components": {c["component"]: c["seconds"] for c in summary["components"]},
+                  "auc": summary["evaluation"]["metrics"]["auc"]}))
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repetitions", type=int, default=1)
+    parser.add_argument("--work-dir", type=Path, default=None)
+    args = parser.parse_args()
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="beam_modes_"))
+    results: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    for repetition in range(args.repetitions):
+        for mode, beam_args in MODES.items():  # alternating, so drift on the machine hits every mode
+            output_dir = work_dir / f"{mode}-{repetition}"
+            completed = subprocess.run(
+                [sys.executable, "-c", _ONE_RUN, str(output_dir), json.dumps(beam_args)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results[mode].append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    baseline = statistics.median(r["seconds"] for r in results[BASELINE])
+    print(f"{'mode':<18} {'median s':>9} {'vs ' + BASELINE:>14}   slowest components")
+    for mode, runs in results.items():
+        median = statistics.median(r["seconds"] for r in runs)
+        slowest = sorted(runs[0]["components"].items(), key=lambda item: -item[1])[:3]
+        detail = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in slowest)
+        print(f"{mode:<18} {median:>9.1f} {median / baseline:>13.2f}x   {detail}")
+    (work_dir / "beam_modes.json").write_text(json.dumps(results, indent=2))
+    print(f"Results: {work_dir / 'beam_modes.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
