@@ -16,7 +16,9 @@ TFX = str(Path(sys.executable).parent / "tfx")
 
 
 def _tfx(*arguments: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([TFX, *arguments], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [TFX, *arguments], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 def test_tfx_pipeline_create_and_run_create(tmp_path, small_taxi_spans):
@@ -27,7 +29,9 @@ def test_tfx_pipeline_create_and_run_create(tmp_path, small_taxi_spans):
         configs.OUTPUT_DIR_ENV: str(output_dir),
         configs.DATA_ROOT_ENV: str(small_taxi_spans),
     }
-    created = _tfx("pipeline", "create", "--engine", "beam", "--pipeline_path", "pipeline/beam_runner.py", env=env)
+    created = _tfx(
+        "pipeline", "create", "--engine", "beam", "--pipeline_path", "pipeline/beam_runner.py", env=env
+    )
     assert created.returncode == 0, created.stderr[-3000:]
     assert f'Pipeline "{configs.PIPELINE_NAME}" created successfully' in created.stdout
     assert not (output_dir / "metadata.sqlite").exists(), "creating the pipeline must not run it"
