@@ -178,3 +178,22 @@ def test_new_span_reruns_example_gen_and_everything_downstream(workspace):
     [raw_examples] = _input_artifacts(store, "Evaluator", "examples")
     assert raw_examples.custom_properties["span"].int_value == NEWEST_SPAN
     assert _producer(store, examples.id) == "Transform"
+
+
+def test_unblessed_model_is_not_pushed_and_the_reason_is_named(workspace):
+    _, settings = workspace
+    pushed_before = sorted(p.name for p in settings.serving_model_dir.iterdir())
+    inputs.prepare(settings)
+    unreachable = {**SMALL_RUN, "min_auc": 0.999}
+    run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **unreachable))
+
+    states = _states_of_latest_run(settings.metadata_path)
+    assert states["Evaluator"] == states["Pusher"] == "COMPLETE"
+    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    assert summary["evaluation"]["blessed"] is False
+    assert summary["pushed_model"] is None
+    [reason] = summary["evaluation"]["not_blessed_because"]
+    assert (reason["metric"], reason["slice"], reason["is_change_vs_baseline"]) == ("auc", "Overall", False)
+    assert reason["value"] == pytest.approx(summary["evaluation"]["metrics"]["auc"])
+    assert "0.999" in reason["threshold"]
+    assert sorted(p.name for p in settings.serving_model_dir.iterdir()) == pushed_before
