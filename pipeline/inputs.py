@@ -9,6 +9,7 @@ picks the newest span by itself, which is what lets a compiled pipeline pick up 
 import csv
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from models import features
@@ -114,7 +115,8 @@ def write_example_gen_input(
 
     Span N gets `eval/` = the `evaluation_spans` newest spans up to N and `train/` = the
     `training_window_spans` spans before those. Existing links are kept, so file times (which ExampleGen
-    fingerprints) do not change and unchanged spans stay cached.
+    fingerprints) do not change and unchanged spans stay cached; span folders of data no longer present
+    are removed.
     """
     ordered = sorted(spans)
     if len(ordered) < evaluation_spans + 1:
@@ -124,14 +126,18 @@ def write_example_gen_input(
         )
     written = []
     for end in range(evaluation_spans, len(ordered)):
-        evaluation = ordered[end - evaluation_spans + 1 : end + 1]
-        training = ordered[
-            max(0, end - evaluation_spans + 1 - training_window_spans) : end - evaluation_spans + 1
-        ]
+        first_evaluated = end - evaluation_spans + 1
+        training = ordered[max(0, first_evaluated - training_window_spans) : first_evaluated]
+        evaluation = ordered[first_evaluated : end + 1]
         span_folder = example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{ordered[end]}"
         _link_files(span_folder / configs.TRAIN_SPLIT, {s: spans[s] for s in training})
         _link_files(span_folder / configs.EVAL_SPLIT, {s: spans[s] for s in evaluation})
         written.append(ordered[end])
+    # Span folders left from other data (an earlier --data-root) must go, or ExampleGen would pick them.
+    keep = {f"{configs.SPAN_FOLDER_PREFIX}{span}" for span in written}
+    for stale in example_gen_input.iterdir():
+        if stale.name not in keep:
+            shutil.rmtree(stale)
     return written
 
 

@@ -85,6 +85,14 @@ def test_rewriting_windows_keeps_existing_links(tmp_path):
     assert link.lstat().st_mtime_ns == before
 
 
+def test_windows_of_other_data_are_removed(tmp_path):
+    old_spans = {number: [_write_span(tmp_path / "old", number)] for number in (20161, 20162)}
+    inputs.write_example_gen_input(old_spans, tmp_path / "egi", 1, 1)
+    new_spans = {number: [_write_span(tmp_path / "new", number)] for number in (1, 2, 3)}
+    inputs.write_example_gen_input(new_spans, tmp_path / "egi", 1, 1)
+    assert sorted(p.name for p in (tmp_path / "egi").iterdir()) == ["span-2", "span-3"]
+
+
 def test_too_few_spans_is_explained(tmp_path):
     spans = {1: [_write_span(tmp_path, 1)]}
     with pytest.raises(inputs.InputError, match="at least 2"):
