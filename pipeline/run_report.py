@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import tensorflow_model_analysis as tfma
+from google.protobuf import text_format
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -124,7 +125,7 @@ def _validation_failures(evaluation_uri: str) -> list[dict]:
                     "slice": slice_name,
                     "value": failure.metric_value.double_value.value,
                     "is_change_vs_baseline": failure.metric_key.is_diff,
-                    "threshold": str(failure.metric_threshold).replace("\n", " ").strip(),
+                    "threshold": text_format.MessageToString(failure.metric_threshold, as_one_line=True),
                     "message": failure.message,
                 }
             )
