@@ -9,8 +9,10 @@ BIN := $(VENV)/bin
 export TF_USE_LEGACY_KERAS := 1
 UV_VERSION := 0.13.9
 
-# python3.10 on PATH if it really is 3.10 (a pyenv shim may point elsewhere), else pyenv's own.
-PYTHON310 = $(shell for candidate in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10; do \
+# python3.10 on PATH if it really is 3.10 (a pyenv shim may point elsewhere), else pyenv's own, also when
+# pyenv itself is not on PATH (as in a non-interactive CI shell).
+PYTHON310 = $(shell for candidate in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 \
+	  $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10; do \
 	  if command -v $$candidate >/dev/null 2>&1 && $$candidate -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; \
 	  then command -v $$candidate; break; fi; done)
 # The stamp changes whenever the lock or the package definition does, so re-running set-up is a no-op otherwise.
