@@ -50,7 +50,7 @@ def _run(args) -> int:
     print(
         f"Running {configs.PIPELINE_NAME} on span {span} of {settings.spans_dir}; outputs in {settings.output_dir}"
     )
-    previous = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    previous_run_id = run_report.latest_run_id(settings.metadata_path, configs.PIPELINE_NAME)
     failed = False
     try:
         run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, args.span))
@@ -60,7 +60,7 @@ def _run(args) -> int:
         print(f"error: the pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
     summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     # A run that failed before its first component started left no record; don't report the previous one.
-    if summary is not None and (previous is None or summary["run_id"] != previous["run_id"]):
+    if summary is not None and summary["run_id"] != previous_run_id:
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         run_report.write_summary(summary, settings.run_summary_path)
         run_report.print_summary(summary, settings.run_summary_path)

@@ -166,6 +166,14 @@ def _anomalies(outputs: dict[str, list[Artifact]]) -> list[dict]:
     return found
 
 
+def latest_run_id(metadata_path: Path, pipeline_name: str) -> str | None:
+    """Id of the newest run of `pipeline_name` recorded in `metadata_path` (None if none), read cheaply."""
+    if not metadata_path.exists():
+        return None
+    run = _latest_run_context(_open_store(metadata_path), pipeline_name)
+    return run.name if run else None
+
+
 def summarize_latest_run(metadata_path: Path, pipeline_name: str) -> dict | None:
     """The machine-readable summary of the newest run recorded in `metadata_path` (None if none)."""
     if not metadata_path.exists():
