@@ -26,7 +26,7 @@ RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
 
-.PHONY: help setup data run tfx-run bench-beam-modes test test-fast test-e2e lint format lock clean
+.PHONY: help setup data run report tfx-run bench-beam-modes test test-fast test-e2e lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ data: setup ## Write the Chicago Taxi sample from the tfx wheel as half-year spa
 
 run: setup ## Prepare data and run the whole pipeline on Beam's DirectRunner (DATA=, OUT=, VERBOSE=1)
 	$(BIN)/taxi-pipeline run $(RUN_FLAGS)
+
+report: setup ## Print the latest run's slice table and HTML report path (RUN=<run id>, OPEN=1, ALL=1)
+	$(BIN)/taxi-pipeline report $(if $(OUT),--output-dir $(OUT)) $(if $(RUN),--run-id $(RUN)) $(if $(OPEN),--open) $(if $(ALL),--all)
 
 tfx-run: setup ## Register and run the pipeline with the tfx CLI (BEAM_HOME under the output folder)
 	$(BIN)/taxi-pipeline prepare-data $(RUN_FLAGS)

@@ -38,6 +38,11 @@ TIPS = "tips"
 FARE = "fare"
 NOT_MODEL_INPUTS = [TIPS, "trip_start_timestamp", "pickup_census_tract", "dropoff_census_tract"]
 
+# Evaluation-only: Transform derives it so TFMA can slice on it; it is never a model input (the model
+# sees trip_start_hour itself). Bands of six hours, labelled so a report reads without a legend.
+HOUR_BAND = "trip_start_hour_band"
+HOUR_BANDS = ("00-05 night", "06-11 morning", "12-17 afternoon", "18-23 evening")
+
 # The label: a big tipper tips more than this fraction of the fare.
 LABEL = "big_tipper"
 BIG_TIPPER_FRACTION_OF_FARE = 0.2

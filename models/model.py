@@ -41,6 +41,11 @@ def _categorical_id_counts() -> dict[str, int]:
     return counts
 
 
+def model_input_names() -> list[str]:
+    """Transformed features the network reads (Transform also outputs the label and slicing-only features)."""
+    return [*_categorical_id_counts(), *map(features.transformed_name, features.NUMERIC_FEATURES)]
+
+
 def build_keras_model() -> tf.keras.Model:
     """Embeddings for categorical ids, concatenated with numeric inputs, then a small MLP."""
     inputs, parts = {}, []
@@ -72,14 +77,16 @@ def build_keras_model() -> tf.keras.Model:
 def _dataset(
     file_pattern: list[str], data_accessor: DataAccessor, transform_output: tft.TFTransformOutput
 ) -> tf.data.Dataset:
-    """Shuffled batches of (transformed features, label) from Transform's output, repeated indefinitely."""
-    return data_accessor.tf_dataset_factory(
+    """Shuffled batches of (model inputs, label) from Transform's output, repeated indefinitely."""
+    input_names = model_input_names()
+    dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         dataset_options.TensorFlowDatasetOptions(
             batch_size=BATCH_SIZE, label_key=features.LABEL, shuffle_seed=SEED
         ),
         transform_output.transformed_metadata.schema,
-    ).repeat()
+    )
+    return dataset.map(lambda inputs, label: ({name: inputs[name] for name in input_names}, label)).repeat()
 
 
 def _serving_signature(model: tf.keras.Model, transform_output: tft.TFTransformOutput):
@@ -93,8 +100,7 @@ def _serving_signature(model: tf.keras.Model, transform_output: tft.TFTransformO
     def serve(serialized_examples):
         raw_features = tf.io.parse_example(serialized_examples, raw_feature_spec)
         transformed = model.transform_layer(raw_features)
-        transformed.pop(features.LABEL, None)
-        return {"big_tipper_probability": model(transformed)}
+        return {"big_tipper_probability": model({name: transformed[name] for name in model_input_names()})}
 
     return serve
 

@@ -44,5 +44,5 @@ def test_model_inputs_match_transform_outputs():
     expected = set(model._categorical_id_counts()) | {
         features.transformed_name(n) for n in features.NUMERIC_FEATURES
     }
-    assert set(keras_model.input_names) == expected
+    assert set(keras_model.input_names) == expected == set(model.model_input_names())
     assert tf.keras.__name__.startswith(("tf_keras", "keras.api._v2"))

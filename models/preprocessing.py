@@ -57,6 +57,10 @@ def preprocessing_fn(inputs: dict) -> dict:
             missing, tf.constant(features.BUCKET_COUNT, tf.int64), buckets
         )
 
+    hour, _ = _densify(inputs["trip_start_hour"])
+    band = tf.clip_by_value(tf.cast(hour, tf.int64), 0, 23) // (24 // len(features.HOUR_BANDS))
+    outputs[features.HOUR_BAND] = tf.gather(tf.constant(features.HOUR_BANDS), band)
+
     tips, _ = _densify(inputs[features.TIPS])
     fare, _ = _densify(inputs[features.FARE])
     outputs[features.LABEL] = tf.cast(tf.greater(tips, features.BIG_TIPPER_FRACTION_OF_FARE * fare), tf.int64)

@@ -7,7 +7,7 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from models import features, preprocessing
+from models import features, model, preprocessing
 
 # Rows: a cash trip without tip; a 25 % card tip; exactly 20 % (not big); missing optional columns.
 ROWS = [
@@ -82,13 +82,14 @@ def test_tips_never_reach_the_model(transformed):
     assert all(not key.startswith(features.TIPS) for row in transformed for key in row)
 
 
-def test_every_model_input_is_produced(transformed):
+def test_transform_outputs_the_model_inputs_the_label_and_the_hour_band(transformed):
     expected = {
         features.transformed_name(f) for f in features.MODEL_INPUTS if f not in features.BUCKETIZED_FEATURES
     }
     expected |= {features.transformed_name(f) for f in features.NUMERIC_FEATURES}
     expected |= {features.bucketized_name(f) for f in features.BUCKETIZED_FEATURES}
-    assert set(transformed[0]) == expected | {features.LABEL}
+    assert expected == set(model.model_input_names())
+    assert set(transformed[0]) == expected | {features.LABEL, features.HOUR_BAND}
 
 
 def test_missing_coordinate_gets_its_own_bucket(transformed):
@@ -105,3 +106,11 @@ def test_missing_company_maps_to_a_valid_id(transformed):
     ids = [row[features.transformed_name("company")] for row in transformed]
     assert all(0 <= i < features.VOCABULARY_SIZE + features.OOV_BUCKETS for i in ids)
     assert ids[0] != ids[1]
+
+
+def test_hour_band_is_derived_for_slicing_but_not_a_model_input(transformed):
+    # Row 0 has hour 25 (clipped to 23), the others hour 9.
+    assert [row[features.HOUR_BAND] for row in transformed] == [b"18-23 evening"] + [b"06-11 morning"] * (
+        len(transformed) - 1
+    )
+    assert features.HOUR_BAND not in model.model_input_names()

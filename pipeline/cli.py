@@ -1,9 +1,10 @@
-"""`taxi-pipeline`: prepare the data, run the pipeline locally, and reprint a run's summary."""
+"""`taxi-pipeline`: prepare the data, run the pipeline locally, reprint a run's summary or slice report."""
 
 import argparse
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from pipeline import configs
 from pipeline.quiet_logs import quiet_logs
@@ -41,7 +42,7 @@ def _run(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # Imported only once the inputs are known to be good: TFX, TFMA and TensorFlow take seconds to load.
-    from pipeline import local_pipeline, run_report
+    from pipeline import local_pipeline, run_report, slice_table
 
     span = args.span if args.span is not None else max(spans)
     if span not in spans:
@@ -64,6 +65,9 @@ def _run(args) -> int:
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         run_report.write_summary(summary, settings.run_summary_path)
         run_report.print_summary(summary, settings.run_summary_path)
+        if summary.get("slice_report"):
+            copy = slice_table.publish(Path(summary["slice_report"]), settings.slice_report_path)
+            print(f"Slice report copied to {copy} (`make report` prints its table)")
         print(f"Wall time: {summary['wall_seconds']:.1f} s")
     return 1 if failed else 0
 
@@ -80,6 +84,34 @@ def _summary(args) -> int:
         return 2
     run_report.write_summary(summary, settings.run_summary_path)
     run_report.print_summary(summary, settings.run_summary_path)
+    return 0
+
+
+def _report(args) -> int:
+    from pipeline import slice_table
+
+    settings = configs.Settings.resolve(args.output_dir)
+    found = slice_table.find_report(settings.metadata_path, configs.PIPELINE_NAME, args.run_id)
+    if found is None:
+        which = f"run {args.run_id}" if args.run_id else f"no run of {configs.PIPELINE_NAME}"
+        print(f"error: {which} is not recorded in {settings.metadata_path}", file=sys.stderr)
+        return 2
+    run_id, report_dir = found
+    if report_dir is None:
+        print(
+            f"error: run {run_id} has no slice report (its SliceReport step did not complete)",
+            file=sys.stderr,
+        )
+        return 2
+    slice_table.print_report(report_dir, run_id, limit=None if args.all else args.top)
+    html_file = report_dir / configs.SLICE_REPORT_FILE
+    copy = slice_table.publish(html_file, settings.slice_report_path)
+    print(f"\nHTML report: {html_file}\n       copy: {copy}")
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(copy.as_uri()):
+            print("No browser found here: open the file above on a machine with one.", file=sys.stderr)
     return 0
 
 
@@ -118,6 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     summary = commands.add_parser("summary", help="Print (and rewrite) the summary of the latest run.")
     _add_folder_flags(summary)
     summary.set_defaults(handler=_summary)
+
+    report = commands.add_parser(
+        "report",
+        help="Print the slice table of the latest run (or --run-id) and the path of its HTML report.",
+    )
+    _add_folder_flags(report)
+    report.add_argument("--run-id", help="A run id from the run summary (default: the latest run).")
+    report.add_argument("--top", type=int, default=25, help="Print the N worst slices (default 25).")
+    report.add_argument("--all", action="store_true", help="Print every slice.")
+    report.add_argument("--open", action="store_true", help="Also open the HTML report in a browser.")
+    report.set_defaults(handler=_report)
 
     args = parser.parse_args(argv)
     quiet_logs(args.verbose)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tfx import v1 as tfx
 
+from components import production_model
 from models import features
 from pipeline import configs, inputs
 from pipeline.pipeline import create_pipeline
@@ -46,6 +47,13 @@ def build(settings: configs.Settings, span: int | None = None, **overrides) -> t
         min_auc=configs.MIN_AUC,
         min_accuracy=configs.MIN_ACCURACY,
         max_auc_drop=configs.MAX_AUC_DROP,
+        slice_features=configs.SLICE_FEATURES,
+        key_slice=configs.KEY_SLICE,
+        key_slice_min_auc=configs.KEY_SLICE_MIN_AUC,
+        key_slice_min_accuracy=configs.KEY_SLICE_MIN_ACCURACY,
+        min_slice_examples=configs.MIN_SLICE_EXAMPLES,
+        decision_thresholds=configs.DECISION_THRESHOLDS,
+        production_cache_key=production_model.production_cache_key(str(settings.serving_model_dir)),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(settings.metadata_path)
         ),

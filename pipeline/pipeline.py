@@ -2,12 +2,13 @@
 
 from collections.abc import Sequence
 
-import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from models import features
+from components.production_model import ProductionModel
+from components.slice_report import SliceReport
 from pipeline.configs import SPAN_FOLDER_PREFIX
+from pipeline.evaluation import build_eval_config
 
 
 def _example_gen_input_config(train_split: str, eval_split: str) -> tfx.proto.Input:
@@ -21,41 +22,6 @@ def _example_gen_input_config(train_split: str, eval_split: str) -> tfx.proto.In
                 name=eval_split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{eval_split}/*.csv"
             ),
         ]
-    )
-
-
-def _eval_config(min_auc: float, min_accuracy: float, max_auc_drop: float) -> tfma.EvalConfig:
-    """Overall metrics with value floors, and an AUC change bound against the baseline model."""
-    auc_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}),
-        # Ignored by TFMA while there is no baseline (the first blessed model).
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_auc_drop}
-        ),
-    )
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy})
-    )
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name="serving_default",
-                label_key=features.LABEL,
-                preprocessing_function_names=["transform_features"],
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
-                    tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_threshold),
-                    tfma.MetricConfig(class_name="Precision"),
-                    tfma.MetricConfig(class_name="Recall"),
-                ]
-            )
-        ],
     )
 
 
@@ -76,6 +42,13 @@ def create_pipeline(
     min_auc: float,
     min_accuracy: float,
     max_auc_drop: float,
+    slice_features: Sequence[Sequence[str]],
+    key_slice: Sequence[tuple[str, str]],
+    key_slice_min_auc: float,
+    key_slice_min_accuracy: float,
+    min_slice_examples: int,
+    decision_thresholds: Sequence[float],
+    production_cache_key: str = "",
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: Sequence[str] = (),
     span: int | None = None,
@@ -83,8 +56,10 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """ExampleGen -> statistics and schemas -> validation -> Transform -> Trainer -> Evaluator -> Pusher.
 
-    `span`: ingest this span instead of the newest one (to replay history). The Pusher only pushes a
-    model the Evaluator blessed, into a new numbered folder under `serving_model_dir`.
+    `span`: ingest this span instead of the newest one (to replay history). The Evaluator compares the
+    candidate with the model in production (the latest version in `serving_model_dir`) on every slice
+    of `slice_features`; the Pusher only pushes a blessed model, into a new numbered folder there; the
+    SliceReport renders the evaluation as one HTML page. `production_cache_key`: see ProductionModel.
     `model_code_fingerprint`: changes whenever the code behind `preprocessing_fn`/`run_fn` does; TFX's
     cache key holds only their module paths, so without it edited model code would be served from cache.
     """
@@ -129,17 +104,34 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=eval_steps),
         custom_config=code_version,
     )
-    latest_blessed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    production_model = ProductionModel(
+        candidate_model=trainer.outputs["model"],
+        serving_model_dir=serving_model_dir,
+        production_cache_key=production_cache_key,
+    )
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         example_splits=[eval_split],
         model=trainer.outputs["model"],
-        baseline_model=latest_blessed_model.outputs["model"],
-        eval_config=_eval_config(min_auc, min_accuracy, max_auc_drop),
+        baseline_model=production_model.outputs["baseline_model"],
+        eval_config=build_eval_config(
+            slice_features=slice_features,
+            key_slice=key_slice,
+            min_auc=min_auc,
+            min_accuracy=min_accuracy,
+            max_auc_drop=max_auc_drop,
+            key_slice_min_auc=key_slice_min_auc,
+            key_slice_min_accuracy=key_slice_min_accuracy,
+            min_slice_examples=min_slice_examples,
+            decision_thresholds=decision_thresholds,
+        ),
+    )
+    slice_report = SliceReport(
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        baseline_model=production_model.outputs["baseline_model"],
+        key_slice=key_slice,
+        min_slice_examples=min_slice_examples,
     )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
@@ -159,8 +151,9 @@ def create_pipeline(
             example_validator,
             transform,
             trainer,
-            latest_blessed_model,
+            production_model,
             evaluator,
+            slice_report,
             pusher,
         ],
         enable_cache=enable_cache,

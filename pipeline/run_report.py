@@ -10,15 +10,15 @@ import time
 from pathlib import Path
 
 import tensorflow_model_analysis as tfma
-from google.protobuf import text_format
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.orchestration import metadata
 from tfx.orchestration.beam import beam_dag_runner
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.utils import io_utils
+
+from pipeline import configs, evaluation, evaluation_results, runs
+from pipeline.slice_table import describe_failure
 
 STATUS_BY_STATE = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -61,38 +61,18 @@ class ProgressReportingBeamDagRunner(beam_dag_runner.BeamDagRunner):
     _PIPELINE_NODE_DO_FN_CLS = _ProgressReportingNodeDoFn
 
 
-def _open_store(metadata_path: Path) -> metadata_store.MetadataStore:
-    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(str(metadata_path)))
-
-
-def _latest_run_context(store: metadata_store.MetadataStore, pipeline_name: str):
-    """The newest `pipeline_run` context of `pipeline_name`, or None when it never ran."""
-    runs = [
-        run
-        for run in store.get_contexts_by_type("pipeline_run")
-        if any(parent.name == pipeline_name for parent in store.get_parent_contexts_by_context(run.id))
-    ]
-    return max(runs, key=lambda run: (run.create_time_since_epoch, run.id), default=None)
-
-
 def _output_artifacts(store, execution_id: int) -> dict[str, list[Artifact]]:
-    """Output key -> artifacts (as TFX Artifact objects) of one execution."""
-    events = [
-        event
-        for event in store.get_events_by_execution_ids([execution_id])
-        if event.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)
-    ]
-    mlmd_artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-    artifact_types = {
-        t.id: t for t in store.get_artifact_types_by_id([a.type_id for a in mlmd_artifacts.values()])
-    }
-    outputs: dict[str, list[Artifact]] = {}
-    for event in events:
-        mlmd_artifact = mlmd_artifacts[event.artifact_id]
-        artifact = Artifact(artifact_types[mlmd_artifact.type_id])
-        artifact.set_mlmd_artifact(mlmd_artifact)
-        outputs.setdefault(event.path.steps[0].key, []).append(artifact)
-    return outputs
+    """Output key -> artifacts (as TFX Artifact objects, which read custom properties) of one execution."""
+    outputs = runs.output_artifacts(store, execution_id)
+    type_ids = {a.type_id for artifacts in outputs.values() for a in artifacts}
+    artifact_types = {t.id: t for t in store.get_artifact_types_by_id(list(type_ids))}
+    converted: dict[str, list[Artifact]] = {}
+    for key, artifacts in outputs.items():
+        for mlmd_artifact in artifacts:
+            artifact = Artifact(artifact_types[mlmd_artifact.type_id])
+            artifact.set_mlmd_artifact(mlmd_artifact)
+            converted.setdefault(key, []).append(artifact)
+    return converted
 
 
 def _overall_metrics(evaluation_uri: str, model_name: str) -> dict[str, float]:
@@ -109,39 +89,15 @@ def _overall_metrics(evaluation_uri: str, model_name: str) -> dict[str, float]:
     return {}
 
 
-def _validation_failures(evaluation_uri: str) -> list[dict]:
-    """Each failed threshold: metric, slice, value, the bound it missed, and TFMA's message."""
-    validation = tfma.load_validation_result(evaluation_uri)
-    failures = []
-    for per_slice in validation.metric_validations_per_slice:
-        slice_name = (
-            tfma.slicer.stringify_slice_key(tfma.slicer.deserialize_slice_key(per_slice.slice_key))
-            or "Overall"
-        )
-        for failure in per_slice.failures:
-            failures.append(
-                {
-                    "metric": failure.metric_key.name,
-                    "slice": slice_name,
-                    "value": failure.metric_value.double_value.value,
-                    "is_change_vs_baseline": failure.metric_key.is_diff,
-                    "threshold": text_format.MessageToString(failure.metric_threshold, as_one_line=True),
-                    "message": failure.message,
-                }
-            )
-    return failures
-
-
-def _evaluation_summary(outputs: dict[str, list[Artifact]]) -> dict:
+def _evaluation_summary(outputs: dict[str, list[Artifact]], baseline_model: Artifact | None) -> dict:
     evaluation_uri = outputs["evaluation"][0].uri
     blessed = bool(outputs["blessing"][0].get_int_custom_property("blessed"))
-    candidate = _overall_metrics(evaluation_uri, "candidate") or _overall_metrics(evaluation_uri, "")
-    baseline = _overall_metrics(evaluation_uri, "baseline")
     return {
-        "metrics": candidate,
-        "baseline_metrics": baseline or None,
+        "metrics": _overall_metrics(evaluation_uri, evaluation.CANDIDATE),
+        "baseline": evaluation_results.describe_baseline(baseline_model),
+        "baseline_metrics": _overall_metrics(evaluation_uri, evaluation.BASELINE) or None,
         "blessed": blessed,
-        "not_blessed_because": [] if blessed else _validation_failures(evaluation_uri),
+        "not_blessed_because": [] if blessed else evaluation_results.validation_failures(evaluation_uri),
         "evaluation_uri": evaluation_uri,
     }
 
@@ -166,28 +122,33 @@ def _anomalies(outputs: dict[str, list[Artifact]]) -> list[dict]:
     return found
 
 
+def _single(outputs_by_node: dict, node_id: str, key: str) -> Artifact | None:
+    artifacts = outputs_by_node.get(node_id, {}).get(key, [])
+    return artifacts[0] if artifacts else None
+
+
 def latest_run_id(metadata_path: Path, pipeline_name: str) -> str | None:
     """Id of the newest run of `pipeline_name` recorded in `metadata_path` (None if none), read cheaply."""
     if not metadata_path.exists():
         return None
-    run = _latest_run_context(_open_store(metadata_path), pipeline_name)
+    run = runs.run_context(runs.open_store(metadata_path), pipeline_name)
     return run.name if run else None
 
 
-def summarize_latest_run(metadata_path: Path, pipeline_name: str) -> dict | None:
-    """The machine-readable summary of the newest run recorded in `metadata_path` (None if none)."""
+def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | None = None) -> dict | None:
+    """The machine-readable summary of the newest run recorded in `metadata_path`, or of run `run_id`.
+
+    None when there is no such run.
+    """
     if not metadata_path.exists():
         return None
-    store = _open_store(metadata_path)
-    run = _latest_run_context(store, pipeline_name)
+    store = runs.open_store(metadata_path)
+    run = runs.run_context(store, pipeline_name, run_id)
     if run is None:
         return None
     components, outputs_by_node = [], {}
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
-        node_contexts = [
-            c for c in store.get_contexts_by_execution(execution.id) if c.name.startswith(f"{pipeline_name}.")
-        ]
-        node_id = node_contexts[0].name[len(pipeline_name) + 1 :] if node_contexts else str(execution.id)
+        node_id = runs.node_id_of(store, execution.id, pipeline_name) or str(execution.id)
         status = STATUS_BY_STATE.get(execution.last_known_state, "unknown")
         components.append(
             {
@@ -212,8 +173,13 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str) -> dict | None
         "run_id": run.name,
         "succeeded": bool(components) and all(c["status"] in ("ran", "cached") for c in components),
         "components": components,
-        "evaluation": _evaluation_summary(outputs_by_node["Evaluator"])
+        "evaluation": _evaluation_summary(
+            outputs_by_node["Evaluator"], _single(outputs_by_node, "ProductionModel", "baseline_model")
+        )
         if "Evaluator" in outputs_by_node
+        else None,
+        "slice_report": str(Path(report.uri) / configs.SLICE_REPORT_FILE)
+        if (report := _single(outputs_by_node, "SliceReport", "report"))
         else None,
         "pushed_model": pushed_model,
         "anomalies": _anomalies(outputs_by_node["ExampleValidator"])
@@ -244,21 +210,23 @@ def print_summary(summary: dict, summary_path: Path, out=sys.stdout) -> None:
         headline = ", ".join(f"{name} {metrics[name]:.3f}" for name in ("auc", "accuracy") if name in metrics)
         count = int(metrics.get("example_count", 0))
         say(f"Evaluation on {count} held-out examples: {headline}")
-        if evaluation["baseline_metrics"]:
-            baseline = evaluation["baseline_metrics"]
+        baseline = evaluation["baseline"]
+        if baseline["source"] == "production" and evaluation["baseline_metrics"]:
+            metrics = evaluation["baseline_metrics"]
             say(
-                "Baseline (latest blessed model): "
-                + ", ".join(f"{n} {baseline[n]:.3f}" for n in ("auc", "accuracy") if n in baseline)
+                f"Production model (version {baseline['version']}) on the same data: "
+                + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
             )
+        elif baseline["source"] != "none":
+            say("Nothing in production yet: the candidate was its own baseline.")
         if evaluation["blessed"]:
             say("Model BLESSED.")
         else:
             say("Model NOT blessed, because:")
             for failure in evaluation["not_blessed_because"]:
-                kind = "change vs baseline" if failure["is_change_vs_baseline"] else "value"
-                say(
-                    f"  - {failure['metric']} ({kind}) on slice {failure['slice']}: {failure['value']:.4f} misses {failure['threshold']}"
-                )
+                say(f"  - {describe_failure(failure)}")
+    if summary.get("slice_report"):
+        say(f"Slice report: {summary['slice_report']}")
     say(f"Pushed model: {summary['pushed_model'] or 'none (nothing pushed in this run)'}")
     if summary["anomalies"]:
         say(f"Data anomalies ({len(summary['anomalies'])}):")

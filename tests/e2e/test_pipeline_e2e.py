@@ -1,23 +1,30 @@
 """The real pipeline, end to end on ~2,100 real taxi rows, asserting on what ML Metadata recorded.
 
 TFX's penguin e2e pattern: the first run executes every component once; the second reuses the cache
-except for the Evaluator and Pusher (the baseline is now the model the first run pushed); the third
-executes nothing new; a new span makes ExampleGen and everything downstream run again.
+except for the baseline, Evaluator, report and Pusher (production is now the model the first run
+pushed); the third executes nothing new; a new span makes ExampleGen and everything downstream run
+again; gates set out of reach block the push and are named.
 """
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import tensorflow as tf
+import tensorflow_model_analysis as tfma
 from google.protobuf import text_format
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.orchestration import metadata
 
+from components import production_model
 from models import features
-from pipeline import configs, inputs, local_pipeline, run_report
+from pipeline import configs, evaluation_results, inputs, local_pipeline, run_report
+from tests import browser
 from tests.conftest import write_sampled_spans
 
 pytestmark = pytest.mark.e2e
@@ -30,12 +37,22 @@ COMPONENTS = [
     "ExampleValidator",
     "Transform",
     "Trainer",
+    "ProductionModel",
     "Evaluator",
+    "SliceReport",
     "Pusher",
 ]
 NEWEST_SPAN = 20162
-# Small data trains fast; the gates stay real but fit ~700 evaluation rows and 150 training steps.
-SMALL_RUN = {"train_steps": 150, "eval_steps": 5, "min_auc": 0.85, "min_accuracy": 0.8}
+# Small data trains fast; the gates stay real but fit ~440 evaluation rows and 150 training steps.
+SMALL_RUN = {
+    "train_steps": 150,
+    "eval_steps": 5,
+    "min_auc": 0.85,
+    "min_accuracy": 0.8,
+    "key_slice_min_auc": 0.55,
+    "key_slice_min_accuracy": 0.6,
+}
+KEY_SLICE_NAME = "payment_type=Credit Card"
 
 
 def _run_pipeline(settings: configs.Settings) -> dict[str, str]:
@@ -151,12 +168,72 @@ def test_pushed_model_serves_raw_examples_without_tips(workspace):
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
-def test_second_run_reuses_cache_except_evaluator_and_pusher(workspace):
+def test_slice_report_holds_every_slice_with_tfmas_values(workspace):
+    _, settings = workspace
+    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    report_dir = Path(summary["slice_report"]).parent
+    data = json.loads((report_dir / configs.SLICE_METRICS_FILE).read_text())
+    rows = {row["slice"]: row for row in data["slices"]}
+    result = tfma.load_eval_result(summary["evaluation"]["evaluation_uri"], model_name="candidate")
+    assert len(rows) == len(result.slicing_metrics)
+    for slice_key, sliced in result.slicing_metrics:
+        metrics, row = sliced[""][""], rows[evaluation_results.slice_name(slice_key)]
+        assert row["metrics"]["example_count"] == metrics["example_count"]["doubleValue"]
+        assert row["metrics"]["binary_accuracy"] == pytest.approx(metrics["binary_accuracy"]["doubleValue"])
+    # Every configured slicing spec, the key slice, and the hour-band cross from Transform.
+    specs = {" × ".join(features) or "Overall" for features in configs.SLICE_FEATURES}
+    assert {row["spec"] for row in data["slices"]} == specs
+    assert rows[KEY_SLICE_NAME]["is_key_slice"] and not rows[KEY_SLICE_NAME]["small"]
+    assert data["baseline"]["source"] == production_model.FROM_CANDIDATE
+
+
+def test_slice_report_renders_in_a_browser(workspace, tmp_path):
+    _, settings = workspace
+    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    page = Path(summary["slice_report"])
+    dom = browser.Elements(browser.dump_dom(page))
+    assert dom.find("table", id="slices")[0][1].get("data-ready") == "true"
+    data = json.loads((page.parent / configs.SLICE_METRICS_FILE).read_text())
+    assert len([e for e in dom.find("tr") if "data-slice" in e[1]]) == len(data["slices"])
+    assert dom.find("rect", **{"class": "bar"}) and dom.find("polyline", **{"class": "series"})
+    assert browser.screenshot(page, tmp_path / "slice_report.png").stat().st_size > 20_000
+
+
+def test_report_command_prints_the_slice_table_and_the_page(workspace):
+    _, settings = workspace
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "report",
+            "--output-dir",
+            str(settings.output_dir),
+            "--top",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "model BLESSED" in printed
+    assert KEY_SLICE_NAME in printed and "[key]" in printed
+    assert "... " in printed and "more: --all prints them" in printed
+    assert settings.slice_report_path.read_bytes().startswith(b"<!DOCTYPE html>")
+    assert str(settings.slice_report_path) in printed
+
+
+def test_second_run_compares_with_production_and_reuses_the_rest(workspace):
     _, settings = workspace
     states = _run_pipeline(settings)
     executed = sorted(node for node in COMPONENTS if states[node] == "COMPLETE")
-    assert executed == ["Evaluator", "Pusher"]
+    # The pushed model is now production: a new baseline, so a new evaluation, report and push.
+    assert executed == ["Evaluator", "ProductionModel", "Pusher", "SliceReport"]
     assert all(states[node] == "CACHED" for node in COMPONENTS if node not in executed)
+    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    [first_version] = production_model.pushed_versions(str(settings.serving_model_dir))[:1]
+    assert summary["evaluation"]["baseline"]["source"] == production_model.FROM_PRODUCTION
+    assert summary["evaluation"]["baseline"]["version"] == first_version
 
 
 def test_third_run_executes_nothing_new(workspace):
@@ -180,20 +257,37 @@ def test_new_span_reruns_example_gen_and_everything_downstream(workspace):
     assert _producer(store, examples.id) == "Transform"
 
 
-def test_unblessed_model_is_not_pushed_and_the_reason_is_named(workspace):
+def test_regression_overall_and_on_the_key_slice_is_not_pushed_and_named(workspace):
     _, settings = workspace
-    pushed_before = sorted(p.name for p in settings.serving_model_dir.iterdir())
+    pushed_before = {
+        p.name: production_model.model_fingerprint(str(p)) for p in settings.serving_model_dir.iterdir()
+    }
     inputs.prepare(settings)
-    unreachable = {**SMALL_RUN, "min_auc": 0.999}
+    unreachable = {**SMALL_RUN, "min_auc": 0.999, "key_slice_min_auc": 0.99}
     run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **unreachable))
 
     states = _states_of_latest_run(settings.metadata_path)
-    assert states["Evaluator"] == states["Pusher"] == "COMPLETE"
+    assert states["Evaluator"] == states["Pusher"] == states["SliceReport"] == "COMPLETE"
     summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     assert summary["evaluation"]["blessed"] is False
     assert summary["pushed_model"] is None
-    [reason] = summary["evaluation"]["not_blessed_because"]
-    assert (reason["metric"], reason["slice"], reason["is_change_vs_baseline"]) == ("auc", "Overall", False)
-    assert reason["value"] == pytest.approx(summary["evaluation"]["metrics"]["auc"])
-    assert "0.999" in reason["threshold"]
-    assert sorted(p.name for p in settings.serving_model_dir.iterdir()) == pushed_before
+    reasons = {(r["metric"], r["slice"]): r for r in summary["evaluation"]["not_blessed_because"]}
+    assert set(reasons) == {("auc", "Overall"), ("auc", KEY_SLICE_NAME)}
+    overall = reasons[("auc", "Overall")]
+    assert overall["value"] == pytest.approx(summary["evaluation"]["metrics"]["auc"])
+    assert overall["bound"] == ">= 0.999"
+    assert overall["baseline_value"] == pytest.approx(summary["evaluation"]["baseline_metrics"]["auc"])
+    key = reasons[("auc", KEY_SLICE_NAME)]
+    assert key["value"] < 0.99 and key["bound"].startswith(">= 0.99 (key slice")
+    assert key["examples"] >= configs.MIN_SLICE_EXAMPLES and key["baseline_value"] is not None
+
+    report = Path(summary["slice_report"])
+    assert "NOT BLESSED" in report.read_text()
+    assert [
+        (f["metric"], f["slice"])
+        for f in json.loads((report.parent / configs.SLICE_METRICS_FILE).read_text())["failures"]
+    ]
+    # Production is untouched: the same versions, byte for byte.
+    assert {
+        p.name: production_model.model_fingerprint(str(p)) for p in settings.serving_model_dir.iterdir()
+    } == pushed_before

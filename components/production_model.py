@@ -1,0 +1,113 @@
+"""ProductionModel: the model currently in production, read from the Pusher's serving directory.
+
+The Evaluator compares each candidate with this baseline. TFX's usual way to find it, a Resolver
+with LatestBlessedModelStrategy, asks ML Metadata for the latest *blessed* model, which is not the same
+thing (a blessed model may never have been pushed, or have been rolled back) and cannot run on
+open-source Kubeflow Pipelines, which rejects Resolver nodes. The serving directory is what serving
+loads, so it is the truth on every orchestrator.
+
+When nothing is in production yet, the baseline is the candidate itself: the change thresholds then
+compare the candidate with itself and pass, and the output says so (`baseline_source`).
+"""
+
+import hashlib
+import os
+
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils, component_spec, standard_artifacts
+from tfx.utils import io_utils, path_utils
+
+SAVED_MODEL_FILE = "saved_model.pb"
+FROM_PRODUCTION = "production"
+FROM_CANDIDATE = "candidate (nothing in production yet)"
+
+
+def pushed_versions(serving_model_dir: str) -> list[str]:
+    """Complete pushed model versions in `serving_model_dir`, oldest first (numeric folder names)."""
+    if not fileio.isdir(serving_model_dir):
+        return []
+    versions = []
+    for name in fileio.listdir(serving_model_dir):
+        name = name.rstrip("/")
+        if name.isdigit() and fileio.exists(os.path.join(serving_model_dir, name, SAVED_MODEL_FILE)):
+            versions.append(name)
+    return sorted(versions, key=int)
+
+
+def production_model_path(serving_model_dir: str) -> str | None:
+    """The latest pushed version, which serving loads; None when nothing was pushed."""
+    versions = pushed_versions(serving_model_dir)
+    return os.path.join(serving_model_dir, versions[-1]) if versions else None
+
+
+def model_fingerprint(model_dir: str) -> str:
+    """Hash of a SavedModel folder's files and their relative paths: equal for byte-identical models."""
+    digest = hashlib.sha256()
+    for root, _, files in sorted(fileio.walk(model_dir)):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, model_dir).encode() + b"\0")
+            digest.update(io_utils.read_bytes_file(path))
+    return digest.hexdigest()[:16]
+
+
+def production_cache_key(serving_model_dir: str) -> str:
+    """What the baseline depends on: the production model's content, or '' when there is none."""
+    path = production_model_path(serving_model_dir)
+    return model_fingerprint(path) if path else ""
+
+
+class ProductionModelExecutor(base_executor.BaseExecutor):
+    """Copies the production model (or the candidate) into the output Model artifact's serving folder."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        serving_model_dir = exec_properties["serving_model_dir"]
+        baseline = artifact_utils.get_single_instance(output_dict["baseline_model"])
+        production = production_model_path(serving_model_dir)
+        if production:
+            source, version = production, os.path.basename(production)
+            baseline.set_string_custom_property("baseline_source", FROM_PRODUCTION)
+        else:
+            candidate = artifact_utils.get_single_instance(input_dict["candidate_model"])
+            source, version = path_utils.serving_model_path(candidate.uri), ""
+            baseline.set_string_custom_property("baseline_source", FROM_CANDIDATE)
+        # A copy, not a reference: the artifact stays valid if the version is later removed, and it
+        # lives where the orchestrator keeps artifacts (object storage on Kubeflow).
+        io_utils.copy_dir(source, path_utils.serving_model_dir(baseline.uri))
+        baseline.set_string_custom_property("production_version", version)
+        baseline.set_string_custom_property("production_path", production or "")
+        baseline.set_string_custom_property("model_fingerprint", model_fingerprint(source))
+        logging.info(
+            "Baseline model: %s (%s)", source, baseline.get_string_custom_property("baseline_source")
+        )
+
+
+class ProductionModelSpec(component_spec.ComponentSpec):
+    PARAMETERS = {
+        "serving_model_dir": component_spec.ExecutionParameter(type=str),
+        # Only part of the cache key: the production model's fingerprint when the pipeline was built,
+        # so a run reuses the cached baseline (and evaluation) exactly while production is unchanged.
+        "production_cache_key": component_spec.ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {"candidate_model": component_spec.ChannelParameter(type=standard_artifacts.Model)}
+    OUTPUTS = {"baseline_model": component_spec.ChannelParameter(type=standard_artifacts.Model)}
+
+
+class ProductionModel(base_component.BaseComponent):
+    """Outputs `baseline_model`: the latest model pushed to `serving_model_dir`, else the candidate."""
+
+    SPEC_CLASS = ProductionModelSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(ProductionModelExecutor)
+
+    def __init__(self, candidate_model, serving_model_dir: str, production_cache_key: str = ""):
+        super().__init__(
+            spec=ProductionModelSpec(
+                candidate_model=candidate_model,
+                serving_model_dir=serving_model_dir,
+                production_cache_key=production_cache_key,
+                baseline_model=types.Channel(type=standard_artifacts.Model),
+            )
+        )

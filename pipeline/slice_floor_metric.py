@@ -1,0 +1,111 @@
+"""A TFMA metric that lets a per-slice floor gate a model only when the slice holds enough examples.
+
+TFMA checks a per-slice threshold on every matching slice, however few examples it has: a floor on the
+credit-card slice would then bless or reject a model on the noise of a thin evaluation window. This
+metric is the amount by which a wrapped metric falls short of its floor (0 when it clears the floor,
+and 0 when the slice holds fewer than `min_examples` examples); the Evaluator gates on it with an
+upper bound of 0. The wrapped metric itself is reported as usual.
+
+Loaded by the Evaluator by module path, so it must stay importable (and be in the pipeline image).
+"""
+
+from tensorflow_model_analysis.metrics import (
+    confusion_matrix_metrics,
+    example_count,
+    metric_types,
+    metric_util,
+)
+
+# Metrics a floor can wrap, by TFMA name.
+_WRAPPABLE = {
+    "auc": confusion_matrix_metrics.AUC,
+    "binary_accuracy": confusion_matrix_metrics.BinaryAccuracy,
+    "precision": confusion_matrix_metrics.Precision,
+    "recall": confusion_matrix_metrics.Recall,
+}
+
+
+def shortfall_name(metric: str) -> str:
+    """The name under which TFMA reports the shortfall of `metric` below its floor."""
+    return f"{metric}_shortfall_below_floor"
+
+
+def shortfall(value: float, floor: float, examples: float, min_examples: int) -> float:
+    """How far `value` is below `floor`; 0 when it is not, or when there are too few examples to tell."""
+    if examples < min_examples:
+        return 0.0
+    return max(0.0, floor - value)
+
+
+class ShortfallBelowFloor(metric_types.Metric):
+    """`max(0, floor - metric)` on slices with at least `min_examples` examples, else 0."""
+
+    def __init__(
+        self,
+        metric: str,
+        floor: float,
+        min_examples: int,
+        metric_config: dict | None = None,
+        name: str | None = None,
+    ):
+        """`metric_config`: the wrapped metric's arguments, equal to its own MetricConfig's so TFMA
+        computes it once."""
+        if metric not in _WRAPPABLE:
+            raise ValueError(f"ShortfallBelowFloor wraps one of {sorted(_WRAPPABLE)}, not {metric!r}")
+        super().__init__(
+            metric_util.merge_per_key_computations(_shortfall_computations),
+            metric=metric,
+            metric_config=metric_config or {},
+            floor=floor,
+            min_examples=min_examples,
+            name=name or shortfall_name(metric),
+        )
+
+
+metric_types.register_metric(ShortfallBelowFloor)
+
+
+def _shortfall_computations(
+    metric: str,
+    metric_config: dict,
+    floor: float,
+    min_examples: int,
+    name: str,
+    eval_config=None,
+    model_name: str = "",
+    output_name: str = "",
+    sub_key=None,
+    aggregation_type=None,
+    class_weights=None,
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(
+        name=name,
+        model_name=model_name,
+        output_name=output_name,
+        sub_key=sub_key,
+        example_weighted=example_weighted,
+    )
+    scope = dict(
+        eval_config=eval_config,
+        model_names=[model_name],
+        output_names=[output_name],
+        aggregation_type=aggregation_type,
+        class_weights=class_weights,
+        example_weighted=example_weighted,
+    )
+    wrapped = _WRAPPABLE[metric](**metric_config).computations(sub_keys=[sub_key], **scope)
+    counted = example_count.ExampleCount().computations(**scope)
+    wrapped_key = metric_types.MetricKey(
+        name=metric,
+        model_name=model_name,
+        output_name=output_name,
+        sub_key=sub_key,
+        example_weighted=example_weighted,
+    )
+    count_key = counted[-1].keys[-1]
+
+    def result(metrics: dict) -> dict:
+        return {key: shortfall(float(metrics[wrapped_key]), floor, float(metrics[count_key]), min_examples)}
+
+    return [*wrapped, *counted, metric_types.DerivedMetricComputation(keys=[key], result=result)]
