@@ -75,27 +75,39 @@ def _output_artifacts(store, execution_id: int) -> dict[str, list[Artifact]]:
     return converted
 
 
-def _overall_metrics(evaluation_uri: str, model_name: str) -> dict[str, float]:
-    """Headline metrics of the overall slice for one model of a TFMA evaluation ({} if absent)."""
-    result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
+def _headline_metrics(evaluation_uri: str, model_name: str) -> dict[str, dict[str, float]]:
+    """Slice name -> headline metrics, for the overall and the key slice of one model ({} if absent)."""
+    try:
+        result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
+    except (ValueError, KeyError):
+        return {}
+    wanted = {(): evaluation_results.OVERALL, tuple(configs.KEY_SLICE): "key_slice"}
+    headlines = {}
     for slice_key, metrics_by_output in result.slicing_metrics:
-        if slice_key == ():
+        if slice_key in wanted:
             values = metrics_by_output.get("", {}).get("", {})
-            return {
+            headlines[wanted[slice_key]] = {
                 summary_name: values[tfma_name]["doubleValue"]
                 for tfma_name, summary_name in HEADLINE_METRICS.items()
                 if "doubleValue" in values.get(tfma_name, {})
             }
-    return {}
+    return headlines
 
 
 def _evaluation_summary(outputs: dict[str, list[Artifact]], baseline_model: Artifact | None) -> dict:
     evaluation_uri = outputs["evaluation"][0].uri
     blessed = bool(outputs["blessing"][0].get_int_custom_property("blessed"))
+    candidate = _headline_metrics(evaluation_uri, evaluation.CANDIDATE)
+    baseline = _headline_metrics(evaluation_uri, evaluation.BASELINE)
     return {
-        "metrics": _overall_metrics(evaluation_uri, evaluation.CANDIDATE),
+        "metrics": candidate.get(evaluation_results.OVERALL, {}),
         "baseline": evaluation_results.describe_baseline(baseline_model),
-        "baseline_metrics": _overall_metrics(evaluation_uri, evaluation.BASELINE) or None,
+        "baseline_metrics": baseline.get(evaluation_results.OVERALL),
+        "key_slice": {
+            "slice": evaluation_results.slice_name(configs.KEY_SLICE),
+            "metrics": candidate.get("key_slice"),
+            "baseline_metrics": baseline.get("key_slice"),
+        },
         "blessed": blessed,
         "not_blessed_because": [] if blessed else evaluation_results.validation_failures(evaluation_uri),
         "evaluation_uri": evaluation_uri,
@@ -219,6 +231,13 @@ def print_summary(summary: dict, summary_path: Path, out=sys.stdout) -> None:
             )
         elif baseline["source"] != "none":
             say("Nothing in production yet: the candidate was its own baseline.")
+        key_slice = evaluation.get("key_slice") or {}
+        if key_slice.get("metrics"):
+            metrics = key_slice["metrics"]
+            say(
+                f"Key slice {key_slice['slice']} ({int(metrics.get('example_count', 0))} examples): "
+                + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
+            )
         if evaluation["blessed"]:
             say("Model BLESSED.")
         else:
