@@ -34,6 +34,11 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _short(label: str, limit: int = 56) -> str:
+    """A label that fits a chart's label column; the full text stays in the element's tooltip."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
 def _delta(row: dict, metric: str):
     baseline = (row.get("baseline_metrics") or {}).get(metric)
     value = row["metrics"].get(metric)
@@ -45,7 +50,7 @@ def _delta(row: dict, metric: str):
 
 def bar_chart(title: str, bars: list[dict], value_label: str, domain=(0.0, 1.0), signed: bool = False) -> str:
     """Horizontal bars: each {'label', 'value', 'note', 'muted'}; a None value draws no bar, only 'n/a'."""
-    label_width, plot_width, row_height = 300, 360, 18
+    label_width, plot_width, row_height = 380, 360, 18
     height = 34 + row_height * len(bars)
     low, high = domain
     scale = plot_width / (high - low)
