@@ -247,6 +247,20 @@ def _metric_by_slice(content: dict) -> str:
     return "".join(charts)
 
 
+def _model_lines(models, points_of, weights_of=None) -> list[dict]:
+    """One line per model: (name, data, dashed) -> line_chart series."""
+    return [
+        {
+            "name": model,
+            "points": points_of(data),
+            "weights": weights_of(data) if weights_of else None,
+            "color": PALETTE[model],
+            "dashed": dashed,
+        }
+        for model, data, dashed in models
+    ]
+
+
 def _curves(content: dict) -> str:
     charts = []
     for name in dict.fromkeys([OVERALL, content["key_slice"]]):
@@ -255,57 +269,28 @@ def _curves(content: dict) -> str:
         if not candidate:
             continue
         models = [("candidate", candidate, False)] + ([("baseline", baseline, True)] if baseline else [])
-        charts.append(
+        calibration = _model_lines(
+            models,
+            lambda data: [(b["mean_prediction"], b["mean_label"]) for b in data["calibration"]],
+            lambda data: [b["examples"] for b in data["calibration"]],
+        )
+        precision_recall = _model_lines(
+            models, lambda data: [(p["recall"], p["precision"]) for p in data["curve"]]
+        )
+        roc = _model_lines(
+            models, lambda data: [(p["false_positive_rate"], p["recall"]) for p in data["curve"]]
+        )
+        charts += [
             line_chart(
                 f"Calibration: {name}",
-                [
-                    {
-                        "name": model,
-                        "points": [(b["mean_prediction"], b["mean_label"]) for b in data["calibration"]],
-                        "weights": [b["examples"] for b in data["calibration"]],
-                        "color": PALETTE[model],
-                        "dashed": dashed,
-                    }
-                    for model, data, dashed in models
-                ],
+                calibration,
                 "mean prediction (per bucket)",
                 "fraction of big tippers",
                 diagonal=True,
-            )
-        )
-        charts.append(
-            line_chart(
-                f"Precision / recall: {name}",
-                [
-                    {
-                        "name": model,
-                        "points": [(p["recall"], p["precision"]) for p in data["curve"]],
-                        "color": PALETTE[model],
-                        "dashed": dashed,
-                    }
-                    for model, data, dashed in models
-                ],
-                "recall",
-                "precision",
-            )
-        )
-        charts.append(
-            line_chart(
-                f"ROC: {name}",
-                [
-                    {
-                        "name": model,
-                        "points": [(p["false_positive_rate"], p["recall"]) for p in data["curve"]],
-                        "color": PALETTE[model],
-                        "dashed": dashed,
-                    }
-                    for model, data, dashed in models
-                ],
-                "false positive rate",
-                "true positive rate",
-                diagonal=True,
-            )
-        )
+            ),
+            line_chart(f"Precision / recall: {name}", precision_recall, "recall", "precision"),
+            line_chart(f"ROC: {name}", roc, "false positive rate", "true positive rate", diagonal=True),
+        ]
     return "".join(charts)
 
 

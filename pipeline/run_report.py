@@ -141,10 +141,8 @@ def _single(outputs_by_node: dict, node_id: str, key: str) -> Artifact | None:
 
 def latest_run_id(metadata_path: Path, pipeline_name: str) -> str | None:
     """Id of the newest run of `pipeline_name` recorded in `metadata_path` (None if none), read cheaply."""
-    if not metadata_path.exists():
-        return None
-    run = runs.run_context(runs.open_store(metadata_path), pipeline_name)
-    return run.name if run else None
+    found = runs.find_run(metadata_path, pipeline_name)
+    return found[1].name if found else None
 
 
 def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | None = None) -> dict | None:
@@ -152,12 +150,10 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
 
     None when there is no such run.
     """
-    if not metadata_path.exists():
+    found = runs.find_run(metadata_path, pipeline_name, run_id)
+    if found is None:
         return None
-    store = runs.open_store(metadata_path)
-    run = runs.run_context(store, pipeline_name, run_id)
-    if run is None:
-        return None
+    store, run = found
     components, outputs_by_node = [], {}
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
         node_id = runs.node_id_of(store, execution.id, pipeline_name) or str(execution.id)

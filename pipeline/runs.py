@@ -30,6 +30,15 @@ def run_context(store: metadata_store.MetadataStore, pipeline_name: str, run_id:
     return max(runs, key=lambda run: (run.create_time_since_epoch, run.id), default=None)
 
 
+def find_run(metadata_path: Path, pipeline_name: str, run_id: str | None = None):
+    """(store, run context) of `run_id` or the newest run; None if the store or the run does not exist."""
+    if not metadata_path.exists():
+        return None
+    store = open_store(metadata_path)
+    run = run_context(store, pipeline_name, run_id)
+    return (store, run) if run is not None else None
+
+
 def node_id_of(store, execution_id: int, pipeline_name: str) -> str | None:
     for context in store.get_contexts_by_execution(execution_id):
         if context.name.startswith(f"{pipeline_name}."):

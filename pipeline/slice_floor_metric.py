@@ -79,13 +79,16 @@ def _shortfall_computations(
     class_weights=None,
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
-    key = metric_types.MetricKey(
-        name=name,
-        model_name=model_name,
-        output_name=output_name,
-        sub_key=sub_key,
-        example_weighted=example_weighted,
-    )
+    def metric_key(metric_name: str) -> metric_types.MetricKey:
+        return metric_types.MetricKey(
+            name=metric_name,
+            model_name=model_name,
+            output_name=output_name,
+            sub_key=sub_key,
+            example_weighted=example_weighted,
+        )
+
+    key, wrapped_key = metric_key(name), metric_key(metric)
     scope = dict(
         eval_config=eval_config,
         model_names=[model_name],
@@ -96,13 +99,6 @@ def _shortfall_computations(
     )
     wrapped = _WRAPPABLE[metric](**metric_config).computations(sub_keys=[sub_key], **scope)
     counted = example_count.ExampleCount().computations(**scope)
-    wrapped_key = metric_types.MetricKey(
-        name=metric,
-        model_name=model_name,
-        output_name=output_name,
-        sub_key=sub_key,
-        example_weighted=example_weighted,
-    )
     count_key = counted[-1].keys[-1]
 
     def result(metrics: dict) -> dict:

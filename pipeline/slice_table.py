@@ -46,12 +46,10 @@ def find_report(
     metadata_path: Path, pipeline_name: str, run_id: str | None = None
 ) -> tuple[str, Path | None] | None:
     """(run id, folder of its slice report or None if the run has none) for `run_id` or the newest run."""
-    if not metadata_path.exists():
+    found = runs.find_run(metadata_path, pipeline_name, run_id)
+    if found is None:
         return None
-    store = runs.open_store(metadata_path)
-    run = runs.run_context(store, pipeline_name, run_id)
-    if run is None:
-        return None
+    store, run = found
     uri = runs.output_uri(store, run, pipeline_name, "SliceReport", "report")
     return run.name, Path(uri) if uri else None
 
