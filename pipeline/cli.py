@@ -42,7 +42,7 @@ def _run(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # Imported only once the inputs are known to be good: TFX, TFMA and TensorFlow take seconds to load.
-    from pipeline import local_pipeline, run_report, slice_table
+    from pipeline import local_pipeline, run_report
 
     span = args.span if args.span is not None else max(spans)
     if span not in spans:
@@ -65,9 +65,7 @@ def _run(args) -> int:
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         run_report.write_summary(summary, settings.run_summary_path)
         run_report.print_summary(summary, settings.run_summary_path)
-        if summary.get("slice_report"):
-            copy = slice_table.publish(Path(summary["slice_report"]), settings.slice_report_path)
-            print(f"Slice report copied to {copy} (`make report` prints its table)")
+        _publish_report(summary, settings)
         print(f"Wall time: {summary['wall_seconds']:.1f} s")
     return 1 if failed else 0
 
@@ -84,7 +82,17 @@ def _summary(args) -> int:
         return 2
     run_report.write_summary(summary, settings.run_summary_path)
     run_report.print_summary(summary, settings.run_summary_path)
+    _publish_report(summary, settings)
     return 0
+
+
+def _publish_report(summary: dict, settings: configs.Settings) -> None:
+    """Copies the run's slice report to outputs/slice_report.html, the path that stays the same."""
+    from pipeline import slice_table
+
+    if summary.get("slice_report"):
+        copy = slice_table.publish(Path(summary["slice_report"]), settings.slice_report_path)
+        print(f"Slice report copied to {copy} (`make report` prints its table)")
 
 
 def _report(args) -> int:
