@@ -22,7 +22,8 @@ from pipeline.configs import SLICE_METRICS_FILE, SLICE_REPORT_FILE
 class HtmlReport(artifact.Artifact):
     """A folder holding an HTML report and the data it shows."""
 
-    TYPE_NAME = "HtmlReport"
+    # "namespace.Name": the form KFP needs to carry a custom type through a compiled pipeline.
+    TYPE_NAME = "taxi.HtmlReport"
 
 
 class SliceReportExecutor(base_executor.BaseExecutor):

@@ -25,18 +25,10 @@ def model_code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def build(settings: configs.Settings, span: int | None = None, **overrides) -> tfx.dsl.Pipeline:
-    """The pipeline for these folders; `span` replays one span instead of the newest.
-
-    `overrides` replace create_pipeline arguments (tests use fewer train steps and looser gates).
-    """
-    settings.output_dir.mkdir(parents=True, exist_ok=True)
-    arguments = dict(
+def model_and_gate_arguments() -> dict:
+    """The create_pipeline arguments every orchestrator shares: model code, training and the gates."""
+    return dict(
         pipeline_name=configs.PIPELINE_NAME,
-        pipeline_root=str(settings.pipeline_root),
-        example_gen_input=str(settings.example_gen_input),
-        schema_path=str(inputs.snapshot_schema(settings.schema_path, settings.schema_snapshots_dir)),
-        serving_model_dir=str(settings.serving_model_dir),
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
         model_code_fingerprint=model_code_fingerprint(),
@@ -53,11 +45,26 @@ def build(settings: configs.Settings, span: int | None = None, **overrides) -> t
         key_slice_min_accuracy=configs.KEY_SLICE_MIN_ACCURACY,
         min_slice_examples=configs.MIN_SLICE_EXAMPLES,
         decision_thresholds=configs.DECISION_THRESHOLDS,
+        beam_pipeline_args=configs.BEAM_PIPELINE_ARGS,
+    )
+
+
+def build(settings: configs.Settings, span: int | None = None, **overrides) -> tfx.dsl.Pipeline:
+    """The pipeline for these folders; `span` replays one span instead of the newest.
+
+    `overrides` replace create_pipeline arguments (tests use fewer train steps and looser gates).
+    """
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    arguments = dict(
+        model_and_gate_arguments(),
+        pipeline_root=str(settings.pipeline_root),
+        example_gen_input=str(settings.example_gen_input),
+        schema_path=str(inputs.snapshot_schema(settings.schema_path, settings.schema_snapshots_dir)),
+        serving_model_dir=str(settings.serving_model_dir),
         production_cache_key=production_model.production_cache_key(str(settings.serving_model_dir)),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(settings.metadata_path)
         ),
-        beam_pipeline_args=configs.BEAM_PIPELINE_ARGS,
         span=span,
     )
     arguments.update(overrides)

@@ -1,0 +1,128 @@
+"""Compiles the same pipeline for open-source Kubeflow Pipelines 2.x: `make kfp-compile`.
+
+Writes `kubeflow/build/chicago-taxi-big-tipper.yaml`, a KFP pipeline spec in schema 2.1.0 (the only one
+the OSS API server accepts, and the one whose parameters its driver reads as `runtimeValue.constant`),
+followed by a second YAML document, the Kubernetes platform spec, that mounts the shared volume into
+every step. Nothing is read or written outside this repository: the pipeline root is set per run.
+"""
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import yaml
+from tfx import v1 as tfx
+
+from pipeline import configs
+from pipeline.local_pipeline import model_and_gate_arguments
+from pipeline.pipeline import create_pipeline
+
+# Every step runs our entrypoint, which maps KFP's object-store URIs to the launcher's local copies
+# before TFX's own executor runner sees them (see pipeline/kubeflow_executor.py).
+ENTRYPOINT = ["python", "-m", "pipeline.kubeflow_executor"]
+# What the image is built from: a change to any of these is a new image tag.
+IMAGE_SOURCES = (
+    "requirements.lock",
+    "setup.py",
+    "kubeflow/Dockerfile",
+    "models",
+    "pipeline",
+    "components",
+    "schema",
+)
+
+
+def image_tag(repo_root: Path = configs.REPO_ROOT) -> str:
+    """A content hash of what goes into the image: pinned, never `latest`, new whenever the image changes."""
+    digest = hashlib.sha256()
+    for source in IMAGE_SOURCES:
+        path = repo_root / source
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file() and "__pycache__" not in file.parts and not file.name.endswith("_test.py"):
+                digest.update(str(file.relative_to(repo_root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def image(repo_root: Path = configs.REPO_ROOT) -> str:
+    return f"{configs.KFP_IMAGE_NAME}:{image_tag(repo_root)}"
+
+
+def build(pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT) -> tfx.dsl.Pipeline:
+    """The pipeline with in-image and shared-volume paths; no ML Metadata config (KFP brings its own)."""
+    shared = Path(configs.KFP_SHARED_DIR)
+    arguments = model_and_gate_arguments()
+    # Naming the workers' image tells TFX not to build and ship an sdist of itself to Beam on every step.
+    beam_pipeline_args = (*arguments.pop("beam_pipeline_args"), f"--sdk_container_image={image()}")
+    return create_pipeline(
+        **dict(arguments, pipeline_name=configs.KFP_PIPELINE_NAME, beam_pipeline_args=beam_pipeline_args),
+        pipeline_root=pipeline_root,
+        example_gen_input=str(shared / "example_gen_input"),
+        schema_path=f"{configs.KFP_PROJECT_DIR}/schema/schema.pbtxt",
+        serving_model_dir=str(shared / "serving_model"),
+        # Unknown when compiling: the ProductionModel step reads the serving folder when it runs.
+        production_cache_key="",
+    )
+
+
+def platform_spec(pipeline_spec: dict) -> dict:
+    """KFP's Kubernetes platform spec: the shared volume claim mounted into every executor."""
+    executors = pipeline_spec["deploymentSpec"]["executors"]
+    return {
+        "platforms": {
+            "kubernetes": {
+                "deploymentSpec": {
+                    "executors": {
+                        name: {
+                            "pvcMount": [
+                                {
+                                    "constant": configs.KFP_SHARED_VOLUME_CLAIM,
+                                    "mountPath": configs.KFP_SHARED_DIR,
+                                }
+                            ]
+                        }
+                        for name in sorted(executors)
+                    }
+                }
+            }
+        }
+    }
+
+
+def compile_pipeline(
+    output_dir: Path = configs.KFP_BUILD_DIR, pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT
+) -> Path:
+    """Writes the pipeline spec (+ platform spec) YAML; returns its path."""
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image(),
+            default_commands=ENTRYPOINT,
+            use_pipeline_spec_2_1=True,
+        ),
+        output_dir=str(output_dir),
+        output_filename=configs.KFP_PIPELINE_FILE,
+    )
+    job = runner.run(build(pipeline_root), write_out=True)
+    path = output_dir / configs.KFP_PIPELINE_FILE
+    with path.open("a") as spec_file:
+        spec_file.write("---\n")
+        yaml.safe_dump(platform_spec(job["pipelineSpec"]), spec_file, sort_keys=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubeflow_runner", description=__doc__)
+    parser.add_argument("--output-dir", default=str(configs.KFP_BUILD_DIR))
+    parser.add_argument("--image-tag", action="store_true", help="Print the image tag and exit.")
+    args = parser.parse_args(argv)
+    if args.image_tag:
+        print(image())
+        return 0
+    path = compile_pipeline(Path(args.output_dir))
+    print(f"Wrote {path} (image {image()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

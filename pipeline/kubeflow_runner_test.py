@@ -1,0 +1,162 @@
+"""The compiled Kubeflow pipeline: what OSS KFP 2.x needs, checked statically, plus one real step.
+
+`make kfp-compile` output is compiled here into a temporary folder (no cluster, no pipeline root).
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipeline import configs, kubeflow_executor, kubeflow_runner
+
+GOLDEN = Path(__file__).parent / "testdata" / "kfp_pipeline_structure.json"
+EXECUTOR_CLASSES = {
+    "CsvExampleGen": "tfx.components.example_gen.csv_example_gen.executor.Executor",
+    "StatisticsGen": "tfx.components.statistics_gen.executor.Executor",
+    "SchemaGen": "tfx.components.schema_gen.executor.Executor",
+    "ImportSchemaGen": "tfx.components.schema_gen.import_schema_gen.executor.Executor",
+    "ExampleValidator": "tfx.components.example_validator.executor.Executor",
+    "Transform": "tfx.components.transform.executor.Executor",
+    "Trainer": "tfx.components.trainer.executor.GenericExecutor",
+    "ProductionModel": "components.production_model.ProductionModelExecutor",
+    "Evaluator": "tfx.components.evaluator.executor.Executor",
+    "SliceReport": "components.slice_report.SliceReportExecutor",
+    "Pusher": "tfx.components.pusher.executor.Executor",
+}
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    path = kubeflow_runner.compile_pipeline(tmp_path_factory.mktemp("kfp"))
+    text = path.read_text()
+    spec, platform = yaml.safe_load_all(text)
+    return path, text, spec, platform
+
+
+def _executor(spec, task: str) -> dict:
+    label = spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]
+    return spec["deploymentSpec"]["executors"][spec["components"][label]["executorLabel"]]["container"]
+
+
+def test_spec_parses_strictly_into_kfps_pipeline_spec_proto(compiled):
+    _, _, spec, platform = compiled
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # raises on any unknown field
+    json_format.ParseDict(platform["platforms"]["kubernetes"], pipeline_spec_pb2.SinglePlatformSpec())
+
+
+def test_schema_2_1_as_the_oss_api_server_requires(compiled):
+    path, text, spec, _ = compiled
+    assert path.suffix == ".yaml"
+    assert spec["schemaVersion"] == "2.1.0"
+    assert "constantValue" not in text and "runtimeValue" in text
+
+
+def test_every_component_runs_our_image_with_its_executor_and_beam_args(compiled):
+    _, _, spec, _ = compiled
+    assert set(spec["root"]["dag"]["tasks"]) == set(EXECUTOR_CLASSES)
+    image = kubeflow_runner.image()
+    assert re.fullmatch(r"taxi-pipeline:[0-9a-f]{12}", image)
+    for task, executor_class in EXECUTOR_CLASSES.items():
+        container = _executor(spec, task)
+        assert container["image"] == image, task
+        assert container["command"] == kubeflow_runner.ENTRYPOINT, task
+        args = container["args"]
+        assert args[args.index("--executor_class_path") + 1] == executor_class, task
+        assert all(arg in args for arg in configs.BEAM_PIPELINE_ARGS), task
+
+
+def test_nothing_oss_kfp_cannot_run(compiled):
+    _, text, spec, _ = compiled
+    assert "gcr.io/tfx-oss-public" not in text and ":latest" not in text
+    assert "__main__." not in text
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        assert set(executor) == {"container"}, f"{name} is not a plain container executor"
+        assert "resolver" not in json.dumps(executor).lower() and "customJob" not in executor
+
+
+def test_every_step_mounts_the_shared_volume(compiled):
+    _, _, spec, platform = compiled
+    mounts = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(mounts) == set(spec["deploymentSpec"]["executors"])
+    for mount in mounts.values():
+        assert mount["pvcMount"] == [
+            {"constant": configs.KFP_SHARED_VOLUME_CLAIM, "mountPath": configs.KFP_SHARED_DIR}
+        ]
+
+
+def _structure(spec) -> dict:
+    """Task -> sorted upstream tasks and sorted input artifact keys: the pipeline's shape, no details."""
+    return {
+        name: {
+            "after": sorted(task.get("dependentTasks", [])),
+            "artifacts": sorted(task.get("inputs", {}).get("artifacts", {})),
+        }
+        for name, task in sorted(spec["root"]["dag"]["tasks"].items())
+    }
+
+
+def test_structure_matches_the_golden_file(compiled):
+    # After a deliberate change to the pipeline's shape: `make kfp-golden` rewrites the file.
+    assert _structure(compiled[2]) == json.loads(GOLDEN.read_text())
+
+
+def _executor_input(spec, task: str, local_root: Path) -> dict:
+    """What KFP's launcher would hand the step: its constant parameters and minio:// output URIs."""
+    task_spec = spec["root"]["dag"]["tasks"][task]
+    label = task_spec["componentRef"]["name"]
+    outputs = spec["components"][label]["outputDefinitions"]["artifacts"]
+    return {
+        "inputs": {
+            "parameterValues": {
+                name: value["runtimeValue"]["constant"]
+                for name, value in task_spec["inputs"]["parameters"].items()
+            }
+        },
+        "outputs": {
+            "artifacts": {
+                name: {
+                    "artifacts": [
+                        {
+                            "name": name,
+                            "type": {"instanceSchema": definition["artifactType"]["instanceSchema"]},
+                            "uri": f"minio://mlpipeline/v2/artifacts/run-1/{task}/{name}",
+                        }
+                    ]
+                }
+                for name, definition in outputs.items()
+            },
+            "outputFile": str(local_root / "kfp_outputs" / "output_metadata.json"),
+        },
+    }
+
+
+def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, tmp_path, monkeypatch):
+    _, _, spec, _ = compiled
+    # The shared volume and the launcher's /minio copy, both inside this test's folder.
+    shared, local_minio = tmp_path / "shared", tmp_path / "minio"
+    for span, rows in ((20161, 3), (20162, 4)):
+        for split in ("train", "eval"):
+            folder = shared / "example_gen_input" / f"span-{span}" / split
+            folder.mkdir(parents=True)
+            (folder / "data.csv").write_text("fare,tips\n" + "".join(f"{i}.5,1.0\n" for i in range(rows)))
+    monkeypatch.setitem(kubeflow_executor.LAUNCHER_LOCAL_ROOTS, "minio://", f"{local_minio}/")
+    invocation = _executor_input(spec, "CsvExampleGen", tmp_path)
+    invocation["inputs"]["parameterValues"]["input_base"] = str(shared / "example_gen_input")
+    args = list(_executor(spec, "CsvExampleGen")["args"])
+    args[args.index("--json_serialized_invocation_args") + 1] = json.dumps(invocation)
+
+    assert kubeflow_executor.main(args) == 0
+
+    written = local_minio / "mlpipeline/v2/artifacts/run-1/CsvExampleGen/examples"
+    assert sorted(p.name for p in written.iterdir()) == ["Split-eval", "Split-train"]
+    output = json.loads((tmp_path / "kfp_outputs" / "output_metadata.json").read_text())
+    [examples] = output["artifacts"]["examples"]["artifacts"]
+    assert examples["uri"] == "minio://mlpipeline/v2/artifacts/run-1/CsvExampleGen/examples"
+    # {SPAN} resolved to the newest span by TFX's driver, and the span kept on the artifact.
+    assert examples["metadata"]["custom:span"] == 20162
+    assert examples["metadata"]["split_names"] == '["train", "eval"]'
