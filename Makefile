@@ -26,7 +26,7 @@ RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
 
-.PHONY: help setup data run report tfx-run bench-beam-modes test test-fast test-e2e lint format lock clean
+.PHONY: help setup data run report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench-beam-modes test test-fast test-e2e lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -87,6 +87,55 @@ lock: ## Re-resolve requirements.lock in a scratch venv (needs network to PyPI)
 	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest ruff
 	{ sed -n '/^#/p' requirements.lock; build/lock-venv/bin/uv pip freeze --python build/lock-venv/bin/python | grep -v -e '^pip==' -e '^uv=='; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
+
+# --- Kubeflow Pipelines (kubeflow/README.md) -------------------------------------------------------
+KFP_VERSION := 2.2.0
+KIND_CLUSTER := taxi-kfp
+KFP_SHARED ?= $(OUTPUT_DIR)/kfp_shared
+OFFLINE_BASE := taxi-pipeline-base:python3.10.13-bookworm
+KFP_IMAGE = $(shell $(BIN)/python -m pipeline.kubeflow_runner --image-tag 2>/dev/null)
+# Each cluster target checks its tools first and says which is missing.
+require = @for tool in $(1); do command -v $$tool >/dev/null 2>&1 || { echo "make $@: '$$tool' is not installed; see kubeflow/README.md" >&2; exit 1; }; done
+
+kfp-compile: setup ## Compile the pipeline for Kubeflow Pipelines 2.x into kubeflow/build/ (offline)
+	$(BIN)/python -m pipeline.kubeflow_runner
+
+kfp-golden: setup ## Rewrite the compiled pipeline's golden structure after a deliberate change
+	$(BIN)/python -m pipeline.kubeflow_runner --write-golden
+
+image: setup ## Build the pipeline image with Docker from the public python:3.10 base
+	$(call require,docker)
+	docker build -f kubeflow/Dockerfile -t $(KFP_IMAGE) .
+
+image-offline: setup ## Build the same image without any registry (debootstrap base; needs root, dockerd)
+	$(call require,docker debootstrap)
+	kubeflow/offline_base.sh $(PYTHON310) $(OFFLINE_BASE)
+	docker build --network host -f kubeflow/Dockerfile --build-arg BASE_IMAGE=$(OFFLINE_BASE) -t $(KFP_IMAGE) .
+
+kind-up: ## Create the kind cluster, with KFP_SHARED mounted into its node
+	$(call require,docker kind kubectl)
+	mkdir -p $(KFP_SHARED) build
+	sed "s|@SHARED_DIR@|$(abspath $(KFP_SHARED))|" kubeflow/kind-config.yaml > build/kind-config.yaml
+	kind create cluster --name $(KIND_CLUSTER) --config build/kind-config.yaml
+
+kfp-deploy: kfp-compile ## Install KFP $(KFP_VERSION) standalone, the shared volume, the data and the image
+	$(call require,docker kind kubectl)
+	kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=$(KFP_VERSION)"
+	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
+	kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/env/platform-agnostic?ref=$(KFP_VERSION)"
+	kubectl -n kubeflow wait --for=condition=available --timeout=1800s deployment --all
+	kubectl apply -f kubeflow/shared-volume.yaml
+	$(BIN)/taxi-pipeline prepare-data --output-dir $(KFP_SHARED)
+	kind load docker-image $(KFP_IMAGE) --name $(KIND_CLUSTER)
+
+kfp-run: kfp-compile ## Upload the compiled pipeline, run it on the cluster and follow it to the end
+	$(call require,kubectl)
+	kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80 >/dev/null 2>&1 & forward=$$!; \
+	  sleep 5; $(BIN)/python -m pipeline.kfp_submit --host http://localhost:8080; status=$$?; kill $$forward; exit $$status
+
+kind-down: ## Delete the kind cluster (KFP_SHARED and its models stay)
+	$(call require,kind)
+	kind delete cluster --name $(KIND_CLUSTER)
 
 clean: ## Remove pipeline outputs (keeps .venv)
 	rm -rf $(OUTPUT_DIR)

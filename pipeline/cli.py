@@ -18,7 +18,7 @@ def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _prepare_data(args) -> int:
-    from pipeline import taxi_sample
+    from pipeline import inputs, taxi_sample
 
     settings = configs.Settings.resolve(args.output_dir)
     rows_by_span = taxi_sample.write_spans(taxi_sample.sample_csv_path(), settings.prepared_sample_dir)
@@ -28,6 +28,10 @@ def _prepare_data(args) -> int:
     )
     for span, rows in rows_by_span.items():
         print(f"  {configs.SPAN_FOLDER_PREFIX}{span}: {rows} rows")
+    # The span windows ExampleGen reads, as relative links: the folder can be copied or mounted
+    # elsewhere whole (the Kubeflow shared volume is such a folder).
+    inputs.prepare(settings)
+    print(f"ExampleGen's span windows are under {settings.example_gen_input}")
     return 0
 
 

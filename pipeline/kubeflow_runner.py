@@ -8,6 +8,7 @@ every step. Nothing is read or written outside this repository: the pipeline roo
 
 import argparse
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -90,6 +91,20 @@ def platform_spec(pipeline_spec: dict) -> dict:
     }
 
 
+GOLDEN_STRUCTURE = configs.REPO_ROOT / "pipeline" / "testdata" / "kfp_pipeline_structure.json"
+
+
+def pipeline_structure(pipeline_spec: dict) -> dict:
+    """Task -> sorted upstream tasks and input artifact keys: the compiled pipeline's shape, no details."""
+    return {
+        name: {
+            "after": sorted(task.get("dependentTasks", [])),
+            "artifacts": sorted(task.get("inputs", {}).get("artifacts", {})),
+        }
+        for name, task in sorted(pipeline_spec["root"]["dag"]["tasks"].items())
+    }
+
+
 def compile_pipeline(
     output_dir: Path = configs.KFP_BUILD_DIR, pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT
 ) -> Path:
@@ -115,11 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kubeflow_runner", description=__doc__)
     parser.add_argument("--output-dir", default=str(configs.KFP_BUILD_DIR))
     parser.add_argument("--image-tag", action="store_true", help="Print the image tag and exit.")
+    parser.add_argument(
+        "--write-golden",
+        action="store_true",
+        help=f"Also rewrite {GOLDEN_STRUCTURE.relative_to(configs.REPO_ROOT)}.",
+    )
     args = parser.parse_args(argv)
     if args.image_tag:
         print(image())
         return 0
     path = compile_pipeline(Path(args.output_dir))
+    if args.write_golden:
+        spec = next(yaml.safe_load_all(path.read_text()))
+        GOLDEN_STRUCTURE.write_text(json.dumps(pipeline_structure(spec), indent=2, sort_keys=True) + "\n")
+        print(f"Wrote {GOLDEN_STRUCTURE}")
     print(f"Wrote {path} (image {image()})")
     return 0
 

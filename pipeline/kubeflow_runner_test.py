@@ -14,7 +14,6 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import configs, kubeflow_executor, kubeflow_runner
 
-GOLDEN = Path(__file__).parent / "testdata" / "kfp_pipeline_structure.json"
 EXECUTOR_CLASSES = {
     "CsvExampleGen": "tfx.components.example_gen.csv_example_gen.executor.Executor",
     "StatisticsGen": "tfx.components.statistics_gen.executor.Executor",
@@ -89,20 +88,11 @@ def test_every_step_mounts_the_shared_volume(compiled):
         ]
 
 
-def _structure(spec) -> dict:
-    """Task -> sorted upstream tasks and sorted input artifact keys: the pipeline's shape, no details."""
-    return {
-        name: {
-            "after": sorted(task.get("dependentTasks", [])),
-            "artifacts": sorted(task.get("inputs", {}).get("artifacts", {})),
-        }
-        for name, task in sorted(spec["root"]["dag"]["tasks"].items())
-    }
-
-
 def test_structure_matches_the_golden_file(compiled):
     # After a deliberate change to the pipeline's shape: `make kfp-golden` rewrites the file.
-    assert _structure(compiled[2]) == json.loads(GOLDEN.read_text())
+    assert kubeflow_runner.pipeline_structure(compiled[2]) == json.loads(
+        kubeflow_runner.GOLDEN_STRUCTURE.read_text()
+    )
 
 
 def _executor_input(spec, task: str, local_root: Path) -> dict:
