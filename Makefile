@@ -26,7 +26,7 @@ RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
 
-.PHONY: help setup data run report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench-beam-modes test test-fast test-e2e lint format lock clean
+.PHONY: help setup data run report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench-beam-modes test test-fast test-e2e test-kfp lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -64,14 +64,18 @@ bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (RE
 test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e and not kfp"
 	$(BIN)/pytest -m e2e
 
 test-fast: setup ## Unit and input-validation tests only (skips e2e)
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e and not kfp"
 
 test-e2e: setup ## Only the end-to-end pipeline tests
 	$(BIN)/pytest -m e2e
+
+test-kfp: setup ## The compiled Kubeflow pipeline in containers of the image (builds it offline first)
+	$(MAKE) image-offline
+	$(BIN)/pytest -m kfp
 
 lint: setup ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -31,7 +31,8 @@ def submit(host: str, package: Path, pipeline_root: str, experiment: str) -> tup
         run_name=f"{configs.KFP_PIPELINE_NAME}-{time.strftime('%Y%m%d-%H%M%S')}",
         experiment_name=experiment,
         pipeline_root=pipeline_root,
-        enable_caching=True,
+        # None keeps each step's own caching setting from the spec (ProductionModel is never cached).
+        enable_caching=None,
     )
     return client, run.run_id
 

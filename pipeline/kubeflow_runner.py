@@ -118,11 +118,17 @@ def compile_pipeline(
         output_dir=str(output_dir),
         output_filename=configs.KFP_PIPELINE_FILE,
     )
-    job = runner.run(build(pipeline_root), write_out=True)
+    pipeline_spec = runner.run(build(pipeline_root), write_out=False)["pipelineSpec"]
+    # KFP caches a step on its inputs; ProductionModel's real input is the serving folder, which KFP
+    # cannot see, so a cached baseline could be a model that is no longer in production.
+    pipeline_spec["root"]["dag"]["tasks"]["ProductionModel"]["cachingOptions"] = {"enableCache": False}
+    output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / configs.KFP_PIPELINE_FILE
-    with path.open("a") as spec_file:
-        spec_file.write("---\n")
-        yaml.safe_dump(platform_spec(job["pipelineSpec"]), spec_file, sort_keys=True)
+    with path.open("w") as spec_file:
+        spec_file.write(
+            f"# {configs.KFP_PIPELINE_NAME}: compiled by pipeline/kubeflow_runner.py (`make kfp-compile`).\n"
+        )
+        yaml.safe_dump_all([pipeline_spec, platform_spec(pipeline_spec)], spec_file, sort_keys=True)
     return path
 
 

@@ -78,6 +78,13 @@ def test_nothing_oss_kfp_cannot_run(compiled):
         assert "resolver" not in json.dumps(executor).lower() and "customJob" not in executor
 
 
+def test_only_the_production_model_step_is_never_cached(compiled):
+    _, _, spec, _ = compiled
+    caching = {name: task.get("cachingOptions", {}) for name, task in spec["root"]["dag"]["tasks"].items()}
+    assert caching.pop("ProductionModel") == {"enableCache": False}
+    assert all(options.get("enableCache") for options in caching.values()), caching
+
+
 def test_every_step_mounts_the_shared_volume(compiled):
     _, _, spec, platform = compiled
     mounts = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]

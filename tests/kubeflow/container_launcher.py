@@ -1,0 +1,120 @@
+"""Runs a compiled KFP pipeline step by step in Docker containers, as KFP's launcher would, for tests.
+
+For each task in dependency order it builds the ExecutorInput KFP's driver would (constant parameters;
+input artifacts with their producer's URI and metadata; output artifacts with `minio://` URIs), runs
+the step's own container command from the spec in the pipeline image, with the launcher's local
+artifact copies (`/minio`) and the shared volume (`/mnt/taxi`) mounted from host folders, and keeps
+the output metadata the step writes for the tasks downstream.
+
+It is a stand-in for KFP's launcher and object store, not for the code under test: the spec, the
+image, the entrypoint and every TFX executor are the real ones. KFP's own local runner (`kfp.local`,
+kfp >= 2.7) would be the authority here but cannot share TFX 1.16's environment (protobuf).
+"""
+
+import json
+import subprocess
+from graphlib import TopologicalSorter
+from pathlib import Path
+
+from pipeline import configs
+
+RUN_ROOT = f"{configs.KFP_DEFAULT_PIPELINE_ROOT}/{configs.KFP_PIPELINE_NAME}"
+
+
+def task_order(spec: dict) -> list[str]:
+    tasks = spec["root"]["dag"]["tasks"]
+    return list(
+        TopologicalSorter(
+            {name: task.get("dependentTasks", []) for name, task in tasks.items()}
+        ).static_order()
+    )
+
+
+def executor_input(spec: dict, task: str, outputs_by_task: dict, run_id: str) -> dict:
+    task_spec = spec["root"]["dag"]["tasks"][task]
+    component = spec["components"][task_spec["componentRef"]["name"]]
+    input_types = component.get("inputDefinitions", {}).get("artifacts", {})
+    inputs = {}
+    for key, source in task_spec.get("inputs", {}).get("artifacts", {}).items():
+        producer = source["taskOutputArtifact"]
+        produced = outputs_by_task[producer["producerTask"]][producer["outputArtifactKey"]]
+        inputs[key] = {
+            "artifacts": [
+                dict(artifact, type={"instanceSchema": input_types[key]["artifactType"]["instanceSchema"]})
+                for artifact in produced
+            ]
+        }
+    outputs = {
+        key: {
+            "artifacts": [
+                {
+                    "name": f"{run_id}/{task}/{key}",
+                    "type": {"instanceSchema": definition["artifactType"]["instanceSchema"]},
+                    "uri": f"{RUN_ROOT}/{run_id}/{task}/{key}",
+                    "metadata": {},
+                }
+            ]
+        }
+        for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items()
+    }
+    return {
+        "inputs": {
+            "artifacts": inputs,
+            "parameterValues": {
+                name: value["runtimeValue"]["constant"]
+                for name, value in task_spec.get("inputs", {}).get("parameters", {}).items()
+            },
+        },
+        "outputs": {"artifacts": outputs, "outputFile": "/tmp/kfp_outputs/output_metadata.json"},
+    }
+
+
+def run_task(
+    spec: dict, task: str, invocation: dict, minio_dir: Path, shared_dir: Path, work_dir: Path
+) -> dict:
+    """Runs one task's container; returns output key -> artifacts (as KFP would record them)."""
+    label = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]["executorLabel"]
+    container = spec["deploymentSpec"]["executors"][label]["container"]
+    arguments = [json.dumps(invocation) if arg == "{{$}}" else arg for arg in container["args"]]
+    task_dir = work_dir / task
+    task_dir.mkdir(parents=True)
+    result = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            f"{minio_dir}:/minio",
+            "-v",
+            f"{shared_dir}:{configs.KFP_SHARED_DIR}",
+            "-v",
+            f"{task_dir}:/tmp/kfp_outputs",
+            "--entrypoint",
+            container["command"][0],
+            container["image"],
+            *container["command"][1:],
+            *arguments,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    (task_dir / "log.txt").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise RuntimeError(f"{task} failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
+    written = json.loads((task_dir / "output_metadata.json").read_text()).get("artifacts", {})
+    # Like KFP: an output the executor did not report keeps the artifact the launcher created.
+    return {
+        key: written.get(key, {}).get("artifacts") or value["artifacts"]
+        for key, value in invocation["outputs"]["artifacts"].items()
+    }
+
+
+def run_pipeline(spec: dict, minio_dir: Path, shared_dir: Path, work_dir: Path, run_id: str) -> dict:
+    """Every task, in order; returns task -> output key -> artifacts."""
+    outputs_by_task = {}
+    for task in task_order(spec):
+        invocation = executor_input(spec, task, outputs_by_task, run_id)
+        outputs_by_task[task] = run_task(spec, task, invocation, minio_dir, shared_dir, work_dir / run_id)
+    return outputs_by_task

@@ -1,0 +1,56 @@
+"""The compiled Kubeflow pipeline, executed end to end in containers of the pipeline image.
+
+Slow (minutes) and needs Docker with the image built (`make image-offline` or `make image`):
+`make test-kfp` runs it. Without them it is skipped with the reason.
+"""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pipeline import configs, kubeflow_runner
+from tests.kubeflow import container_launcher
+
+pytestmark = pytest.mark.kfp
+
+
+@pytest.fixture(scope="module")
+def image():
+    if shutil.which("docker") is None:
+        pytest.skip("docker is not installed (apt-get install docker.io)")
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        pytest.skip("dockerd is not running (start it: dockerd &)")
+    tag = kubeflow_runner.image()
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
+        pytest.skip(f"image {tag} is not built: run `make image-offline` (or `make image`)")
+    return tag
+
+
+def test_pipeline_runs_in_containers_to_a_pushed_model(image, tmp_path):
+    spec = next(yaml.safe_load_all(kubeflow_runner.compile_pipeline(tmp_path / "build").read_text()))
+    shared, minio = tmp_path / "shared", tmp_path / "minio"
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "prepare-data", "--output-dir", str(shared)],
+        check=True,
+        capture_output=True,
+    )
+
+    outputs = container_launcher.run_pipeline(spec, minio, shared, tmp_path / "runs", "run-1")
+
+    assert set(outputs) == set(spec["root"]["dag"]["tasks"])
+    [blessing] = outputs["Evaluator"]["blessing"]
+    assert blessing["metadata"]["blessed"] == 1
+    [pushed] = outputs["Pusher"]["pushed_model"]
+    assert pushed["metadata"]["pushed"] == 1
+    [version] = list((shared / "serving_model").iterdir())
+    assert (version / "saved_model.pb").exists()
+    [report] = outputs["SliceReport"]["report"]
+    assert report["uri"].startswith("minio://mlpipeline/")
+    page = minio / report["uri"][len("minio://") :] / configs.SLICE_REPORT_FILE
+    assert "Slice report: blessed" in page.read_text()
+    # ExampleGen resolved the newest span on the shared volume.
+    [examples] = outputs["CsvExampleGen"]["examples"]
+    assert examples["metadata"]["custom:span"] == 20162
