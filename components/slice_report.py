@@ -22,8 +22,9 @@ from pipeline.configs import SLICE_METRICS_FILE, SLICE_REPORT_FILE
 class HtmlReport(artifact.Artifact):
     """A folder holding an HTML report and the data it shows."""
 
-    # "namespace.Name": the form KFP needs to carry a custom type through a compiled pipeline.
-    TYPE_NAME = "taxi.HtmlReport"
+    # On Kubeflow, TFX finds a custom type's class from this name, `module.Class`, so it must be
+    # importable as such: the `components` package re-exports this class.
+    TYPE_NAME = "components.HtmlReport"
 
 
 class SliceReportExecutor(base_executor.BaseExecutor):
@@ -40,6 +41,8 @@ class SliceReportExecutor(base_executor.BaseExecutor):
         )
         content["blessed"] = bool(blessing.get_int_custom_property("blessed"))
         content["baseline"] = evaluation_results.describe_baseline(baselines[0] if baselines else None)
+        # The local orchestrator creates output folders; KFP's launcher creates only their parents.
+        fileio.makedirs(report.uri)
         with fileio.open(os.path.join(report.uri, SLICE_METRICS_FILE), "w") as metrics_file:
             json.dump(content, metrics_file, indent=1)
         with fileio.open(os.path.join(report.uri, SLICE_REPORT_FILE), "w") as html_file:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.utils import import_utils
 
 from pipeline import configs, kubeflow_executor, kubeflow_runner
 
@@ -83,6 +84,16 @@ def test_only_the_production_model_step_is_never_cached(compiled):
     caching = {name: task.get("cachingOptions", {}) for name, task in spec["root"]["dag"]["tasks"].items()}
     assert caching.pop("ProductionModel") == {"enableCache": False}
     assert all(options.get("enableCache") for options in caching.values()), caching
+
+
+def test_custom_artifact_types_resolve_to_importable_classes(compiled):
+    # TFX's Kubeflow runner imports a non-TFX type by its schema title, so the title must be a class path.
+    _, text, _, _ = compiled
+    titles = set(re.findall(r"title: ([\w.]+)", text))
+    custom = {title for title in titles if not title.startswith("tfx.")}
+    assert custom == {"components.HtmlReport"}
+    for title in custom:
+        assert title == import_utils.import_class_by_path(title).TYPE_NAME
 
 
 def test_every_step_mounts_the_shared_volume(compiled):
