@@ -122,7 +122,7 @@ kind-up: ## Create the kind cluster, with KFP_SHARED mounted into its node
 	sed "s|@SHARED_DIR@|$(abspath $(KFP_SHARED))|" kubeflow/kind-config.yaml > build/kind-config.yaml
 	kind create cluster --name $(KIND_CLUSTER) --config build/kind-config.yaml
 
-kfp-deploy: kfp-compile ## Install KFP $(KFP_VERSION) standalone, the shared volume, the data and the image
+kfp-deploy: kfp-compile ## Install KFP standalone (KFP_VERSION), the shared volume, the data and the image
 	$(call require,docker kind kubectl)
 	kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=$(KFP_VERSION)"
 	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
@@ -134,6 +134,7 @@ kfp-deploy: kfp-compile ## Install KFP $(KFP_VERSION) standalone, the shared vol
 
 kfp-run: kfp-compile ## Upload the compiled pipeline, run it on the cluster and follow it to the end
 	$(call require,kubectl)
+	@kubectl -n kubeflow get service ml-pipeline-ui >/dev/null 2>&1 || { echo "make $@: no Kubeflow Pipelines found by kubectl; run 'make kind-up kfp-deploy' first" >&2; exit 1; }
 	kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80 >/dev/null 2>&1 & forward=$$!; \
 	  sleep 5; $(BIN)/python -m pipeline.kfp_submit --host http://localhost:8080; status=$$?; kill $$forward; exit $$status
 
