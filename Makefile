@@ -26,7 +26,7 @@ RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
 
-.PHONY: help setup data run report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench-beam-modes test test-fast test-e2e test-kfp lint format lock clean
+.PHONY: help setup data run report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench-beam-modes test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -73,9 +73,17 @@ test-fast: setup ## Unit and input-validation tests only (skips e2e)
 test-e2e: setup ## Only the end-to-end pipeline tests
 	$(BIN)/pytest -m e2e
 
-test-kfp: setup ## The compiled Kubeflow pipeline in containers of the image (builds it offline first)
+test-kfp: setup kfp-local-env ## The compiled Kubeflow pipeline in containers of the image, by kfp.local too
 	$(MAKE) image-offline
 	$(BIN)/pytest -m kfp
+
+KFP_LOCAL_VENV := build/kfp-local-venv
+kfp-local-env: $(KFP_LOCAL_VENV)/.installed ## The separate environment for KFP's local runner (kfp 2.7)
+$(KFP_LOCAL_VENV)/.installed: kubeflow/kfp-local-requirements.txt
+	@command -v python3 >/dev/null || { echo "make $@: python3 is needed for the kfp.local environment" >&2; exit 1; }
+	rm -rf $(KFP_LOCAL_VENV) && python3 -m venv $(KFP_LOCAL_VENV)
+	$(KFP_LOCAL_VENV)/bin/python -m pip install --quiet -r kubeflow/kfp-local-requirements.txt
+	touch $@
 
 lint: setup ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -15,6 +15,9 @@ Two gaps between TFX 1.16's Kubeflow V2 (Vertex) runner and open-source KFP 2.x,
    `{SPAN}` folder. For file-based ExampleGen executors the driver runs here first; TFX's runner then
    reads the span, version and resolved input config the driver wrote, as on Vertex, and the span is
    kept on the Examples artifact.
+
+And one for KFP's own local runner (`kfp.local`), which drops TFX's artifact types from inputs: they are
+restored from the step's inputs spec (see `restore_input_types`).
 """
 
 import json
@@ -24,6 +27,7 @@ import sys
 LAUNCHER_LOCAL_ROOTS = {"minio://": "/minio/", "s3://": "/s3/", "gs://": "/gcs/"}
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 CLASS_PATH_FLAG = "--executor_class_path"
+INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 FILE_BASED_EXAMPLE_GEN_EXECUTORS = (
     "tfx.components.example_gen.csv_example_gen.executor.Executor",
     "tfx.components.example_gen.import_example_gen.executor.Executor",
@@ -64,6 +68,23 @@ def localize_invocation(invocation: dict) -> tuple[dict, dict[str, str]]:
     return localized, original_uris
 
 
+def restore_input_types(invocation: dict, inputs_spec: dict) -> dict:
+    """Gives input artifacts back the TFX type (`instanceSchema`) the compiled spec declares for them.
+
+    KFP's local runner (`kfp.local`) rebuilds input artifacts from their `schemaTitle` only, so TFX
+    would see `system.Artifact` ("Could not import system.Artifact"); the component's inputs spec,
+    passed to every step as --json_serialized_inputs_spec_args, still has the real type.
+    """
+    restored = json.loads(json.dumps(invocation))
+    declared = inputs_spec.get("artifacts", {})
+    for key, artifact_list in restored.get("inputs", {}).get("artifacts", {}).items():
+        schema = declared.get(key, {}).get("artifactType", {}).get("instanceSchema")
+        for artifact in artifact_list.get("artifacts", []):
+            if schema and "instanceSchema" not in artifact.get("type", {}):
+                artifact["type"] = {"instanceSchema": schema}
+    return restored
+
+
 def restore_uris(executor_output: dict, original_uris: dict[str, str]) -> dict:
     """ExecutorOutput JSON with the object-store URIs KFP gave, where TFX wrote local paths."""
     restored = json.loads(json.dumps(executor_output))
@@ -101,6 +122,8 @@ def main(argv: list[str]) -> int:
     argv = list(argv)
     position = argv.index(INVOCATION_FLAG) + 1
     invocation, original_uris = localize_invocation(json.loads(argv[position]))
+    if INPUTS_SPEC_FLAG in argv:
+        invocation = restore_input_types(invocation, json.loads(_flag_value(argv, INPUTS_SPEC_FLAG)))
     argv[position] = json.dumps(invocation)
     output_file = invocation["outputs"]["outputFile"]
 

@@ -91,3 +91,19 @@ def test_the_drivers_span_is_kept_beside_the_executors_metadata():
         "custom:span": 20162,
         "split_names": "[]",
     }
+
+
+def test_input_types_dropped_by_kfp_local_come_back_from_the_inputs_spec():
+    schema = "title: tfx.Examples\ntype: object\n"
+    invocation = {
+        "inputs": {
+            "artifacts": {
+                "examples": {"artifacts": [{"uri": "/x", "type": {"schemaTitle": "system.Artifact"}}]},
+                "schema": {"artifacts": [{"uri": "/y", "type": {"instanceSchema": "title: tfx.Schema\n"}}]},
+            }
+        }
+    }
+    inputs_spec = {"artifacts": {"examples": {"artifactType": {"instanceSchema": schema}}}}
+    restored = kubeflow_executor.restore_input_types(invocation, inputs_spec)["inputs"]["artifacts"]
+    assert restored["examples"]["artifacts"][0]["type"] == {"instanceSchema": schema}
+    assert restored["schema"]["artifacts"][0]["type"] == {"instanceSchema": "title: tfx.Schema\n"}

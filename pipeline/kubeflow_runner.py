@@ -50,9 +50,9 @@ def image(repo_root: Path = configs.REPO_ROOT) -> str:
     return f"{configs.KFP_IMAGE_NAME}:{image_tag(repo_root)}"
 
 
-def build(pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT) -> tfx.dsl.Pipeline:
+def build(pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT, shared_dir: str = configs.KFP_SHARED_DIR):
     """The pipeline with in-image and shared-volume paths; no ML Metadata config (KFP brings its own)."""
-    shared = Path(configs.KFP_SHARED_DIR)
+    shared = Path(shared_dir)
     arguments = model_and_gate_arguments()
     # Naming the workers' image tells TFX not to build and ship an sdist of itself to Beam on every step.
     beam_pipeline_args = (*arguments.pop("beam_pipeline_args"), f"--sdk_container_image={image()}")
@@ -67,7 +67,7 @@ def build(pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT) -> tfx.dsl.Pip
     )
 
 
-def platform_spec(pipeline_spec: dict) -> dict:
+def platform_spec(pipeline_spec: dict, shared_dir: str = configs.KFP_SHARED_DIR) -> dict:
     """KFP's Kubernetes platform spec: the shared volume claim mounted into every executor."""
     executors = pipeline_spec["deploymentSpec"]["executors"]
     return {
@@ -106,7 +106,9 @@ def pipeline_structure(pipeline_spec: dict) -> dict:
 
 
 def compile_pipeline(
-    output_dir: Path = configs.KFP_BUILD_DIR, pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT
+    output_dir: Path = configs.KFP_BUILD_DIR,
+    pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT,
+    shared_dir: str = configs.KFP_SHARED_DIR,
 ) -> Path:
     """Writes the pipeline spec (+ platform spec) YAML; returns its path."""
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
@@ -118,7 +120,7 @@ def compile_pipeline(
         output_dir=str(output_dir),
         output_filename=configs.KFP_PIPELINE_FILE,
     )
-    pipeline_spec = runner.run(build(pipeline_root), write_out=False)["pipelineSpec"]
+    pipeline_spec = runner.run(build(pipeline_root, shared_dir), write_out=False)["pipelineSpec"]
     # KFP caches a step on its inputs; ProductionModel's real input is the serving folder, which KFP
     # cannot see, so a cached baseline could be a model that is no longer in production.
     pipeline_spec["root"]["dag"]["tasks"]["ProductionModel"]["cachingOptions"] = {"enableCache": False}
@@ -128,7 +130,9 @@ def compile_pipeline(
         spec_file.write(
             f"# {configs.KFP_PIPELINE_NAME}: compiled by pipeline/kubeflow_runner.py (`make kfp-compile`).\n"
         )
-        yaml.safe_dump_all([pipeline_spec, platform_spec(pipeline_spec)], spec_file, sort_keys=True)
+        yaml.safe_dump_all(
+            [pipeline_spec, platform_spec(pipeline_spec, shared_dir)], spec_file, sort_keys=True
+        )
     return path
 
 
@@ -136,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kubeflow_runner", description=__doc__)
     parser.add_argument("--output-dir", default=str(configs.KFP_BUILD_DIR))
     parser.add_argument("--image-tag", action="store_true", help="Print the image tag and exit.")
+    parser.add_argument(
+        "--shared-dir",
+        default=configs.KFP_SHARED_DIR,
+        help="Where steps find ExampleGen's input and the serving models (kfp.local: inside its pipeline root).",
+    )
     parser.add_argument(
         "--write-golden",
         action="store_true",
@@ -145,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.image_tag:
         print(image())
         return 0
-    path = compile_pipeline(Path(args.output_dir))
+    path = compile_pipeline(Path(args.output_dir), shared_dir=args.shared_dir)
     if args.write_golden:
         spec = next(yaml.safe_load_all(path.read_text()))
         GOLDEN_STRUCTURE.write_text(json.dumps(pipeline_structure(spec), indent=2, sort_keys=True) + "\n")
