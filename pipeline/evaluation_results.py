@@ -129,6 +129,15 @@ def _rows(result, thresholds: list[float]) -> dict:
     }
 
 
+def load_rows(evaluation_uri: str) -> tuple[dict, dict]:
+    """Slice name -> (slice key, scalar metrics, confusion matrices), for the candidate and the baseline."""
+    thresholds = _configured_thresholds(eval_config_writer.load_eval_run(evaluation_uri)[0])
+    return (
+        _rows(_load(evaluation_uri, CANDIDATE), thresholds),
+        _rows(_load(evaluation_uri, BASELINE), thresholds),
+    )
+
+
 def _curves(result, wanted: set[str]) -> dict:
     """Slice name -> calibration buckets and precision/recall/FPR per threshold, for the `wanted` slices."""
     if result is None:
@@ -189,13 +198,9 @@ def validation_failures(
 
     A key-slice floor (ShortfallBelowFloor) is reported as the metric it guards against its floor.
     """
-    eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
-    thresholds = _configured_thresholds(eval_config)
-    if candidate is None:
-        candidate = _rows(_load(evaluation_uri, CANDIDATE), thresholds)
-    if baseline is None:
-        baseline = _rows(_load(evaluation_uri, BASELINE), thresholds)
-    floors = _floors(eval_config)
+    if candidate is None or baseline is None:
+        candidate, baseline = load_rows(evaluation_uri)
+    floors = _floors(eval_config_writer.load_eval_run(evaluation_uri)[0])
     validation = tfma.load_validation_result(evaluation_uri)
     failures = []
     for per_slice in validation.metric_validations_per_slice:

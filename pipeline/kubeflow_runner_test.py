@@ -5,7 +5,6 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,6 +13,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.utils import import_utils
 
 from pipeline import configs, kubeflow_executor, kubeflow_runner
+from tests.kubeflow import container_launcher
 
 EXECUTOR_CLASSES = {
     "CsvExampleGen": "tfx.components.example_gen.csv_example_gen.executor.Executor",
@@ -38,11 +38,6 @@ def compiled(tmp_path_factory):
     return path, text, spec, platform
 
 
-def _executor(spec, task: str) -> dict:
-    label = spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]
-    return spec["deploymentSpec"]["executors"][spec["components"][label]["executorLabel"]]["container"]
-
-
 def test_spec_parses_strictly_into_kfps_pipeline_spec_proto(compiled):
     _, _, spec, platform = compiled
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # raises on any unknown field
@@ -62,7 +57,7 @@ def test_every_component_runs_our_image_with_its_executor_and_beam_args(compiled
     image = kubeflow_runner.image()
     assert re.fullmatch(r"taxi-pipeline:[0-9a-f]{12}", image)
     for task, executor_class in EXECUTOR_CLASSES.items():
-        container = _executor(spec, task)
+        container = container_launcher.task_container(spec, task)
         assert container["image"] == image, task
         assert container["command"] == kubeflow_runner.ENTRYPOINT, task
         args = container["args"]
@@ -113,36 +108,6 @@ def test_structure_matches_the_golden_file(compiled):
     )
 
 
-def _executor_input(spec, task: str, local_root: Path) -> dict:
-    """What KFP's launcher would hand the step: its constant parameters and minio:// output URIs."""
-    task_spec = spec["root"]["dag"]["tasks"][task]
-    label = task_spec["componentRef"]["name"]
-    outputs = spec["components"][label]["outputDefinitions"]["artifacts"]
-    return {
-        "inputs": {
-            "parameterValues": {
-                name: value["runtimeValue"]["constant"]
-                for name, value in task_spec["inputs"]["parameters"].items()
-            }
-        },
-        "outputs": {
-            "artifacts": {
-                name: {
-                    "artifacts": [
-                        {
-                            "name": name,
-                            "type": {"instanceSchema": definition["artifactType"]["instanceSchema"]},
-                            "uri": f"minio://mlpipeline/v2/artifacts/run-1/{task}/{name}",
-                        }
-                    ]
-                }
-                for name, definition in outputs.items()
-            },
-            "outputFile": str(local_root / "kfp_outputs" / "output_metadata.json"),
-        },
-    }
-
-
 def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, tmp_path, monkeypatch):
     _, _, spec, _ = compiled
     # The shared volume and the launcher's /minio copy, both inside this test's folder.
@@ -153,18 +118,20 @@ def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, 
             folder.mkdir(parents=True)
             (folder / "data.csv").write_text("fare,tips\n" + "".join(f"{i}.5,1.0\n" for i in range(rows)))
     monkeypatch.setitem(kubeflow_executor.LAUNCHER_LOCAL_ROOTS, "minio://", f"{local_minio}/")
-    invocation = _executor_input(spec, "CsvExampleGen", tmp_path)
+    invocation = container_launcher.executor_input(spec, "CsvExampleGen", {}, "run-1")
     invocation["inputs"]["parameterValues"]["input_base"] = str(shared / "example_gen_input")
-    args = list(_executor(spec, "CsvExampleGen")["args"])
+    invocation["outputs"]["outputFile"] = str(tmp_path / "kfp_outputs" / "output_metadata.json")
+    args = list(container_launcher.task_container(spec, "CsvExampleGen")["args"])
     args[args.index("--json_serialized_invocation_args") + 1] = json.dumps(invocation)
 
     assert kubeflow_executor.main(args) == 0
 
-    written = local_minio / "mlpipeline/v2/artifacts/run-1/CsvExampleGen/examples"
+    examples_uri = f"{container_launcher.RUN_ROOT}/run-1/CsvExampleGen/examples"
+    written = local_minio / examples_uri[len("minio://") :]
     assert sorted(p.name for p in written.iterdir()) == ["Split-eval", "Split-train"]
     output = json.loads((tmp_path / "kfp_outputs" / "output_metadata.json").read_text())
     [examples] = output["artifacts"]["examples"]["artifacts"]
-    assert examples["uri"] == "minio://mlpipeline/v2/artifacts/run-1/CsvExampleGen/examples"
+    assert examples["uri"] == examples_uri and examples_uri.startswith("minio://mlpipeline/")
     # {SPAN} resolved to the newest span by TFX's driver, and the span kept on the artifact.
     assert examples["metadata"]["custom:span"] == 20162
     assert examples["metadata"]["split_names"] == '["train", "eval"]'

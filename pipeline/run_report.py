@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.orchestration.beam import beam_dag_runner
@@ -17,7 +16,7 @@ from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.utils import io_utils
 
-from pipeline import configs, evaluation, evaluation_results, runs
+from pipeline import configs, evaluation_results, runs
 from pipeline.slice_table import describe_failure
 
 STATUS_BY_STATE = {
@@ -75,41 +74,37 @@ def _output_artifacts(store, execution_id: int) -> dict[str, list[Artifact]]:
     return converted
 
 
-def _headline_metrics(evaluation_uri: str, model_name: str) -> dict[str, dict[str, float]]:
-    """Slice name -> headline metrics, for the overall and the key slice of one model ({} if absent)."""
-    try:
-        result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
-    except (ValueError, KeyError):
-        return {}
-    wanted = {(): evaluation_results.OVERALL, tuple(configs.KEY_SLICE): "key_slice"}
-    headlines = {}
-    for slice_key, metrics_by_output in result.slicing_metrics:
-        if slice_key in wanted:
-            values = metrics_by_output.get("", {}).get("", {})
-            headlines[wanted[slice_key]] = {
-                summary_name: values[tfma_name]["doubleValue"]
-                for tfma_name, summary_name in HEADLINE_METRICS.items()
-                if "doubleValue" in values.get(tfma_name, {})
-            }
-    return headlines
+def _headline(rows: dict, slice_name: str) -> dict[str, float] | None:
+    """The summary's metrics of one slice, from `evaluation_results.load_rows` (None if it is absent)."""
+    if slice_name not in rows:
+        return None
+    metrics = rows[slice_name][1]
+    return {
+        summary_name: metrics[tfma_name]
+        for tfma_name, summary_name in HEADLINE_METRICS.items()
+        if metrics.get(tfma_name) is not None
+    }
 
 
 def _evaluation_summary(outputs: dict[str, list[Artifact]], baseline_model: Artifact | None) -> dict:
     evaluation_uri = outputs["evaluation"][0].uri
     blessed = bool(outputs["blessing"][0].get_int_custom_property("blessed"))
-    candidate = _headline_metrics(evaluation_uri, evaluation.CANDIDATE)
-    baseline = _headline_metrics(evaluation_uri, evaluation.BASELINE)
+    # Each model's results are read once, for the headline and for the reasons it was not blessed.
+    candidate, baseline = evaluation_results.load_rows(evaluation_uri)
+    key_slice = evaluation_results.slice_name(configs.KEY_SLICE)
     return {
-        "metrics": candidate.get(evaluation_results.OVERALL, {}),
+        "metrics": _headline(candidate, evaluation_results.OVERALL) or {},
         "baseline": evaluation_results.describe_baseline(baseline_model),
-        "baseline_metrics": baseline.get(evaluation_results.OVERALL),
+        "baseline_metrics": _headline(baseline, evaluation_results.OVERALL),
         "key_slice": {
-            "slice": evaluation_results.slice_name(configs.KEY_SLICE),
-            "metrics": candidate.get("key_slice"),
-            "baseline_metrics": baseline.get("key_slice"),
+            "slice": key_slice,
+            "metrics": _headline(candidate, key_slice),
+            "baseline_metrics": _headline(baseline, key_slice),
         },
         "blessed": blessed,
-        "not_blessed_because": [] if blessed else evaluation_results.validation_failures(evaluation_uri),
+        "not_blessed_because": []
+        if blessed
+        else evaluation_results.validation_failures(evaluation_uri, candidate, baseline),
         "evaluation_uri": evaluation_uri,
     }
 

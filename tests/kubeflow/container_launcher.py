@@ -69,12 +69,17 @@ def executor_input(spec: dict, task: str, outputs_by_task: dict, run_id: str) ->
     }
 
 
+def task_container(spec: dict, task: str) -> dict:
+    """The task's container executor in the spec: image, command and arguments."""
+    label = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]["executorLabel"]
+    return spec["deploymentSpec"]["executors"][label]["container"]
+
+
 def run_task(
     spec: dict, task: str, invocation: dict, minio_dir: Path, shared_dir: Path, work_dir: Path
 ) -> dict:
     """Runs one task's container; returns output key -> artifacts (as KFP would record them)."""
-    label = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]["executorLabel"]
-    container = spec["deploymentSpec"]["executors"][label]["container"]
+    container = task_container(spec, task)
     arguments = [json.dumps(invocation) if arg == "{{$}}" else arg for arg in container["args"]]
     task_dir = work_dir / task
     task_dir.mkdir(parents=True)
