@@ -26,7 +26,7 @@ RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
 
-.PHONY: help setup data run report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench-beam-modes test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
+.PHONY: help setup data run drift report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench-beam-modes test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -44,8 +44,11 @@ $(INSTALL_STAMP): requirements.lock setup.py
 data: setup ## Write the Chicago Taxi sample from the tfx wheel as half-year spans
 	$(BIN)/taxi-pipeline prepare-data $(if $(OUT),--output-dir $(OUT))
 
-run: setup ## Prepare data and run the whole pipeline on Beam's DirectRunner (DATA=, OUT=, VERBOSE=1)
-	$(BIN)/taxi-pipeline run $(RUN_FLAGS)
+run: setup ## Prepare data and run the whole pipeline on Beam's DirectRunner (DATA=, OUT=, SERVING_LOGS=, VERBOSE=1)
+	$(BIN)/taxi-pipeline run $(RUN_FLAGS) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
+
+drift: setup ## Print every feature's span-to-span drift and serving skew; write outputs/drift_report.html
+	$(BIN)/taxi-pipeline drift $(if $(OUT),--output-dir $(OUT)) $(if $(DATA),--data-root $(DATA)) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
 
 report: setup ## Print the latest run's slice table and HTML report path (RUN=<run id>, OPEN=1, ALL=1)
 	$(BIN)/taxi-pipeline report $(if $(OUT),--output-dir $(OUT)) $(if $(RUN),--run-id $(RUN)) $(if $(OPEN),--open) $(if $(ALL),--all)

@@ -9,6 +9,10 @@ from pathlib import Path
 from pipeline import configs
 from pipeline.quiet_logs import quiet_logs
 
+# Exit codes: 0 the run completed (blessed and pushed, or not, or push held), 1 a component failed,
+# 2 bad input or arguments, 3 data validation stopped the run before training.
+DATA_REJECTED_EXIT_CODE = 3
+
 
 def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -38,7 +42,7 @@ def _prepare_data(args) -> int:
 def _run(args) -> int:
     from pipeline import inputs
 
-    settings = configs.Settings.resolve(args.output_dir, args.data_root, args.schema)
+    settings = configs.Settings.resolve(args.output_dir, args.data_root, args.schema, args.serving_logs)
     started = time.monotonic()
     try:
         spans = inputs.prepare(settings)
@@ -56,22 +60,33 @@ def _run(args) -> int:
         f"Running {configs.PIPELINE_NAME} on span {span} of {settings.spans_dir}; outputs in {settings.output_dir}"
     )
     previous_run_id = run_report.latest_run_id(settings.metadata_path, configs.PIPELINE_NAME)
-    failed = False
+    error = None
     try:
         run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, args.span))
-    except Exception as error:
-        failed = True
-        traceback.print_exc()
-        print(f"error: the pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
+    except Exception as raised:
+        error = raised
     summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     # A run that failed before its first component started left no record; don't report the previous one.
-    if summary is not None and summary["run_id"] != previous_run_id:
+    if summary is None or summary["run_id"] == previous_run_id:
+        summary = None
+    # Data rejected by validation is an outcome the summary explains, not a crash: no traceback.
+    rejected = summary is not None and summary["stopped_before_training"]
+    if error is not None and not rejected:
+        traceback.print_exception(error)
+        print(f"error: the pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
+    if summary is not None:
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         run_report.write_summary(summary, settings.run_summary_path)
         run_report.print_summary(summary, settings.run_summary_path)
         _publish_report(summary, settings)
         print(f"Wall time: {summary['wall_seconds']:.1f} s")
-    return 1 if failed else 0
+    if rejected:
+        print(
+            "error: the training data failed validation (anomalies above); nothing was trained or pushed.",
+            file=sys.stderr,
+        )
+        return DATA_REJECTED_EXIT_CODE
+    return 1 if error is not None else 0
 
 
 def _summary(args) -> int:
@@ -127,6 +142,34 @@ def _report(args) -> int:
     return 0
 
 
+def _drift(args) -> int:
+    from pipeline import inputs
+
+    settings = configs.Settings.resolve(args.output_dir, args.data_root, args.schema, args.serving_logs)
+    try:
+        inputs.prepare(settings)
+    except inputs.InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from pipeline import drift, drift_report_html
+
+    spans = inputs.discover_spans(settings.spans_dir)
+    schema = drift.read_schema(settings.schema_path)
+    comparisons = drift.comparisons(settings, spans)
+    table = drift.drift_table(schema, comparisons)
+    print(
+        "Distances between consecutive spans (drift) and serving logs vs. the training window (skew),\n"
+        "L-infinity for categorical features, Jensen-Shannon divergence for numeric ones; thresholds from "
+        f"{settings.schema_path} ('-': not gated), '*' = above its threshold.\n"
+    )
+    print(drift.format_table(table))
+    table_path = settings.drift_dir / configs.DRIFT_TABLE_FILE
+    drift.write_table(table, table_path)
+    settings.drift_report_path.write_text(drift_report_html.render(table, comparisons, schema, args.top))
+    print(f"\nTable: {table_path}\nHTML page: {settings.drift_report_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="taxi-pipeline", description=__doc__)
     parser.add_argument("--verbose", action="store_true", help="Keep TensorFlow, absl and Beam logs.")
@@ -147,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--schema",
         help=f"Curated schema (schema.pbtxt) to validate against (default: ${configs.SCHEMA_PATH_ENV}, else schema/schema.pbtxt).",
+    )
+    run.add_argument(
+        "--serving-logs",
+        help=f"Folder of serving request CSVs to check for skew (default: ${configs.SERVING_LOGS_ENV}; with the "
+        "sample, its newest half-year without tips; with --data-root and neither, skew is not checked).",
     )
     run.add_argument(
         "--span", type=int, help="Evaluate on the spans ending at this one instead of the newest."
@@ -173,6 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--all", action="store_true", help="Print every slice.")
     report.add_argument("--open", action="store_true", help="Also open the HTML report in a browser.")
     report.set_defaults(handler=_report)
+
+    drift = commands.add_parser(
+        "drift",
+        help="Print every feature's drift between consecutive spans and serving-vs-training skew; write the HTML page.",
+    )
+    _add_folder_flags(drift)
+    drift.add_argument("--data-root", help="As for `run`.")
+    drift.add_argument("--serving-logs", help="As for `run`.")
+    drift.add_argument("--schema", help="As for `run`: its comparators set the thresholds shown.")
+    drift.add_argument("--top", type=int, default=6, help="Plot the N most drifted features (default 6).")
+    drift.set_defaults(handler=_drift)
 
     args = parser.parse_args(argv)
     quiet_logs(args.verbose)

@@ -15,6 +15,7 @@ SCHEMA_PATH = REPO_ROOT / "schema" / "schema.pbtxt"
 # Environment variables that set the folders when no flag does.
 OUTPUT_DIR_ENV = "TAXI_OUTPUT_DIR"
 DATA_ROOT_ENV = "TAXI_DATA_ROOT"
+SERVING_LOGS_ENV = "TAXI_SERVING_LOGS"
 SCHEMA_PATH_ENV = "TAXI_SCHEMA_PATH"
 DEFAULT_OUTPUT_DIR = "outputs"
 
@@ -32,6 +33,26 @@ TRAINING_WINDOW_SPANS = 6
 EVALUATION_SPANS = 3
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
+# Two more ExampleGen splits, used only by data validation: span N's own half-year and the one before
+# it, so every run measures span-to-span drift without needing an earlier run (or a Resolver, which
+# open-source Kubeflow Pipelines rejects) to find the previous span's statistics.
+CURRENT_SPAN_SPLIT = "current_span"
+PREVIOUS_SPAN_SPLIT = "previous_span"
+# Serving request logs (CSV, the columns of the training data without `tips`) are read by their own
+# ExampleGen into this split and compared with the training split's statistics.
+SERVING_SPLIT = "serving"
+
+# Data validation (schema/README.md has the measurements behind these).
+# Histogram buckets per numeric feature in the statistics. Jensen-Shannon divergence is computed on
+# these histograms; with TFDV's default of 10 the outliers that set the range squeeze most trips into one
+# bucket, and fares x3 measured 0.25 against a natural 0.42 (undetectable); with 50 it is 0.41 against 0.11.
+STATISTICS_HISTOGRAM_BUCKETS = 50
+# Drift and skew distances are noisy on small samples: below this many examples in either side they are
+# recorded but do not gate (the 2016 half-years hold 405 and 430 rows in the sample).
+MIN_EXAMPLES_TO_GATE_ON_DISTANCE = 200
+# The sample holds no exactly repeated row; a span with more than this fraction of repeats was
+# most likely written twice (a retried export) and is refused before anything runs.
+MAX_DUPLICATE_ROW_FRACTION = 0.01
 
 # Trainer: steps of 64 examples (models/model.py), about 6 passes over the sample's 12,000-row window.
 TRAIN_STEPS = 1200
@@ -70,6 +91,9 @@ REPORTED_DECISION_THRESHOLD = 0.5  # the one BinaryAccuracy, Precision and Recal
 # What the SliceReport component writes in its artifact folder.
 SLICE_REPORT_FILE = "slice_report.html"
 SLICE_METRICS_FILE = "slice_metrics.json"
+# What `taxi-pipeline drift` writes beside the slice report.
+DRIFT_REPORT_FILE = "drift_report.html"
+DRIFT_TABLE_FILE = "drift_table.json"
 
 # Beam DirectRunner on 2 cores: see README "Beam settings" for the measurements behind the choice.
 BEAM_PIPELINE_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
@@ -95,25 +119,46 @@ class Settings:
     output_dir: Path
     data_root: Path | None  # None: the Chicago Taxi sample, prepared under output_dir
     schema_path: Path = SCHEMA_PATH
+    # Folder of serving request logs (CSV). None with the sample: its newest half-year without tips,
+    # prepared under output_dir; None with a --data-root: no serving data, skew is not checked.
+    serving_logs: Path | None = None
 
     @classmethod
     def resolve(
-        cls, output_dir: str | None = None, data_root: str | None = None, schema_path: str | None = None
+        cls,
+        output_dir: str | None = None,
+        data_root: str | None = None,
+        schema_path: str | None = None,
+        serving_logs: str | None = None,
     ) -> "Settings":
         """Flags win over environment variables, which win over the defaults."""
         output = output_dir or os.environ.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR
         data = data_root or os.environ.get(DATA_ROOT_ENV)
         schema = schema_path or os.environ.get(SCHEMA_PATH_ENV) or SCHEMA_PATH
+        serving = serving_logs or os.environ.get(SERVING_LOGS_ENV)
         return cls(
             output_dir=Path(output).resolve(),
             data_root=Path(data).resolve() if data else None,
             schema_path=Path(schema).resolve(),
+            serving_logs=Path(serving).resolve() if serving else None,
         )
 
     @property
     def prepared_sample_dir(self) -> Path:
         """Where `prepare-data` writes the taxi sample as spans."""
         return self.output_dir / "data" / "taxi_spans"
+
+    @property
+    def prepared_serving_logs_dir(self) -> Path:
+        """Where `prepare-data` writes the sample's serving request logs."""
+        return self.output_dir / "data" / "serving_logs"
+
+    @property
+    def serving_logs_dir(self) -> Path | None:
+        """The serving request logs validated against training data; None: there are none."""
+        if self.serving_logs is not None:
+            return self.serving_logs
+        return self.prepared_serving_logs_dir if self.data_root is None else None
 
     @property
     def spans_dir(self) -> Path:
@@ -151,6 +196,15 @@ class Settings:
     def slice_report_path(self) -> Path:
         """A copy of the latest run's slice report, at a path that does not change between runs."""
         return self.output_dir / "slice_report.html"
+
+    @property
+    def drift_dir(self) -> Path:
+        """`taxi-pipeline drift`'s statistics cache, table and HTML page."""
+        return self.output_dir / "drift"
+
+    @property
+    def drift_report_path(self) -> Path:
+        return self.output_dir / DRIFT_REPORT_FILE
 
     @property
     def tfx_cli_home(self) -> Path:

@@ -1,9 +1,16 @@
 """The pipeline's inputs, checked before anything runs: span folders of taxi CSVs and the schema.
 
 Raw data is laid out as `<data root>/span-N/*.csv`, one folder per time span. ExampleGen reads
-`<example_gen_input>/span-{SPAN}/{train,eval}/*.csv`, where span N holds links to the raw files of
-its evaluation spans (the newest, ending at N) and of the training window just before them. ExampleGen
-picks the newest span by itself, which is what lets a compiled pipeline pick up new data.
+`<example_gen_input>/span-{SPAN}/{train,eval,current_span,previous_span}/*.csv`, where span N holds
+links to the raw files of its evaluation spans (the newest, ending at N), of the training window just
+before them, and of span N and the span before it alone (which data validation compares for drift).
+ExampleGen picks the newest span by itself, which is what lets a compiled pipeline pick up new data.
+
+Serving request logs are a folder of CSVs with the same columns minus `tips`, read by their own ExampleGen.
+
+Checks here are the ones statistics cannot make: that every file parses as CSV with the header's number
+of fields, that a span is not empty, and that its rows are not repeated (a span written twice has the
+same distributions as the original, so no statistic moves).
 """
 
 import csv
@@ -31,7 +38,13 @@ def prepare(settings: configs.Settings) -> list[int]:
     if settings.data_root is None:
         taxi_sample.write_spans(taxi_sample.sample_csv_path(), settings.prepared_sample_dir)
     spans = discover_spans(settings.spans_dir)
-    check_csv_headers(spans, features.REQUIRED_COLUMNS)
+    header = check_csv_headers(spans, features.REQUIRED_COLUMNS)
+    for csv_file in (f for files in spans.values() for f in files):
+        check_csv_rows(csv_file, header, configs.MAX_DUPLICATE_ROW_FRACTION)
+    if settings.data_root is None and settings.serving_logs is None:
+        taxi_sample.write_serving_logs(spans[max(spans)][0], settings.prepared_serving_logs_dir)
+    if settings.serving_logs_dir is not None:
+        check_serving_logs(settings.serving_logs_dir)
     return write_example_gen_input(
         spans, settings.example_gen_input, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
     )
@@ -89,6 +102,72 @@ def check_csv_headers(spans: dict[int, list[Path]], required_columns: list[str])
     return expected_header
 
 
+def check_csv_rows(csv_file: Path, header: list[str], max_duplicate_fraction: float) -> int:
+    """Raises InputError unless every row of `csv_file` decodes and has the header's number of fields,
+    there is at least one row, and at most `max_duplicate_fraction` of the rows repeat an earlier one.
+
+    Returns the number of rows. CsvExampleGen would stop on the first malformed row with a Beam
+    traceback; here the message names the file and the line.
+    """
+    first_seen: dict[int, int] = {}
+    duplicates: list[tuple[int, int]] = []
+    rows = 0
+    line_number = 1
+    try:
+        with csv_file.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)  # the header, checked by check_csv_headers
+            for row in reader:
+                line_number = reader.line_num
+                if len(row) != len(header):
+                    raise InputError(
+                        f"{csv_file}, line {line_number}: {len(row)} field(s), expected {len(header)} "
+                        f"(one per header column: {', '.join(header)}). The file is truncated or garbled."
+                    )
+                rows += 1
+                key = hash(tuple(row))
+                if key in first_seen:
+                    duplicates.append((first_seen[key], line_number))
+                else:
+                    first_seen[key] = line_number
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InputError(
+            f"{csv_file}, after line {line_number}: not readable as UTF-8 CSV ({error}). The file is garbled."
+        ) from error
+    if rows == 0:
+        raise InputError(
+            f"{csv_file} has a header but no rows: the span is empty. Expected at least one trip per span "
+            "file; remove the file (or its span folder) if the span really has no data."
+        )
+    if len(duplicates) > max_duplicate_fraction * rows:
+        original, repeat = duplicates[0]
+        raise InputError(
+            f"{csv_file}: {len(duplicates)} of its {rows} rows repeat an earlier row exactly "
+            f"({len(duplicates) / rows:.1%}, at most {max_duplicate_fraction:.0%} expected), e.g. line {repeat} "
+            f"repeats line {original}. The span was probably written twice; write it once."
+        )
+    return rows
+
+
+def check_serving_logs(serving_logs_dir: Path) -> list[Path]:
+    """Raises InputError unless `serving_logs_dir` holds CSV request logs with the model's columns.
+
+    Requests carry every column of the training data except `tips`, which is not known when a trip
+    is scored. Returns the log files.
+    """
+    logs = sorted(serving_logs_dir.glob("*.csv")) if serving_logs_dir.is_dir() else []
+    if not logs:
+        raise InputError(
+            f"Serving logs folder {serving_logs_dir} holds no .csv file. Expected CSV request logs with the "
+            f"taxi columns except {features.TIPS}; pass --serving-logs only when there are some."
+        )
+    required = [column for column in features.REQUIRED_COLUMNS if column != features.TIPS]
+    header = check_csv_headers({0: logs}, required)
+    for log in logs:
+        check_csv_rows(log, header, max_duplicate_fraction=1.0)  # repeated requests are normal
+    return logs
+
+
 def check_schema_file(schema_path: Path) -> None:
     """Raises InputError unless `schema_path` is a readable text-format tensorflow_metadata Schema."""
     from google.protobuf import text_format
@@ -113,8 +192,9 @@ def write_example_gen_input(
 ) -> list[int]:
     """Links each span's training and evaluation files under `example_gen_input`; returns the span numbers.
 
-    Span N gets `eval/` = the `evaluation_spans` newest spans up to N and `train/` = the
-    `training_window_spans` spans before those. Existing links are kept, so file times (which ExampleGen
+    Span N gets `eval/` = the `evaluation_spans` newest spans up to N, `train/` = the
+    `training_window_spans` spans before those, and `current_span/` and `previous_span/` = spans N and
+    N-1 alone. Existing links are kept, so file times (which ExampleGen
     fingerprints) do not change and unchanged spans stay cached; span folders of data no longer present
     are removed.
     """
@@ -132,6 +212,8 @@ def write_example_gen_input(
         span_folder = example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{ordered[end]}"
         _link_files(span_folder / configs.TRAIN_SPLIT, {s: spans[s] for s in training})
         _link_files(span_folder / configs.EVAL_SPLIT, {s: spans[s] for s in evaluation})
+        _link_files(span_folder / configs.CURRENT_SPAN_SPLIT, {ordered[end]: spans[ordered[end]]})
+        _link_files(span_folder / configs.PREVIOUS_SPAN_SPLIT, {ordered[end - 1]: spans[ordered[end - 1]]})
         written.append(ordered[end])
     # Span folders left from other data (an earlier --data-root) must go, or ExampleGen would pick them.
     keep = {f"{configs.SPAN_FOLDER_PREFIX}{span}" for span in written}

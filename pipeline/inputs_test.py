@@ -73,6 +73,9 @@ def test_windows_train_on_older_spans_and_evaluate_on_newer(tmp_path):
     assert linked(5, "eval") == ["span-4-data.csv", "span-5-data.csv"]
     assert linked(5, "train") == ["span-2-data.csv", "span-3-data.csv"]
     assert linked(3, "train") == ["span-1-data.csv"]
+    # Data validation compares each span with the one before it, both alone.
+    assert linked(5, "current_span") == ["span-5-data.csv"]
+    assert linked(5, "previous_span") == ["span-4-data.csv"]
     assert (tmp_path / "egi" / "span-5" / "eval" / "span-5-data.csv").read_text() == HEADER + "1.0,0.5,A\n"
 
 

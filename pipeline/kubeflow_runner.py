@@ -62,6 +62,8 @@ def build(pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT, shared_dir: st
         example_gen_input=str(shared / "example_gen_input"),
         schema_path=f"{configs.KFP_PROJECT_DIR}/schema/schema.pbtxt",
         serving_model_dir=str(shared / "serving_model"),
+        # `taxi-pipeline prepare-data --output-dir <shared>` writes the sample's request logs there.
+        serving_logs=str(configs.Settings(output_dir=shared, data_root=None).prepared_serving_logs_dir),
         # Unknown when compiling: the ProductionModel step reads the serving folder when it runs.
         production_cache_key="",
     )

@@ -20,12 +20,16 @@ EXECUTOR_CLASSES = {
     "StatisticsGen": "tfx.components.statistics_gen.executor.Executor",
     "SchemaGen": "tfx.components.schema_gen.executor.Executor",
     "ImportSchemaGen": "tfx.components.schema_gen.import_schema_gen.executor.Executor",
-    "ExampleValidator": "tfx.components.example_validator.executor.Executor",
+    "ServingLogsExampleGen": "tfx.components.example_gen.csv_example_gen.executor.Executor",
+    "ServingStatisticsGen": "tfx.components.statistics_gen.executor.Executor",
+    "ExampleValidator": "components.data_validation.Executor",
+    "TrainingDataGate": "components.data_gates.TrainingDataGateExecutor",
     "Transform": "tfx.components.transform.executor.Executor",
     "Trainer": "tfx.components.trainer.executor.GenericExecutor",
     "ProductionModel": "components.production_model.ProductionModelExecutor",
     "Evaluator": "tfx.components.evaluator.executor.Executor",
     "SliceReport": "components.slice_report.SliceReportExecutor",
+    "PushGate": "components.data_gates.PushGateExecutor",
     "Pusher": "tfx.components.pusher.executor.Executor",
 }
 
@@ -113,7 +117,7 @@ def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, 
     # The shared volume and the launcher's /minio copy, both inside this test's folder.
     shared, local_minio = tmp_path / "shared", tmp_path / "minio"
     for span, rows in ((20161, 3), (20162, 4)):
-        for split in ("train", "eval"):
+        for split in ("train", "eval", configs.CURRENT_SPAN_SPLIT, configs.PREVIOUS_SPAN_SPLIT):
             folder = shared / "example_gen_input" / f"span-{span}" / split
             folder.mkdir(parents=True)
             (folder / "data.csv").write_text("fare,tips\n" + "".join(f"{i}.5,1.0\n" for i in range(rows)))
@@ -128,10 +132,15 @@ def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, 
 
     examples_uri = f"{container_launcher.RUN_ROOT}/run-1/CsvExampleGen/examples"
     written = local_minio / examples_uri[len("minio://") :]
-    assert sorted(p.name for p in written.iterdir()) == ["Split-eval", "Split-train"]
+    assert sorted(p.name for p in written.iterdir()) == [
+        "Split-current_span",
+        "Split-eval",
+        "Split-previous_span",
+        "Split-train",
+    ]
     output = json.loads((tmp_path / "kfp_outputs" / "output_metadata.json").read_text())
     [examples] = output["artifacts"]["examples"]["artifacts"]
     assert examples["uri"] == examples_uri and examples_uri.startswith("minio://mlpipeline/")
     # {SPAN} resolved to the newest span by TFX's driver, and the span kept on the artifact.
     assert examples["metadata"]["custom:span"] == 20162
-    assert examples["metadata"]["split_names"] == '["train", "eval"]'
+    assert examples["metadata"]["split_names"] == '["train", "eval", "current_span", "previous_span"]'

@@ -34,6 +34,10 @@ def model_and_gate_arguments() -> dict:
         model_code_fingerprint=model_code_fingerprint(),
         train_split=configs.TRAIN_SPLIT,
         eval_split=configs.EVAL_SPLIT,
+        current_span_split=configs.CURRENT_SPAN_SPLIT,
+        previous_span_split=configs.PREVIOUS_SPAN_SPLIT,
+        statistics_histogram_buckets=configs.STATISTICS_HISTOGRAM_BUCKETS,
+        min_examples_to_gate_on_distance=configs.MIN_EXAMPLES_TO_GATE_ON_DISTANCE,
         train_steps=configs.TRAIN_STEPS,
         eval_steps=configs.EVAL_STEPS,
         min_auc=configs.MIN_AUC,
@@ -61,6 +65,7 @@ def build(settings: configs.Settings, span: int | None = None, **overrides) -> t
         example_gen_input=str(settings.example_gen_input),
         schema_path=str(inputs.snapshot_schema(settings.schema_path, settings.schema_snapshots_dir)),
         serving_model_dir=str(settings.serving_model_dir),
+        serving_logs=str(settings.serving_logs_dir) if settings.serving_logs_dir else None,
         production_cache_key=production_model.production_cache_key(str(settings.serving_model_dir)),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(settings.metadata_path)

@@ -2,25 +2,24 @@
 
 from collections.abc import Sequence
 
+import tensorflow_data_validation as tfdv
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
+from components.data_gates import PushGate, TrainingDataGate
+from components.data_validation import SERVING_SPLIT, ExampleValidator
 from components.production_model import ProductionModel
 from components.slice_report import SliceReport
 from pipeline.configs import SPAN_FOLDER_PREFIX
 from pipeline.evaluation import build_eval_config
 
 
-def _example_gen_input_config(train_split: str, eval_split: str) -> tfx.proto.Input:
-    """Both splits come from the same span folder, so ExampleGen resolves one {SPAN} for both."""
+def _example_gen_input_config(*splits: str) -> tfx.proto.Input:
+    """Every split comes from the same span folder, so ExampleGen resolves one {SPAN} for all."""
     return tfx.proto.Input(
         splits=[
-            tfx.proto.Input.Split(
-                name=train_split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{train_split}/*.csv"
-            ),
-            tfx.proto.Input.Split(
-                name=eval_split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{eval_split}/*.csv"
-            ),
+            tfx.proto.Input.Split(name=split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{split}/*.csv")
+            for split in splits
         ]
     )
 
@@ -37,6 +36,10 @@ def create_pipeline(
     model_code_fingerprint: str,
     train_split: str,
     eval_split: str,
+    current_span_split: str,
+    previous_span_split: str,
+    statistics_histogram_buckets: int,
+    min_examples_to_gate_on_distance: int,
     train_steps: int,
     eval_steps: int,
     min_auc: float,
@@ -49,6 +52,7 @@ def create_pipeline(
     min_slice_examples: int,
     decision_thresholds: Sequence[float],
     production_cache_key: str = "",
+    serving_logs: str | None = None,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: Sequence[str] = (),
     span: int | None = None,
@@ -56,7 +60,11 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """ExampleGen -> statistics and schemas -> validation -> Transform -> Trainer -> Evaluator -> Pusher.
 
-    `span`: ingest this span instead of the newest one (to replay history). The Evaluator compares the
+    `span`: ingest this span instead of the newest one (to replay history). ExampleValidator checks
+    the span's data against the schema, its `current_span_split` against its `previous_span_split`
+    (drift) and, when `serving_logs` (a folder of request CSVs) is given, the requests against the
+    training split (skew); anomalies in the training data stop the run before Transform, anomalies in the
+    serving data stop the push (components/data_gates.py). The Evaluator compares the
     candidate with the model in production (the latest version in `serving_model_dir`) on every slice
     of `slice_features`; the Pusher only pushes a blessed model, into a new numbered folder there; the
     SliceReport renders the evaluation as one HTML page. `production_cache_key`: see ProductionModel.
@@ -73,17 +81,46 @@ def create_pipeline(
     )
     example_gen = tfx.components.CsvExampleGen(
         input_base=example_gen_input,
-        input_config=_example_gen_input_config(train_split, eval_split),
+        input_config=_example_gen_input_config(
+            train_split, eval_split, current_span_split, previous_span_split
+        ),
         range_config=range_config,
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    stats_options = tfdv.StatsOptions(num_histogram_buckets=statistics_histogram_buckets)
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], stats_options=stats_options
+    )
     # Inferred from this span's statistics: kept to compare with (and help update) the curated schema.
     inferred_schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
     # The data contract: the pipeline validates and transforms against the curated, checked-in schema.
     curated_schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=curated_schema_gen.outputs["schema"]
+    serving_nodes = []
+    if serving_logs is not None:
+        # Their own ExampleGen: new request logs must not make Transform and Trainer run again.
+        serving_example_gen = tfx.components.CsvExampleGen(
+            input_base=serving_logs,
+            input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name=SERVING_SPLIT, pattern="*.csv")]),
+            # One output split holding every request (ExampleGen would otherwise cut train and eval).
+            output_config=tfx.proto.Output(
+                split_config=tfx.proto.SplitConfig(
+                    splits=[tfx.proto.SplitConfig.Split(name=SERVING_SPLIT, hash_buckets=1)]
+                )
+            ),
+        ).with_id("ServingLogsExampleGen")
+        serving_statistics_gen = tfx.components.StatisticsGen(
+            examples=serving_example_gen.outputs["examples"], stats_options=stats_options
+        ).with_id("ServingStatisticsGen")
+        serving_nodes = [serving_example_gen, serving_statistics_gen]
+    example_validator = ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=curated_schema_gen.outputs["schema"],
+        serving_statistics=serving_statistics_gen.outputs["statistics"] if serving_nodes else None,
+        current_span_split=current_span_split,
+        previous_span_split=previous_span_split,
+        training_split=train_split,
+        min_examples_to_gate=min_examples_to_gate_on_distance,
     )
+    training_data_gate = TrainingDataGate(anomalies=example_validator.outputs["anomalies"])
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=curated_schema_gen.outputs["schema"],
@@ -94,7 +131,7 @@ def create_pipeline(
         disable_statistics=True,
         custom_config=code_version,
     )
-    transform.add_upstream_node(example_validator)
+    transform.add_upstream_node(training_data_gate)
     trainer = tfx.components.Trainer(
         run_fn=run_fn,
         examples=transform.outputs["transformed_examples"],
@@ -133,9 +170,12 @@ def create_pipeline(
         key_slice=key_slice,
         min_slice_examples=min_slice_examples,
     )
+    push_gate = PushGate(
+        model_blessing=evaluator.outputs["blessing"], anomalies=example_validator.outputs["anomalies"]
+    )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
+        model_blessing=push_gate.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
@@ -148,12 +188,15 @@ def create_pipeline(
             statistics_gen,
             inferred_schema_gen,
             curated_schema_gen,
+            *serving_nodes,
             example_validator,
+            training_data_gate,
             transform,
             trainer,
             production_model,
             evaluator,
             slice_report,
+            push_gate,
             pusher,
         ],
         enable_cache=enable_cache,

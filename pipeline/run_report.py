@@ -10,12 +10,10 @@ import time
 from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
-from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.orchestration.beam import beam_dag_runner
-from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
-from tfx.utils import io_utils
 
+from components import data_validation
 from pipeline import configs, evaluation_results, runs
 from pipeline.slice_table import describe_failure
 
@@ -109,24 +107,15 @@ def _evaluation_summary(outputs: dict[str, list[Artifact]], baseline_model: Arti
     }
 
 
-def _anomalies(outputs: dict[str, list[Artifact]]) -> list[dict]:
-    """Every anomaly ExampleValidator recorded, per split and feature."""
+def _data_validation(outputs: dict[str, list[Artifact]]) -> dict:
+    """ExampleValidator's anomalies (each with what it does) and every drift and skew distance it measured."""
     artifact = outputs["anomalies"][0]
-    found = []
-    for split in artifact_utils.decode_split_names(artifact.split_names):
-        path = Path(artifact_utils.get_split_uri([artifact], split)) / "SchemaDiff.pb"
-        anomalies = anomalies_pb2.Anomalies()
-        anomalies.ParseFromString(io_utils.read_bytes_file(str(path)))
-        for feature, info in sorted(anomalies.anomaly_info.items()):
-            found.append(
-                {
-                    "split": split,
-                    "feature": feature,
-                    "kinds": [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason],
-                    "description": info.description,
-                }
-            )
-    return found
+    by_split = data_validation.read_anomalies(artifact)
+    return {
+        "anomalies": data_validation.anomaly_rows(by_split),
+        "distances": data_validation.distance_rows(by_split),
+        "distances_not_gated": artifact.get_string_custom_property("distances_not_gated"),
+    }
 
 
 def _single(outputs_by_node: dict, node_id: str, key: str) -> Artifact | None:
@@ -185,9 +174,15 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
         if (report := _single(outputs_by_node, "SliceReport", "report"))
         else None,
         "pushed_model": pushed_model,
-        "anomalies": _anomalies(outputs_by_node["ExampleValidator"])
+        "data_validation": _data_validation(outputs_by_node["ExampleValidator"])
         if "ExampleValidator" in outputs_by_node
-        else [],
+        else None,
+        "stopped_before_training": any(
+            c["component"] == "TrainingDataGate" and c["status"] == "failed" for c in components
+        ),
+        "push_held_because": push_gate.get_string_custom_property("held_because") or None
+        if (push_gate := _single(outputs_by_node, "PushGate", "blessing"))
+        else None,
     }
 
 
@@ -195,11 +190,11 @@ def write_summary(summary: dict, path: Path) -> None:
     path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def print_summary(summary: dict, summary_path: Path, out=sys.stdout) -> None:
+def print_summary(summary: dict, summary_path: Path, out=None) -> None:
     """The human-readable summary: component table, evaluation headline, pushed model, anomalies."""
 
     def say(line=""):
-        print(line, file=out)
+        print(line, file=out or sys.stdout)
 
     say()
     say(f"{'component':<32} {'status':<8} {'seconds':>8}")
@@ -238,10 +233,41 @@ def print_summary(summary: dict, summary_path: Path, out=sys.stdout) -> None:
     if summary.get("slice_report"):
         say(f"Slice report: {summary['slice_report']}")
     say(f"Pushed model: {summary['pushed_model'] or 'none (nothing pushed in this run)'}")
-    if summary["anomalies"]:
-        say(f"Data anomalies ({len(summary['anomalies'])}):")
-        for anomaly in summary["anomalies"]:
-            say(
-                f"  - {anomaly['split']}/{anomaly['feature']}: {', '.join(anomaly['kinds'])}: {anomaly['description']}"
-            )
+    if summary.get("push_held_because"):
+        say("Push HELD by the serving data's anomalies (listed below); production is unchanged.")
+    validation = summary.get("data_validation")
+    if validation:
+        _print_data_validation(validation, say)
+    if summary.get("stopped_before_training"):
+        say(
+            "Run STOPPED before training: the training data has the anomalies above. Nothing was trained or pushed."
+        )
     say(f"Summary written to {summary_path}")
+
+
+DISTANCES_SHOWN = 5
+
+
+def _print_data_validation(validation: dict, say) -> None:
+    """The largest drift and skew distances against their thresholds, then every anomaly."""
+    for comparison, title in (
+        ("drift", f"Drift, {configs.CURRENT_SPAN_SPLIT} vs {configs.PREVIOUS_SPAN_SPLIT}"),
+        ("skew", "Skew, serving logs vs training data"),
+    ):
+        rows = [r for r in validation["distances"] if r["comparison"] == comparison]
+        if rows:
+            say(f"{title} (largest of {len(rows)} features; `make drift` shows all):")
+            for row in rows[:DISTANCES_SHOWN]:
+                flag = "  ABOVE" if row["value"] > row["threshold"] else ""
+                say(
+                    f"  {row['feature']:<24} {row['measure']:<15} {row['value']:.3f} (threshold {row['threshold']:.3f}){flag}"
+                )
+    if validation["distances_not_gated"]:
+        say(f"Distances recorded but not gated ({validation['distances_not_gated']}).")
+    anomalies = validation["anomalies"]
+    if anomalies:
+        say(f"Data anomalies ({len(anomalies)}):")
+        for anomaly in anomalies:
+            say(f"  - {data_validation.describe_anomaly(anomaly)}")
+    else:
+        say("Data validation: no anomalies.")

@@ -5,6 +5,7 @@ import datetime
 import io
 from pathlib import Path
 
+from models import features
 from pipeline import configs
 from pipeline.inputs import InputError
 
@@ -50,15 +51,39 @@ def write_spans(source_csv: Path, spans_dir: Path) -> dict[int, int]:
             rows_by_span.setdefault(span, []).append(row)
 
     for span, rows in rows_by_span.items():
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-        target = spans_dir / f"{configs.SPAN_FOLDER_PREFIX}{span}" / "data.csv"
-        if target.exists() and target.read_text() == text.getvalue():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".csv.tmp")
-        temporary.write_text(text.getvalue())
-        temporary.replace(target)
+        _write_if_changed(spans_dir / f"{configs.SPAN_FOLDER_PREFIX}{span}" / "data.csv", header, rows)
     return {span: len(rows) for span, rows in sorted(rows_by_span.items())}
+
+
+def write_serving_logs(newest_span_csv: Path, serving_logs_dir: Path) -> Path:
+    """Writes the sample's stand-in for serving request logs: the newest span's trips without `tips`.
+
+    Until a serving issue records real requests, these are what the model in production would have
+    been asked about during that half-year. Other CSVs in the folder are removed (an earlier sample).
+    """
+    with newest_span_csv.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        kept = [index for index, column in enumerate(header) if column != features.TIPS]
+        rows = [[row[index] for index in kept] for row in reader]
+    target = serving_logs_dir / f"requests-{newest_span_csv.parent.name}.csv"
+    _write_if_changed(target, [header[index] for index in kept], rows)
+    for stale in serving_logs_dir.glob("*.csv"):
+        if stale != target:
+            stale.unlink()
+    return target
+
+
+def _write_if_changed(target: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Writes the CSV atomically, and not at all when the content is unchanged: ExampleGen fingerprints
+    file times, so an untouched file keeps the pipeline's cache."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if target.exists() and target.read_text() == text.getvalue():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".csv.tmp")
+    temporary.write_text(text.getvalue())
+    temporary.replace(target)

@@ -1,6 +1,9 @@
 """Shared fixtures: small real taxi data laid out as spans."""
 
 import csv
+import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,3 +28,43 @@ def small_taxi_spans(tmp_path) -> Path:
     data_root = tmp_path / "data"
     write_sampled_spans(data_root, keep_every=7)
     return data_root
+
+
+def tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def output_dir_with_pushed_model(tmp_path) -> Path:
+    """An output folder holding a previously pushed model, which a failed run must not touch."""
+    output_dir = tmp_path / "outputs"
+    version = output_dir / "serving_model" / "1700000000"
+    (version / "variables").mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"previously pushed model")
+    return output_dir
+
+
+def run_cli(output_dir: Path, *flags: str) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, as `make run` calls it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", "--output-dir", str(output_dir), *flags],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def assert_refused(result, output_dir: Path, digest_before: str, *expected_in_message: str) -> None:
+    assert result.returncode != 0
+    message = result.stderr.strip()
+    assert message.startswith("error: ")
+    assert "Traceback" not in message
+    for expected in expected_in_message:
+        assert expected in message
+    assert tree_digest(output_dir / "serving_model") == digest_before
+    assert not (output_dir / "pipeline_root").exists()

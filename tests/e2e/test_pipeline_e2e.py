@@ -35,11 +35,13 @@ COMPONENTS = [
     "SchemaGen",
     "ImportSchemaGen",
     "ExampleValidator",
+    "TrainingDataGate",
     "Transform",
     "Trainer",
     "ProductionModel",
     "Evaluator",
     "SliceReport",
+    "PushGate",
     "Pusher",
 ]
 NEWEST_SPAN = 20162
@@ -228,7 +230,7 @@ def test_second_run_compares_with_production_and_reuses_the_rest(workspace):
     states = _run_pipeline(settings)
     executed = sorted(node for node in COMPONENTS if states[node] == "COMPLETE")
     # The pushed model is now production: a new baseline, so a new evaluation, report and push.
-    assert executed == ["Evaluator", "ProductionModel", "Pusher", "SliceReport"]
+    assert executed == ["Evaluator", "ProductionModel", "PushGate", "Pusher", "SliceReport"]
     assert all(states[node] == "CACHED" for node in COMPONENTS if node not in executed)
     summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     [first_version] = production_model.pushed_versions(str(settings.serving_model_dir))[:1]

@@ -1,0 +1,298 @@
+"""ExampleValidator that also measures drift between spans and skew between training and serving data.
+
+TFX 1.16's ExampleValidator checks each split's statistics against the schema only: TFDV's drift and
+skew comparators (`drift_comparator`, `skew_comparator` in the schema) need the previous span's or the
+serving data's statistics, which its executor never passes. This executor is the stock one plus those:
+
+- every split of the training data is validated against the schema in its TRAINING environment;
+- the `current_span` split is also compared with the `previous_span` split (drift);
+- the serving logs' statistics, when given, are validated in the SERVING environment (no label) and
+  compared with the training split's (skew). They become the artifact's `serving` split.
+
+Distances are recorded for every feature with a comparator (the anomalies' `drift_skew_info`), whether
+or not they cross the threshold. When either side of a comparison holds fewer than
+`min_examples_to_gate` examples, distances are still recorded but raise no anomaly: on a few dozen rows
+they are mostly noise.
+
+What an anomaly does is decided here, by where it was found (`action_of`): anything in the training
+data blocks training; anything in the serving data holds the push. The gates in data_gates.py act on it.
+"""
+
+import os
+
+import tensorflow_data_validation as tfdv
+from absl import logging
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import types
+from tfx.components.example_validator import executor as example_validator_executor
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import artifact_utils, component_spec, standard_artifacts
+from tfx.utils import io_utils, writer_utils
+
+ANOMALIES_FILE = example_validator_executor.DEFAULT_FILE_NAME  # SchemaDiff.pb, as the stock executor
+SERVING_SPLIT = "serving"
+# The schema's environments: the label source `tips` is not in SERVING.
+TRAINING_ENVIRONMENT = "TRAINING"
+SERVING_ENVIRONMENT = "SERVING"
+# What an anomaly does (see action_of).
+BLOCK_TRAINING = "blocks training"
+HOLD_PUSH = "holds the push"
+_DISTANCE_ANOMALIES = {
+    anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH: anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY,
+    anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH: (
+        anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE
+    ),
+    anomalies_pb2.AnomalyInfo.COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH: (
+        anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE
+    ),
+}
+MEASURE_NAMES = {
+    anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity",
+    anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon",
+    anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE: "normalized abs. difference",
+}
+
+
+def action_of(split: str) -> str:
+    """What an anomaly found in `split` does.
+
+    Training-data anomalies (broken columns, values outside the contract, a sudden drift beyond
+    anything seen between real spans) block training: a model trained on broken data is broken.
+    Serving-data anomalies (schema or distribution skew of the requests) say nothing against the
+    training data, so the candidate is still trained and evaluated for people to look at, but it is
+    not pushed: production would keep receiving inputs unlike those it was trained on.
+    """
+    return HOLD_PUSH if split == SERVING_SPLIT else BLOCK_TRAINING
+
+
+def _num_examples(statistics) -> int:
+    return statistics.datasets[0].num_examples if statistics.datasets else 0
+
+
+def _without_distance_anomalies(anomalies: anomalies_pb2.Anomalies) -> None:
+    """Drops drift/skew reasons (keeping the measured distances in drift_skew_info)."""
+    for feature in list(anomalies.anomaly_info):
+        info = anomalies.anomaly_info[feature]
+        kept = [reason for reason in info.reason if reason.type not in _DISTANCE_ANOMALIES]
+        if not kept:
+            del anomalies.anomaly_info[feature]
+        elif len(kept) != len(info.reason):
+            del info.reason[:]
+            info.reason.extend(kept)
+            info.description = " ".join(reason.description for reason in kept)
+
+
+def _add_distance_anomalies(target: anomalies_pb2.Anomalies, source: anomalies_pb2.Anomalies) -> None:
+    """Adds `source`'s drift/skew reasons to `target`, feature by feature."""
+    for feature, info in source.anomaly_info.items():
+        reasons = [reason for reason in info.reason if reason.type in _DISTANCE_ANOMALIES]
+        if not reasons:
+            continue
+        merged = target.anomaly_info[feature]
+        if not merged.path.step:
+            merged.CopyFrom(info)
+            del merged.reason[:]
+            merged.description = ""
+        merged.reason.extend(reasons)
+        merged.description = " ".join(r.description for r in merged.reason)
+        merged.severity = max(merged.severity, info.severity)
+
+
+class Executor(example_validator_executor.Executor):
+    """The stock executor's outputs (one SchemaDiff.pb per split, `blessed` per split), plus drift/skew."""
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        statistics = artifact_utils.get_single_instance(input_dict["statistics"])
+        schema = io_utils.SchemaReader().read(
+            io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict["schema"]))
+        )
+        current, previous = exec_properties["current_span_split"], exec_properties["previous_span_split"]
+        training_split = exec_properties["training_split"]
+        min_examples = exec_properties["min_examples_to_gate"]
+        split_statistics = {
+            split: stats_artifact_utils.load_statistics(statistics, split).proto()
+            for split in artifact_utils.decode_split_names(statistics.split_names)
+        }
+        not_gated = []
+        results = {}
+        for split, split_stats in split_statistics.items():
+            previous_stats = split_statistics.get(previous) if split == current else None
+            results[split] = tfdv.validate_statistics(
+                split_stats, schema, environment=TRAINING_ENVIRONMENT, previous_statistics=previous_stats
+            )
+            if previous_stats is not None:
+                sizes = (_num_examples(split_stats), _num_examples(previous_stats))
+                if min(sizes) < min_examples:
+                    _without_distance_anomalies(results[split])
+                    not_gated.append(
+                        f"drift: {current} has {sizes[0]} and {previous} {sizes[1]} examples, "
+                        f"fewer than {min_examples}"
+                    )
+
+        serving_artifacts = input_dict.get("serving_statistics") or []
+        if serving_artifacts:
+            serving_artifact = serving_artifacts[0]
+            [serving_split] = artifact_utils.decode_split_names(serving_artifact.split_names)
+            serving_stats = stats_artifact_utils.load_statistics(serving_artifact, serving_split).proto()
+            serving = tfdv.validate_statistics(serving_stats, schema, environment=SERVING_ENVIRONMENT)
+            skew = tfdv.validate_statistics(
+                split_statistics[training_split],
+                schema,
+                environment=TRAINING_ENVIRONMENT,
+                serving_statistics=serving_stats,
+            )
+            serving.drift_skew_info.extend(skew.drift_skew_info)
+            sizes = (_num_examples(serving_stats), _num_examples(split_statistics[training_split]))
+            if min(sizes) < min_examples:
+                not_gated.append(
+                    f"skew: serving logs have {sizes[0]} and {training_split} {sizes[1]} examples, "
+                    f"fewer than {min_examples}"
+                )
+            else:
+                _add_distance_anomalies(serving, skew)
+            results[SERVING_SPLIT] = serving
+
+        anomalies = artifact_utils.get_single_instance(output_dict["anomalies"])
+        anomalies.split_names = artifact_utils.encode_split_names(list(results))
+        anomalies.span = statistics.span
+        for split, result in results.items():
+            split_dir = artifact_utils.get_split_uri([anomalies], split)
+            os.makedirs(split_dir, exist_ok=True)
+            writer_utils.write_anomalies(os.path.join(split_dir, ANOMALIES_FILE), result)
+        anomalies.set_json_value_custom_property(
+            example_validator_executor.ARTIFACT_PROPERTY_BLESSED_KEY,
+            {split: int(not _has_anomalies(result)) for split, result in results.items()},
+        )
+        anomalies.set_string_custom_property("distances_not_gated", "; ".join(not_gated))
+        for note in not_gated:
+            logging.warning("Distances recorded but not gated: %s", note)
+
+
+def _has_anomalies(anomalies: anomalies_pb2.Anomalies) -> bool:
+    return bool(anomalies.anomaly_info) or anomalies.HasField("dataset_anomaly_info")
+
+
+def read_anomalies(anomalies_artifact: types.Artifact) -> dict[str, anomalies_pb2.Anomalies]:
+    """Split -> the Anomalies proto the validator wrote for it."""
+    found = {}
+    for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
+        path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split), ANOMALIES_FILE)
+        anomalies = anomalies_pb2.Anomalies()
+        anomalies.ParseFromString(io_utils.read_bytes_file(path))
+        found[split] = anomalies
+    return found
+
+
+def _measurements(anomalies: anomalies_pb2.Anomalies, split: str):
+    """(feature, measurement) for every distance recorded in one split's anomalies."""
+    for info in anomalies.drift_skew_info:
+        feature = ".".join(info.path.step)
+        for measurement in info.skew_measurements if split == SERVING_SPLIT else info.drift_measurements:
+            yield feature, measurement
+
+
+def anomaly_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[dict]:
+    """One row per anomaly reason: where, what, the measured value and threshold (for distances), action."""
+    rows = []
+    for split, anomalies in anomalies_by_split.items():
+        measured = {(f, m.type): m for f, m in _measurements(anomalies, split)}
+        infos = sorted(anomalies.anomaly_info.items())
+        if anomalies.HasField("dataset_anomaly_info"):
+            infos.append(("(dataset)", anomalies.dataset_anomaly_info))
+        for feature, info in infos:
+            for reason in info.reason:
+                measurement = measured.get((feature, _DISTANCE_ANOMALIES.get(reason.type)))
+                rows.append(
+                    {
+                        "split": split,
+                        "feature": feature,
+                        "kind": anomalies_pb2.AnomalyInfo.Type.Name(reason.type),
+                        "short_description": reason.short_description,
+                        "description": reason.description,
+                        "measure": MEASURE_NAMES[measurement.type] if measurement else None,
+                        "value": round(measurement.value, 4) if measurement else None,
+                        "threshold": round(measurement.threshold, 4) if measurement else None,
+                        "action": action_of(split),
+                    }
+                )
+    return rows
+
+
+def distance_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[dict]:
+    """Every recorded drift (current vs previous span) and skew (serving vs training) distance."""
+    rows = []
+    for split, anomalies in anomalies_by_split.items():
+        for feature, measurement in _measurements(anomalies, split):
+            rows.append(
+                {
+                    "comparison": "skew" if split == SERVING_SPLIT else "drift",
+                    "feature": feature,
+                    "measure": MEASURE_NAMES[measurement.type],
+                    "value": round(measurement.value, 4),
+                    "threshold": round(measurement.threshold, 4),
+                }
+            )
+    return sorted(rows, key=lambda r: (r["comparison"], -r["value"] / (r["threshold"] or 1)))
+
+
+def describe_anomaly(row: dict) -> str:
+    """One line a person can act on: where, what, measured against what, and what it does."""
+    measured = (
+        f" ({row['measure']} {row['value']:.3f} > threshold {row['threshold']:.3f})"
+        if row["value"] is not None
+        else ""
+    )
+    return (
+        f"{row['split']}/{row['feature']}: {row['kind']}: {row['short_description']}{measured}. "
+        f"{row['description']} [{row['action']}]"
+    )
+
+
+class ExampleValidatorSpec(component_spec.ComponentSpec):
+    PARAMETERS = {
+        "current_span_split": component_spec.ExecutionParameter(type=str),
+        "previous_span_split": component_spec.ExecutionParameter(type=str),
+        "training_split": component_spec.ExecutionParameter(type=str),
+        "min_examples_to_gate": component_spec.ExecutionParameter(type=int),
+    }
+    INPUTS = {
+        "statistics": component_spec.ChannelParameter(type=standard_artifacts.ExampleStatistics),
+        "schema": component_spec.ChannelParameter(type=standard_artifacts.Schema),
+        "serving_statistics": component_spec.ChannelParameter(
+            type=standard_artifacts.ExampleStatistics, optional=True
+        ),
+    }
+    OUTPUTS = {"anomalies": component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
+
+
+class ExampleValidator(base_component.BaseComponent):
+    """Outputs `anomalies`: per split of `statistics`, schema anomalies (and drift on the current span);
+    a `serving` split for `serving_statistics` (schema in SERVING, skew against `training_split`)."""
+
+    SPEC_CLASS = ExampleValidatorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(
+        self,
+        statistics,
+        schema,
+        *,
+        current_span_split: str,
+        previous_span_split: str,
+        training_split: str,
+        min_examples_to_gate: int,
+        serving_statistics=None,
+    ):
+        super().__init__(
+            spec=ExampleValidatorSpec(
+                statistics=statistics,
+                schema=schema,
+                serving_statistics=serving_statistics,
+                current_span_split=current_span_split,
+                previous_span_split=previous_span_split,
+                training_split=training_split,
+                min_examples_to_gate=min_examples_to_gate,
+                anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies),
+            )
+        )

@@ -1,0 +1,205 @@
+"""The validator's executor and the gates on real statistics of the real 2016 half-years (TFDV, no mocks)."""
+
+import csv
+import functools
+from pathlib import Path
+
+import pytest
+import tensorflow_data_validation as tfdv
+from tfx.types import artifact_utils, standard_artifacts
+
+from components import data_gates, data_validation
+from pipeline import configs, taxi_sample
+
+CURRENT, PREVIOUS, TRAIN = configs.CURRENT_SPAN_SPLIT, configs.PREVIOUS_SPAN_SPLIT, configs.TRAIN_SPLIT
+
+
+def _rows(csv_file: Path) -> tuple[list[str], list[list[str]]]:
+    with csv_file.open(newline="") as handle:
+        reader = csv.reader(handle)
+        return next(reader), list(reader)
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _statistics_artifact(folder: Path, csv_by_split: dict[str, Path]) -> standard_artifacts.ExampleStatistics:
+    """An ExampleStatistics artifact laid out as StatisticsGen writes it, from TFDV on each split's CSV."""
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.uri = str(folder)
+    artifact.split_names = artifact_utils.encode_split_names(list(csv_by_split))
+    artifact.set_string_custom_property("tfx_version", "1.16.0")
+    for split, csv_file in csv_by_split.items():
+        split_dir = Path(artifact_utils.get_split_uri([artifact], split))
+        split_dir.mkdir(parents=True)
+        (split_dir / "FeatureStats.pb").write_bytes(_statistics(str(csv_file)))
+    return artifact
+
+
+@functools.cache
+def _statistics(csv_file: str) -> bytes:
+    """Serialized statistics of one CSV (each file is computed once per session: Beam starts per call)."""
+    options = tfdv.StatsOptions(num_histogram_buckets=configs.STATISTICS_HISTOGRAM_BUCKETS)
+    return tfdv.generate_statistics_from_csv(csv_file, stats_options=options).SerializeToString()
+
+
+def _schema_artifact(folder: Path) -> standard_artifacts.Schema:
+    artifact = standard_artifacts.Schema()
+    artifact.uri = str(folder)
+    folder.mkdir(parents=True)
+    (folder / "schema.pbtxt").write_text(configs.SCHEMA_PATH.read_text())
+    return artifact
+
+
+@pytest.fixture(scope="module")
+def half_years(tmp_path_factory) -> dict[str, Path]:
+    """The sample's 2016 half-years (430 and 405 rows) and the training window before them, as CSVs."""
+    folder = tmp_path_factory.mktemp("spans")
+    taxi_sample.write_spans(taxi_sample.sample_csv_path(), folder)
+    return {
+        PREVIOUS: folder / "span-20161" / "data.csv",
+        CURRENT: folder / "span-20162" / "data.csv",
+        TRAIN: folder / "span-20151" / "data.csv",
+    }
+
+
+def _validate(
+    tmp_path: Path, csv_by_split: dict[str, Path], serving_csv: Path | None = None, min_examples=200
+):
+    statistics = _statistics_artifact(tmp_path / "statistics", csv_by_split)
+    inputs = {"statistics": [statistics], "schema": [_schema_artifact(tmp_path / "schema")]}
+    if serving_csv is not None:
+        inputs["serving_statistics"] = [
+            _statistics_artifact(
+                tmp_path / "serving_statistics", {data_validation.SERVING_SPLIT: serving_csv}
+            )
+        ]
+    anomalies = standard_artifacts.ExampleAnomalies()
+    anomalies.uri = str(tmp_path / "anomalies")
+    data_validation.Executor().Do(
+        inputs,
+        {"anomalies": [anomalies]},
+        {
+            "current_span_split": CURRENT,
+            "previous_span_split": PREVIOUS,
+            "training_split": TRAIN,
+            "min_examples_to_gate": min_examples,
+        },
+    )
+    return anomalies
+
+
+def _serving_copy(source: Path, target: Path, change=None) -> Path:
+    header, rows = _rows(source)
+    tips = header.index("tips")
+    if change:
+        rows = [change(header, row) for row in rows]
+    return _write(
+        target, [c for c in header if c != "tips"], [[v for i, v in enumerate(r) if i != tips] for r in rows]
+    )
+
+
+def test_real_half_years_pass_and_every_distance_is_recorded(tmp_path, half_years):
+    serving = _serving_copy(half_years[CURRENT], tmp_path / "requests.csv")
+    anomalies = _validate(tmp_path, half_years, serving)
+
+    by_split = data_validation.read_anomalies(anomalies)
+    assert data_validation.anomaly_rows(by_split) == []
+    assert anomalies.get_json_value_custom_property("blessed") == {
+        PREVIOUS: 1,
+        CURRENT: 1,
+        TRAIN: 1,
+        data_validation.SERVING_SPLIT: 1,
+    }
+    distances = data_validation.distance_rows(by_split)
+    drift = {r["feature"]: r for r in distances if r["comparison"] == "drift"}
+    skew = {r["feature"]: r for r in distances if r["comparison"] == "skew"}
+    # Every feature with a comparator in the schema has its distance, including those far below threshold.
+    assert {"fare", "payment_type", "trip_start_day", "tips"} <= set(drift)
+    assert "tips" not in skew and {"fare", "company"} <= set(skew)
+    assert drift["payment_type"]["measure"] == "L-infinity"
+    assert drift["fare"]["measure"] == "Jensen-Shannon"
+    assert 0 < drift["fare"]["value"] < drift["fare"]["threshold"]
+    assert not data_gates.blocking_anomalies(anomalies) and not data_gates.push_holding_anomalies(anomalies)
+
+
+def test_fares_times_three_is_drift_that_blocks_training(tmp_path, half_years):
+    header, rows = _rows(half_years[CURRENT])
+    fare = header.index("fare")
+    tripled = _write(
+        tmp_path / "tripled.csv",
+        header,
+        [r[:fare] + [f"{float(r[fare]) * 3:.2f}"] + r[fare + 1 :] for r in rows],
+    )
+
+    anomalies = _validate(tmp_path, {**half_years, CURRENT: tripled})
+
+    [row] = data_gates.blocking_anomalies(anomalies)
+    assert (row["split"], row["feature"], row["kind"]) == (
+        CURRENT,
+        "fare",
+        "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH",
+    )
+    assert row["measure"] == "Jensen-Shannon" and row["value"] > 2 * row["threshold"]
+    assert row["action"] == data_validation.BLOCK_TRAINING
+    gate = data_gates.TrainingDataGateExecutor()
+    with pytest.raises(
+        data_gates.DataRejectedError,
+        match=r"current_span/fare: COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH.*threshold 0\.150",
+    ):
+        gate.Do({"anomalies": [anomalies]}, {}, {})
+
+
+def test_distances_on_too_few_examples_are_recorded_but_do_not_gate(tmp_path, half_years):
+    header, rows = _rows(half_years[CURRENT])
+    fare = header.index("fare")
+    few = _write(
+        tmp_path / "few.csv",
+        header,
+        [r[:fare] + [f"{float(r[fare]) * 3:.2f}"] + r[fare + 1 :] for r in rows[:60]],
+    )
+
+    anomalies = _validate(tmp_path, {**half_years, CURRENT: few})
+
+    assert data_gates.blocking_anomalies(anomalies) == []
+    drift = {
+        r["feature"]: r for r in data_validation.distance_rows(data_validation.read_anomalies(anomalies))
+    }
+    assert drift["fare"]["value"] > drift["fare"]["threshold"]
+    assert "current_span has 60" in anomalies.get_string_custom_property("distances_not_gated")
+
+
+def test_serving_anomalies_hold_the_push_of_a_blessed_model(tmp_path, half_years):
+    def bitcoin(header, row):
+        row = list(row)
+        row[header.index("payment_type")] = (
+            "Bitcoin" if int(row[header.index("trip_start_hour")]) < 6 else row[header.index("payment_type")]
+        )
+        return row
+
+    serving = _serving_copy(half_years[CURRENT], tmp_path / "requests.csv", bitcoin)
+    anomalies = _validate(tmp_path, half_years, serving)
+
+    rows = data_gates.push_holding_anomalies(anomalies)
+    assert {(r["split"], r["feature"]) for r in rows} == {(data_validation.SERVING_SPLIT, "payment_type")}
+    assert {r["kind"] for r in rows} >= {"ENUM_TYPE_UNEXPECTED_STRING_VALUES"}
+    assert data_gates.blocking_anomalies(anomalies) == []  # the training data is fine: training goes on
+
+    evaluator_blessing = standard_artifacts.ModelBlessing()
+    evaluator_blessing.uri = str(tmp_path / "evaluator_blessing")
+    evaluator_blessing.set_int_custom_property("blessed", 1)
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "push_gate_blessing")
+    data_gates.PushGateExecutor().Do(
+        {"model_blessing": [evaluator_blessing], "anomalies": [anomalies]}, {"blessing": [blessing]}, {}
+    )
+    assert blessing.get_int_custom_property("blessed") == 0
+    assert blessing.get_int_custom_property("evaluator_blessed") == 1
+    assert "serving/payment_type" in blessing.get_string_custom_property("held_because")
+    assert (Path(blessing.uri) / "NOT_BLESSED").exists()
