@@ -129,14 +129,17 @@ def test_real_half_years_pass_and_every_distance_is_recorded(tmp_path, half_year
     assert not data_gates.blocking_anomalies(anomalies) and not data_gates.push_holding_anomalies(anomalies)
 
 
-def test_fares_times_three_is_drift_that_blocks_training(tmp_path, half_years):
-    header, rows = _rows(half_years[CURRENT])
+def _fares_tripled(source: Path, target: Path, rows: int | None = None) -> Path:
+    """The first `rows` rows of `source` (all by default) with every fare three times too large."""
+    header, content = _rows(source)
     fare = header.index("fare")
-    tripled = _write(
-        tmp_path / "tripled.csv",
-        header,
-        [r[:fare] + [f"{float(r[fare]) * 3:.2f}"] + r[fare + 1 :] for r in rows],
+    return _write(
+        target, header, [r[:fare] + [f"{float(r[fare]) * 3:.2f}"] + r[fare + 1 :] for r in content[:rows]]
     )
+
+
+def test_fares_times_three_is_drift_that_blocks_training(tmp_path, half_years):
+    tripled = _fares_tripled(half_years[CURRENT], tmp_path / "tripled.csv")
 
     anomalies = _validate(tmp_path, {**half_years, CURRENT: tripled})
 
@@ -157,13 +160,7 @@ def test_fares_times_three_is_drift_that_blocks_training(tmp_path, half_years):
 
 
 def test_distances_on_too_few_examples_are_recorded_but_do_not_gate(tmp_path, half_years):
-    header, rows = _rows(half_years[CURRENT])
-    fare = header.index("fare")
-    few = _write(
-        tmp_path / "few.csv",
-        header,
-        [r[:fare] + [f"{float(r[fare]) * 3:.2f}"] + r[fare + 1 :] for r in rows[:60]],
-    )
+    few = _fares_tripled(half_years[CURRENT], tmp_path / "few.csv", rows=60)
 
     anomalies = _validate(tmp_path, {**half_years, CURRENT: few})
 

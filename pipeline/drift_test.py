@@ -38,7 +38,9 @@ def test_every_threshold_sits_above_all_the_real_drift(drift_output):
 def test_drift_page_plots_the_most_drifted_features(drift_output, tmp_path):
     page = drift_output.drift_report_path
     dom = browser.Elements(browser.dump_dom(page))
-    plotted = [attributes["data-feature"] for _, attributes, _ in dom.find("div", **{"class": "feature-plot"})]
+    plotted = [
+        attributes["data-feature"] for _, attributes, _ in dom.find("div", **{"class": "feature-plot"})
+    ]
     assert len(plotted) == 6 and plotted[0] == "trip_miles"
     assert dom.find("polyline") and dom.find("rect", **{"class": "bar"})
     assert len(dom.find("tr")) == 1 + 17 + 1  # heading, every measured feature, example counts

@@ -10,6 +10,17 @@ import pytest
 
 from pipeline import taxi_sample
 
+# Small data trains fast: end-to-end runs on ~2,100 rows keep the gates real but fit ~440 evaluation rows
+# and 150 training steps.
+SMALL_RUN = {
+    "train_steps": 150,
+    "eval_steps": 5,
+    "min_auc": 0.85,
+    "min_accuracy": 0.8,
+    "key_slice_min_auc": 0.55,
+    "key_slice_min_accuracy": 0.6,
+}
+
 
 def write_sampled_spans(data_root: Path, keep_every: int) -> dict[int, int]:
     """Writes every `keep_every`-th row of the real Chicago Taxi sample as span folders under `data_root`."""

@@ -25,7 +25,7 @@ from components import production_model
 from models import features
 from pipeline import configs, evaluation_results, inputs, local_pipeline, run_report
 from tests import browser
-from tests.conftest import write_sampled_spans
+from tests.conftest import SMALL_RUN, write_sampled_spans
 
 pytestmark = pytest.mark.e2e
 
@@ -45,15 +45,6 @@ COMPONENTS = [
     "Pusher",
 ]
 NEWEST_SPAN = 20162
-# Small data trains fast; the gates stay real but fit ~440 evaluation rows and 150 training steps.
-SMALL_RUN = {
-    "train_steps": 150,
-    "eval_steps": 5,
-    "min_auc": 0.85,
-    "min_accuracy": 0.8,
-    "key_slice_min_auc": 0.55,
-    "key_slice_min_accuracy": 0.6,
-}
 KEY_SLICE_NAME = "payment_type=Credit Card"
 
 
