@@ -199,7 +199,7 @@ def _distributions(table: dict, comparisons: list[Comparison], schema, top: int)
     return "".join(plots)
 
 
-EXTRA_STYLE = "#drift td:first-child{text-align:left}td.above{background:#ffebe9;color:#a40e26;font-weight:700}td.near{background:#fff8c5}"
+EXTRA_STYLE = "#drift td:first-child,#drift th:first-child{text-align:left}td.above{background:#ffebe9;color:#a40e26;font-weight:700}td.near{background:#fff8c5}"
 
 
 def render(table: dict, comparisons: list[Comparison], schema, top: int) -> str:
