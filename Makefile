@@ -26,7 +26,7 @@ RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
 
-.PHONY: help setup data run drift report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench-beam-modes test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
+.PHONY: help setup data run drift report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -60,6 +60,12 @@ tfx-run: setup ## Register and run the pipeline with the tfx CLI (BEAM_HOME unde
 	  $(BIN)/tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py && \
 	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME) && \
 	  $(BIN)/taxi-pipeline summary --output-dir $(OUTPUT_DIR)
+
+bench: setup ## Ours cold/cached vs TFX's official taxi example vs a one-process floor (REPETITIONS=3, ROWS=)
+	$(BIN)/python -m benchmarks.bench --repetitions $(or $(REPETITIONS),3) $(if $(ROWS),--rows $(ROWS)) --work-dir $(abspath build/bench)
+
+bench-scale: setup ## The whole pipeline cold at 15k/100k/300k/1M generated rows (SIZES= to choose)
+	$(BIN)/python -m benchmarks.scale $(if $(SIZES),--sizes $(SIZES)) --work-dir $(abspath build/bench-scale)
 
 bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (REPETITIONS=1)
 	$(BIN)/python -m benchmarks.beam_modes --repetitions $(or $(REPETITIONS),1)

@@ -22,8 +22,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.orchestration import metadata
 
 from components import production_model
-from models import features
-from pipeline import configs, evaluation_results, inputs, local_pipeline, run_report
+from pipeline import configs, evaluation_results, inputs, local_pipeline, raw_examples, run_report
 from tests import browser
 from tests.conftest import SMALL_RUN, write_sampled_spans
 
@@ -101,23 +100,6 @@ def _producer(store, artifact_id: int) -> str:
     return node.name.split(".", 1)[1]
 
 
-def _serialized_example(csv_header: list[str], csv_row: list[str]) -> bytes:
-    """A raw tf.Example as a serving client would send it: taxi columns, no tips."""
-    schema = text_format.Parse(configs.SCHEMA_PATH.read_text(), schema_pb2.Schema())
-    kinds = {f.name: f.type for f in schema.feature}
-    feature = {}
-    for name, value in zip(csv_header, csv_row, strict=True):
-        if name == features.TIPS or value == "":
-            continue
-        if kinds[name] == schema_pb2.BYTES:
-            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-        elif kinds[name] == schema_pb2.INT:
-            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(value))]))
-        else:
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
@@ -155,7 +137,13 @@ def test_pushed_model_serves_raw_examples_without_tips(workspace):
     serve = tf.saved_model.load(str(version)).signatures["serving_default"]
     csv_file = next((settings.data_root / "span-20161").glob("*.csv"))
     header, *rows = [line.split(",") for line in csv_file.read_text().splitlines()[:6]]
-    examples = tf.constant([_serialized_example(header, row) for row in rows if len(row) == len(header)])
+    examples = tf.constant(
+        [
+            raw_examples.serialized_example(header, row, raw_examples.column_types())
+            for row in rows
+            if len(row) == len(header)
+        ]
+    )
     probabilities = serve(examples=examples)["big_tipper_probability"].numpy()
     assert probabilities.shape == (len(examples), 1)
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
@@ -245,8 +233,8 @@ def test_new_span_reruns_example_gen_and_everything_downstream(workspace):
 
     store = _store(settings.metadata_path)
     [examples] = _input_artifacts(store, "Trainer", "examples")
-    [raw_examples] = _input_artifacts(store, "Evaluator", "examples")
-    assert raw_examples.custom_properties["span"].int_value == NEWEST_SPAN
+    [evaluated_examples] = _input_artifacts(store, "Evaluator", "examples")
+    assert evaluated_examples.custom_properties["span"].int_value == NEWEST_SPAN
     assert _producer(store, examples.id) == "Transform"
 
 
