@@ -63,8 +63,9 @@ def main() -> int:
     work_dir.mkdir(parents=True, exist_ok=True)
     spans = inputs.discover_spans(data_root)
     ordered = sorted(spans)
-    evaluation = ordered[-configs.EVALUATION_SPANS :]
-    training = ordered[-configs.EVALUATION_SPANS - configs.TRAINING_WINDOW_SPANS : -configs.EVALUATION_SPANS]
+    training, evaluation = inputs.windows(
+        ordered, len(ordered) - 1, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
+    )
     schema = text_format.Parse(configs.SCHEMA_PATH.read_text(), schema_pb2.Schema())
     feature_spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(feature_spec))

@@ -27,7 +27,10 @@ BATCH = 1024
 def main() -> int:
     model_dir, data_root = sys.argv[1], Path(sys.argv[2])
     spans = inputs.discover_spans(data_root)
-    window = sorted(spans)[-configs.EVALUATION_SPANS :]
+    ordered = sorted(spans)
+    _, window = inputs.windows(
+        ordered, len(ordered) - 1, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
+    )
     types = raw_examples.column_types()
     examples, labels = [], []
     for span in window:

@@ -25,14 +25,17 @@ class DataRejectedError(RuntimeError):
     """The training data has anomalies that block training; the message lists them."""
 
 
-def blocking_anomalies(anomalies_artifact: types.Artifact) -> list[dict]:
+def _anomalies_that(action: str, anomalies_artifact: types.Artifact) -> list[dict]:
     rows = data_validation.anomaly_rows(data_validation.read_anomalies(anomalies_artifact))
-    return [row for row in rows if row["action"] == data_validation.BLOCK_TRAINING]
+    return [row for row in rows if row["action"] == action]
+
+
+def blocking_anomalies(anomalies_artifact: types.Artifact) -> list[dict]:
+    return _anomalies_that(data_validation.BLOCK_TRAINING, anomalies_artifact)
 
 
 def push_holding_anomalies(anomalies_artifact: types.Artifact) -> list[dict]:
-    rows = data_validation.anomaly_rows(data_validation.read_anomalies(anomalies_artifact))
-    return [row for row in rows if row["action"] == data_validation.HOLD_PUSH]
+    return _anomalies_that(data_validation.HOLD_PUSH, anomalies_artifact)
 
 
 class TrainingDataGateExecutor(base_executor.BaseExecutor):

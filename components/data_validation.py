@@ -66,7 +66,7 @@ def action_of(split: str) -> str:
     return HOLD_PUSH if split == SERVING_SPLIT else BLOCK_TRAINING
 
 
-def _num_examples(statistics) -> int:
+def num_examples(statistics) -> int:
     return statistics.datasets[0].num_examples if statistics.datasets else 0
 
 
@@ -122,7 +122,7 @@ class Executor(example_validator_executor.Executor):
                 split_stats, schema, environment=TRAINING_ENVIRONMENT, previous_statistics=previous_stats
             )
             if previous_stats is not None:
-                sizes = (_num_examples(split_stats), _num_examples(previous_stats))
+                sizes = (num_examples(split_stats), num_examples(previous_stats))
                 if min(sizes) < min_examples:
                     _without_distance_anomalies(results[split])
                     not_gated.append(
@@ -143,7 +143,7 @@ class Executor(example_validator_executor.Executor):
                 serving_statistics=serving_stats,
             )
             serving.drift_skew_info.extend(skew.drift_skew_info)
-            sizes = (_num_examples(serving_stats), _num_examples(split_statistics[training_split]))
+            sizes = (num_examples(serving_stats), num_examples(split_statistics[training_split]))
             if min(sizes) < min_examples:
                 not_gated.append(
                     f"skew: serving logs have {sizes[0]} and {training_split} {sizes[1]} examples, "

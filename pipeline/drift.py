@@ -19,7 +19,7 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from components.data_validation import MEASURE_NAMES, TRAINING_ENVIRONMENT
+from components.data_validation import MEASURE_NAMES, TRAINING_ENVIRONMENT, num_examples
 from pipeline import configs
 
 # A comparator with this threshold only records the distance (for features the schema does not gate).
@@ -211,22 +211,18 @@ def drift_table(schema: schema_pb2.Schema, found: list[Comparison]) -> dict:
             {"name": c.name, "kind": c.kind, "current": c.current_label, "reference": c.reference_label}
             for c in found
         ],
-        "examples": {c.name: (_examples(c.reference), _examples(c.current)) for c in found},
+        "examples": {c.name: (num_examples(c.reference), num_examples(c.current)) for c in found},
         "features": rows,
     }
 
 
-def _examples(stats: statistics_pb2.DatasetFeatureStatisticsList) -> int:
-    return stats.datasets[0].num_examples if stats.datasets else 0
+def closeness(cell: dict) -> float:
+    """How close a distance came to (or how far past) its threshold; an ungated one ranks by raw distance."""
+    return cell["value"] / cell["threshold"] if cell["threshold"] else cell["value"] / 10
 
 
 def _worst_ratio(row: dict) -> float:
-    """How close the feature came to (or how far past) a threshold; ungated features sort by raw distance."""
-    ratios = [
-        cell["value"] / cell["threshold"] if cell["threshold"] else cell["value"] / 10
-        for cell in row["cells"].values()
-    ]
-    return max(ratios, default=0.0)
+    return max(map(closeness, row["cells"].values()), default=0.0)
 
 
 def format_table(table: dict) -> str:

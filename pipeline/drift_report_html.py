@@ -5,7 +5,7 @@ same statistics the distances were computed on (50-bucket histograms, top values
 """
 
 from components.slice_report_html import STYLE, _e
-from pipeline.drift import SKEW, Comparison
+from pipeline.drift import SKEW, Comparison, closeness
 
 COLORS = {"reference": "#8b949e", "current": "#1f6feb"}
 MAX_CATEGORIES = 12
@@ -164,11 +164,7 @@ def _table(table: dict) -> str:
 
 
 def _worst_comparison(row: dict) -> str:
-    def ratio(item):
-        cell = item[1]
-        return cell["value"] / cell["threshold"] if cell["threshold"] else cell["value"] / 10
-
-    return max(row["cells"].items(), key=ratio)[0]
+    return max(row["cells"].items(), key=lambda item: closeness(item[1]))[0]
 
 
 def _distributions(table: dict, comparisons: list[Comparison], schema, top: int) -> str:

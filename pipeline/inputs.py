@@ -187,6 +187,14 @@ def check_schema_file(schema_path: Path) -> None:
         )
 
 
+def windows(ordered: list[int], end: int, training_window_spans: int, evaluation_spans: int):
+    """(training spans, evaluation spans) for the span at index `end` of the sorted span numbers:
+    the `evaluation_spans` newest up to it, and up to `training_window_spans` before those."""
+    first_evaluated = end - evaluation_spans + 1
+    training = ordered[max(0, first_evaluated - training_window_spans) : first_evaluated]
+    return training, ordered[first_evaluated : end + 1]
+
+
 def write_example_gen_input(
     spans: dict[int, list[Path]], example_gen_input: Path, training_window_spans: int, evaluation_spans: int
 ) -> list[int]:
@@ -206,9 +214,7 @@ def write_example_gen_input(
         )
     written = []
     for end in range(evaluation_spans, len(ordered)):
-        first_evaluated = end - evaluation_spans + 1
-        training = ordered[max(0, first_evaluated - training_window_spans) : first_evaluated]
-        evaluation = ordered[first_evaluated : end + 1]
+        training, evaluation = windows(ordered, end, training_window_spans, evaluation_spans)
         span_folder = example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{ordered[end]}"
         _link_files(span_folder / configs.TRAIN_SPLIT, {s: spans[s] for s in training})
         _link_files(span_folder / configs.EVAL_SPLIT, {s: spans[s] for s in evaluation})
