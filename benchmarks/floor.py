@@ -3,10 +3,10 @@
     python -m benchmarks.floor DATA_ROOT WORK_DIR
 
 Reads the newest span's training window and evaluation window from the CSVs, runs our
-`preprocessing_fn` with tf.Transform (analysis on the training window only), trains our Keras model for
-`TRAIN_STEPS` batches of `BATCH_SIZE` with the same seed, and scores the evaluation window. No ExampleGen,
-statistics, validation, ML Metadata, caching, model export or evaluation slices: what is left is the
-learning itself plus process start-up and imports. Prints {"auc": ..., "examples": ...} as JSON.
+`preprocessing_fn` with tf.Transform (analysis on the training window only), trains our Keras model with
+the Trainer's own loop (`model.train`) for `TRAIN_STEPS` batches of `BATCH_SIZE` with the same seed, and
+scores the evaluation window. No ExampleGen, statistics, validation, ML Metadata, caching, model export
+or evaluation slices: what is left is the learning itself plus process start-up and imports. Prints {"auc": ..., "examples": ...} as JSON.
 """
 
 import csv
@@ -89,11 +89,11 @@ def main() -> int:
         .repeat()
     )
     keras_model = model.build_keras_model()
-    keras_model.fit(dataset, steps_per_epoch=configs.TRAIN_STEPS, epochs=1, verbose=0)
+    model.train(keras_model, dataset, configs.TRAIN_STEPS)
 
     eval_inputs, eval_labels = _arrays(transformed_eval)
     auc = tf.keras.metrics.AUC(num_thresholds=1000)
-    auc.update_state(eval_labels, keras_model.predict(eval_inputs, batch_size=1024, verbose=0).reshape(-1))
+    auc.update_state(eval_labels, tf.reshape(model.prediction_function(keras_model)(eval_inputs), [-1]))
     print(json.dumps({"auc": round(float(auc.result()), 4), "examples": len(eval_labels)}))
     return 0
 

@@ -6,8 +6,8 @@ thing (a blessed model may never have been pushed, or have been rolled back) and
 open-source Kubeflow Pipelines, which rejects Resolver nodes. The serving directory is what serving
 loads, so it is the truth on every orchestrator.
 
-When nothing is in production yet, the baseline is the candidate itself: the change thresholds then
-compare the candidate with itself and pass, and the output says so (`baseline_source`).
+When nothing is in production yet, the output is the candidate itself, marked so (`baseline_source`):
+our Evaluator (components/evaluator.py) then evaluates the candidate alone, on the value thresholds.
 """
 
 import hashlib

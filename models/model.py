@@ -7,17 +7,20 @@ the big-tipper probability; `transform_features` applies Transform so the Evalua
 
 import tensorflow as tf
 import tensorflow_transform as tft
+from absl import logging
 from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.tfxio import dataset_options
 
 from models import features
 
-# Small batches at a low rate: across seeds, the least variable held-out accuracy we measured.
-BATCH_SIZE = 64
+# 512 examples a step at a rate of 0.004: held-out AUC 0.942-0.944 across three seeds, against
+# 0.941-0.943 for the 64-example steps at 0.001 we used before (README "Performance"), in an eighth of
+# the steps.
+BATCH_SIZE = 512
 EMBEDDING_DIMENSIONS = 8
 HIDDEN_UNITS = (128, 64)
 DROPOUT = 0.5
-LEARNING_RATE = 0.001
+LEARNING_RATE = 0.004
 # Fixed so a rerun on the same data trains the same model (weights and shuffling).
 SEED = 0
 
@@ -65,13 +68,39 @@ def build_keras_model() -> tf.keras.Model:
         hidden = tf.keras.layers.Dropout(DROPOUT, seed=SEED)(hidden)
     probability = tf.keras.layers.Dense(1, activation="sigmoid", name="big_tipper_probability")(hidden)
 
-    model = tf.keras.Model(inputs=inputs, outputs=probability)
-    model.compile(
-        optimizer=tf.keras.optimizers.Adam(LEARNING_RATE),
-        loss="binary_crossentropy",
-        metrics=[tf.keras.metrics.AUC(name="auc"), tf.keras.metrics.BinaryAccuracy(name="accuracy")],
-    )
-    return model
+    return tf.keras.Model(inputs=inputs, outputs=probability)
+
+
+def train(model: tf.keras.Model, batches: tf.data.Dataset, steps: int) -> float:
+    """`steps` Adam steps on `batches` of (inputs, label); returns the mean loss of the last 10 %.
+
+    A plain loop rather than `model.fit`: `fit` has AutoGraph rewrite Keras's train step, optimizer and
+    metrics from their Python source the first time it runs, which took 30 of the Trainer's 60 s here.
+    Nothing in this step needs AutoGraph (no Python control flow on tensors), so it is traced as is.
+    """
+    optimizer = tf.keras.optimizers.Adam(LEARNING_RATE)
+    loss_fn = tf.keras.losses.BinaryCrossentropy()
+
+    @tf.function(autograph=False)
+    def step(inputs, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(inputs, training=True))
+        optimizer.apply_gradients(
+            zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables, strict=True)
+        )
+        return loss
+
+    last_losses = []
+    for index, (inputs, labels) in enumerate(batches.take(steps)):
+        loss = step(inputs, labels)
+        if index >= steps - max(1, steps // 10):
+            last_losses.append(float(loss))
+    return sum(last_losses) / len(last_losses)
+
+
+def prediction_function(model: tf.keras.Model):
+    """Batch of transformed inputs -> probabilities, traced once (not Keras's AutoGraph-converted predict)."""
+    return tf.function(lambda inputs: model(inputs, training=False), autograph=False, reduce_retracing=True)
 
 
 def _dataset(
@@ -96,7 +125,9 @@ def _serving_signature(model: tf.keras.Model, transform_output: tft.TFTransformO
     raw_feature_spec = transform_output.raw_feature_spec()
     raw_feature_spec.pop(features.TIPS)
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    @tf.function(
+        input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")], autograph=False
+    )
     def serve(serialized_examples):
         raw_features = tf.io.parse_example(serialized_examples, raw_feature_spec)
         transformed = model.transform_layer(raw_features)
@@ -110,7 +141,9 @@ def _transform_features_signature(model: tf.keras.Model, transform_output: tft.T
     model.transform_layer_for_evaluation = transform_output.transform_features_layer()
     raw_feature_spec = transform_output.raw_feature_spec()
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    @tf.function(
+        input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")], autograph=False
+    )
     def transform_features(serialized_examples):
         raw_features = tf.io.parse_example(serialized_examples, raw_feature_spec)
         return model.transform_layer_for_evaluation(raw_features)
@@ -122,20 +155,26 @@ def run_fn(fn_args: FnArgs) -> None:
     """Trains on the training window for `fn_args.train_steps` and saves the serving model."""
     tf.keras.utils.set_random_seed(SEED)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train = _dataset(fn_args.train_files, fn_args.data_accessor, transform_output)
-    validation = _dataset(fn_args.eval_files, fn_args.data_accessor, transform_output)
-
+    train_batches = _dataset(fn_args.train_files, fn_args.data_accessor, transform_output)
     model = build_keras_model()
-    # Validation data is the held-out newer span, so it is only reported, never used to pick a step.
-    model.fit(
-        train,
-        steps_per_epoch=fn_args.train_steps,
-        validation_data=validation,
-        validation_steps=fn_args.eval_steps,
-        verbose=0,
+    final_loss = train(model, train_batches, fn_args.train_steps)
+    # The evaluation split is the held-out newer data: only reported here, never used to pick a step.
+    auc, predict = tf.keras.metrics.AUC(), prediction_function(model)
+    validation = _dataset(fn_args.eval_files, fn_args.data_accessor, transform_output)
+    for inputs, labels in validation.take(fn_args.eval_steps):
+        auc.update_state(labels, predict(inputs))
+    logging.info(
+        "Trained %d steps: loss %.4f; AUC on %d evaluation batches %.4f",
+        fn_args.train_steps,
+        final_loss,
+        fn_args.eval_steps,
+        float(auc.result()),
     )
     signatures = {
         "serving_default": _serving_signature(model, transform_output),
         "transform_features": _transform_features_signature(model, transform_output),
     }
-    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+    # save_traces=False: Keras would otherwise trace every layer's call for re-use without the class; all
+    # layers here are Keras's own, so loading rebuilds them from their config (save 15 s -> 2 s, load
+    # 2.5 s -> 1 s). The two signatures above are saved either way: they are what serving and TFMA call.
+    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures, save_traces=False)

@@ -108,7 +108,15 @@ def _floors(eval_config) -> dict[str, dict]:
 
 
 def _load(evaluation_uri: str, model_name: str):
-    """TFMA's result (metrics and plots) for one model of the evaluation; None if it was not evaluated."""
+    """TFMA's result (metrics and plots) for one model of the evaluation; None if it was not evaluated.
+
+    With nothing in production the candidate is evaluated alone (components/evaluator.py), and TFMA
+    names the only model of an evaluation "": that model is the candidate, and there is no baseline.
+    """
+    if len(eval_config_writer.load_eval_run(evaluation_uri)[0].model_specs) == 1:
+        if model_name != CANDIDATE:
+            return None
+        model_name = None
     try:
         return tfma.load_eval_result(evaluation_uri, model_name=model_name)
     except (ValueError, KeyError):

@@ -119,6 +119,10 @@ def main(argv: list[str]) -> int:
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
     from tfx.orchestration.kubeflow.v2.file_based_example_gen import driver
 
+    from pipeline import beam_settings
+
+    beam_settings.disable_in_memory_state_cache()
+
     argv = list(argv)
     position = argv.index(INVOCATION_FLAG) + 1
     invocation, original_uris = localize_invocation(json.loads(argv[position]))

@@ -27,7 +27,7 @@ EXECUTOR_CLASSES = {
     "Transform": "tfx.components.transform.executor.Executor",
     "Trainer": "tfx.components.trainer.executor.GenericExecutor",
     "ProductionModel": "components.production_model.ProductionModelExecutor",
-    "Evaluator": "tfx.components.evaluator.executor.Executor",
+    "Evaluator": "components.evaluator.Executor",
     "SliceReport": "components.slice_report.SliceReportExecutor",
     "PushGate": "components.data_gates.PushGateExecutor",
     "Pusher": "tfx.components.pusher.executor.Executor",

@@ -6,7 +6,8 @@ Shared by the project CLI (`make run`) and `beam_runner.py` (the tfx CLI), so bo
 import hashlib
 from pathlib import Path
 
-from tfx import v1 as tfx
+from tfx.orchestration import metadata
+from tfx.orchestration.pipeline import Pipeline
 
 from components import production_model
 from models import features
@@ -53,7 +54,7 @@ def model_and_gate_arguments() -> dict:
     )
 
 
-def build(settings: configs.Settings, span: int | None = None, **overrides) -> tfx.dsl.Pipeline:
+def build(settings: configs.Settings, span: int | None = None, **overrides) -> Pipeline:
     """The pipeline for these folders; `span` replays one span instead of the newest.
 
     `overrides` replace create_pipeline arguments (tests use fewer train steps and looser gates).
@@ -67,9 +68,7 @@ def build(settings: configs.Settings, span: int | None = None, **overrides) -> t
         serving_model_dir=str(settings.serving_model_dir),
         serving_logs=str(settings.serving_logs_dir) if settings.serving_logs_dir else None,
         production_cache_key=production_model.production_cache_key(str(settings.serving_model_dir)),
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(settings.metadata_path)
-        ),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(str(settings.metadata_path)),
         span=span,
     )
     arguments.update(overrides)

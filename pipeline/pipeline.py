@@ -4,21 +4,34 @@ from collections.abc import Sequence
 
 import tensorflow_data_validation as tfdv
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
+
+# Not `tfx.v1`: it also imports the Google Cloud extensions (aiplatform: seconds per process), unused here.
+from tfx.components import (
+    CsvExampleGen,
+    Pusher,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
+)
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
 
 from components.data_gates import PushGate, TrainingDataGate
 from components.data_validation import SERVING_SPLIT, ExampleValidator
+from components.evaluator import Evaluator
 from components.production_model import ProductionModel
 from components.slice_report import SliceReport
 from pipeline.configs import SPAN_FOLDER_PREFIX
 from pipeline.evaluation import build_eval_config
 
 
-def _example_gen_input_config(*splits: str) -> tfx.proto.Input:
+def _example_gen_input_config(*splits: str) -> example_gen_pb2.Input:
     """Every split comes from the same span folder, so ExampleGen resolves one {SPAN} for all."""
-    return tfx.proto.Input(
+    return example_gen_pb2.Input(
         splits=[
-            tfx.proto.Input.Split(name=split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{split}/*.csv")
+            example_gen_pb2.Input.Split(name=split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{split}/*.csv")
             for split in splits
         ]
     )
@@ -57,7 +70,7 @@ def create_pipeline(
     beam_pipeline_args: Sequence[str] = (),
     span: int | None = None,
     enable_cache: bool = True,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """ExampleGen -> statistics and schemas -> validation -> Transform -> Trainer -> Evaluator -> Pusher.
 
     `span`: ingest this span instead of the newest one (to replay history). ExampleValidator checks
@@ -73,13 +86,13 @@ def create_pipeline(
     """
     code_version = {"model_code_fingerprint": model_code_fingerprint}
     range_config = (
-        tfx.proto.RangeConfig(
-            static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span)
+        range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
         )
         if span is not None
         else None
     )
-    example_gen = tfx.components.CsvExampleGen(
+    example_gen = CsvExampleGen(
         input_base=example_gen_input,
         input_config=_example_gen_input_config(
             train_split, eval_split, current_span_split, previous_span_split
@@ -87,27 +100,27 @@ def create_pipeline(
         range_config=range_config,
     )
     stats_options = tfdv.StatsOptions(num_histogram_buckets=statistics_histogram_buckets)
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"], stats_options=stats_options
-    )
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"], stats_options=stats_options)
     # Inferred from this span's statistics: kept to compare with (and help update) the curated schema.
-    inferred_schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    inferred_schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
     # The data contract: the pipeline validates and transforms against the curated, checked-in schema.
-    curated_schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    curated_schema_gen = ImportSchemaGen(schema_file=schema_path)
     serving_nodes = []
     if serving_logs is not None:
         # Their own ExampleGen: new request logs must not make Transform and Trainer run again.
-        serving_example_gen = tfx.components.CsvExampleGen(
+        serving_example_gen = CsvExampleGen(
             input_base=serving_logs,
-            input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name=SERVING_SPLIT, pattern="*.csv")]),
+            input_config=example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name=SERVING_SPLIT, pattern="*.csv")]
+            ),
             # One output split holding every request (ExampleGen would otherwise cut train and eval).
-            output_config=tfx.proto.Output(
-                split_config=tfx.proto.SplitConfig(
-                    splits=[tfx.proto.SplitConfig.Split(name=SERVING_SPLIT, hash_buckets=1)]
+            output_config=example_gen_pb2.Output(
+                split_config=example_gen_pb2.SplitConfig(
+                    splits=[example_gen_pb2.SplitConfig.Split(name=SERVING_SPLIT, hash_buckets=1)]
                 )
             ),
         ).with_id("ServingLogsExampleGen")
-        serving_statistics_gen = tfx.components.StatisticsGen(
+        serving_statistics_gen = StatisticsGen(
             examples=serving_example_gen.outputs["examples"], stats_options=stats_options
         ).with_id("ServingStatisticsGen")
         serving_nodes = [serving_example_gen, serving_statistics_gen]
@@ -121,24 +134,24 @@ def create_pipeline(
         min_examples_to_gate=min_examples_to_gate_on_distance,
     )
     training_data_gate = TrainingDataGate(anomalies=example_validator.outputs["anomalies"])
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=curated_schema_gen.outputs["schema"],
         preprocessing_fn=preprocessing_fn,
         # Vocabularies and scaling come from the training window only, so evaluation stays held out.
-        splits_config=tfx.proto.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
+        splits_config=transform_pb2.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
         # StatisticsGen already computes the input statistics; Transform's own copies only cost time.
         disable_statistics=True,
         custom_config=code_version,
     )
     transform.add_upstream_node(training_data_gate)
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=[train_split], num_steps=train_steps),
-        eval_args=tfx.proto.EvalArgs(splits=[eval_split], num_steps=eval_steps),
+        train_args=trainer_pb2.TrainArgs(splits=[train_split], num_steps=train_steps),
+        eval_args=trainer_pb2.EvalArgs(splits=[eval_split], num_steps=eval_steps),
         custom_config=code_version,
     )
     production_model = ProductionModel(
@@ -146,7 +159,7 @@ def create_pipeline(
         serving_model_dir=serving_model_dir,
         production_cache_key=production_cache_key,
     )
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         example_splits=[eval_split],
         model=trainer.outputs["model"],
@@ -173,14 +186,14 @@ def create_pipeline(
     push_gate = PushGate(
         model_blessing=evaluator.outputs["blessing"], anomalies=example_validator.outputs["anomalies"]
     )
-    pusher = tfx.components.Pusher(
+    pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=push_gate.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
     )
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[

@@ -14,7 +14,7 @@ from tfx.orchestration.beam import beam_dag_runner
 from tfx.types.artifact import Artifact
 
 from components import data_validation
-from pipeline import configs, evaluation_results, runs
+from pipeline import beam_settings, configs, evaluation_results, runs
 from pipeline.slice_table import describe_failure
 
 STATUS_BY_STATE = {
@@ -56,6 +56,10 @@ class ProgressReportingBeamDagRunner(beam_dag_runner.BeamDagRunner):
     """BeamDagRunner that prints a line per component as it starts and ends."""
 
     _PIPELINE_NODE_DO_FN_CLS = _ProgressReportingNodeDoFn
+
+    def run(self, pipeline):
+        beam_settings.disable_in_memory_state_cache()
+        return super().run(pipeline)
 
 
 def _output_artifacts(store, execution_id: int) -> dict[str, list[Artifact]]:
@@ -216,7 +220,7 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
                 + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
             )
         elif baseline["source"] != "none":
-            say("Nothing in production yet: the candidate was its own baseline.")
+            say("Nothing in production yet: the candidate was judged on the value thresholds alone.")
         key_slice = evaluation.get("key_slice") or {}
         if key_slice.get("metrics"):
             metrics = key_slice["metrics"]

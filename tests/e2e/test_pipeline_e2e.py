@@ -19,6 +19,7 @@ from google.protobuf import text_format
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
+from tensorflow_model_analysis.writers import eval_config_writer
 from tfx.orchestration import metadata
 
 from components import production_model
@@ -155,7 +156,8 @@ def test_slice_report_holds_every_slice_with_tfmas_values(workspace):
     report_dir = Path(summary["slice_report"]).parent
     data = json.loads((report_dir / configs.SLICE_METRICS_FILE).read_text())
     rows = {row["slice"]: row for row in data["slices"]}
-    result = tfma.load_eval_result(summary["evaluation"]["evaluation_uri"], model_name="candidate")
+    # The first run's evaluation holds the candidate alone (nothing in production), so unnamed.
+    result = tfma.load_eval_result(summary["evaluation"]["evaluation_uri"])
     assert len(rows) == len(result.slicing_metrics)
     for slice_key, sliced in result.slicing_metrics:
         metrics, row = sliced[""][""], rows[evaluation_results.slice_name(slice_key)]
@@ -166,6 +168,10 @@ def test_slice_report_holds_every_slice_with_tfmas_values(workspace):
     assert {row["spec"] for row in data["slices"]} == specs
     assert rows[KEY_SLICE_NAME]["is_key_slice"] and not rows[KEY_SLICE_NAME]["small"]
     assert data["baseline"]["source"] == production_model.FROM_CANDIDATE
+    # Nothing in production yet: the candidate was evaluated alone, not a second time as its own baseline.
+    assert all(row["baseline_metrics"] is None for row in data["slices"])
+    eval_config = eval_config_writer.load_eval_run(summary["evaluation"]["evaluation_uri"])[0]
+    assert len(eval_config.model_specs) == 1 and not eval_config.model_specs[0].is_baseline
 
 
 def test_slice_report_renders_in_a_browser(workspace, tmp_path):

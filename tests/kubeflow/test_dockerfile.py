@@ -15,7 +15,10 @@ def _makefile_variable(name: str) -> str:
 def test_dependencies_come_only_from_the_lock_file():
     assert "COPY requirements.lock ./" in DOCKERFILE
     installs = [args.strip() for args in re.findall(r"uv pip install ([^\\\n]+)", DOCKERFILE)]
-    assert installs == ["--system --no-cache -r requirements.lock", "--system --no-cache --no-deps ."]
+    assert installs == [
+        "--system --no-cache --compile-bytecode -r requirements.lock",
+        "--system --no-cache --compile-bytecode --no-deps .",
+    ]
     # The only other package installed is uv itself, at the version the Makefile uses.
     assert re.findall(r"pip install [^\n]*?(\S+==\S+)", DOCKERFILE) == ["uv==${UV_VERSION}"]
     assert f"ARG UV_VERSION={_makefile_variable('UV_VERSION')}" in DOCKERFILE
