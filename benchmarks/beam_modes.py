@@ -1,9 +1,9 @@
 """Times a cold run of the whole pipeline under each Beam DirectRunner mode, in one invocation.
 
-    .venv/bin/python -m benchmarks.beam_modes [--repetitions N] [--work-dir DIR]
+    .venv/bin/python -m benchmarks.beam_modes [--repetitions N] [--rows N] [--work-dir DIR]
 
 Each repetition of each mode starts from an empty output folder (cold, nothing cached) on the default
-data, in a fresh process so no mode inherits another's warm imports. Prints seconds per mode and the ratio
+data (or `--rows` generated rows, as `make bench-scale` makes them), in a fresh process so no mode inherits another's warm imports. Prints seconds per mode and the ratio
 to in_memory (the baseline, measured in the same invocation) and writes beam_modes.json in the work dir.
 """
 
@@ -15,10 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+# The workers of the other two modes honour --max_cache_memory_usage_mb (pipeline/beam_settings.py).
+NO_STATE_CACHE = "--max_cache_memory_usage_mb=0"
 MODES = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
-    "multi_threading": ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
-    "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    "multi_threading": ["--direct_running_mode=multi_threading", "--direct_num_workers=2", NO_STATE_CACHE],
+    "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2", NO_STATE_CACHE],
 }
 BASELINE = "in_memory"
 
@@ -28,7 +30,9 @@ from pathlib import Path
 from pipeline.quiet_logs import quiet_logs
 quiet_logs(verbose=False)
 from pipeline import configs, inputs, local_pipeline, run_report
-settings = configs.Settings(output_dir=Path(sys.argv[1]), data_root=None)
+data = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+settings = configs.Settings(output_dir=Path(sys.argv[1]), data_root=data and data / "spans",
+                            serving_logs=data and data / "serving_logs")
 inputs.prepare(settings)
 started = time.monotonic()
 run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, beam_pipeline_args=json.loads(sys.argv[2])))
@@ -42,15 +46,23 @@ print(json.dumps({"seconds": seconds, "components": {c["component"]: c["seconds"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=1)
+    parser.add_argument("--rows", type=int, default=None, help="Generated rows instead of the sample.")
     parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args()
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="beam_modes_"))
+    data = []
+    if args.rows:
+        from benchmarks import taxi_rows
+
+        data = [str(work_dir / f"rows-{args.rows}")]
+        if not (work_dir / f"rows-{args.rows}" / "spans").is_dir():
+            taxi_rows.write_rows(args.rows, Path(data[0]))
     results: dict[str, list[dict]] = {mode: [] for mode in MODES}
     for repetition in range(args.repetitions):
         for mode, beam_args in MODES.items():  # alternating, so drift on the machine hits every mode
             output_dir = work_dir / f"{mode}-{repetition}"
             completed = subprocess.run(
-                [sys.executable, "-c", _ONE_RUN, str(output_dir), json.dumps(beam_args)],
+                [sys.executable, "-c", _ONE_RUN, str(output_dir), json.dumps(beam_args), *data],
                 capture_output=True,
                 text=True,
                 check=True,

@@ -4,7 +4,7 @@
 
 Reads the newest span's training window and evaluation window from the CSVs, runs our
 `preprocessing_fn` with tf.Transform (analysis on the training window only), trains our Keras model with
-the Trainer's own loop (`model.train`) for `TRAIN_STEPS` batches of `BATCH_SIZE` with the same seed, and
+the Trainer's own loop (`model.train`) for `TRAIN_STEPS` batches of `TRAIN_BATCH_SIZE` with the same seed, and
 scores the evaluation window. No ExampleGen, statistics, validation, ML Metadata, caching, model export
 or evaluation slices: what is left is the learning itself plus process start-up and imports. Prints {"auc": ..., "examples": ...} as JSON.
 """
@@ -85,11 +85,11 @@ def main() -> int:
     dataset = (
         tf.data.Dataset.from_tensor_slices((train_inputs, train_labels))
         .shuffle(len(train_labels), seed=model.SEED)
-        .batch(model.BATCH_SIZE)
+        .batch(configs.TRAIN_BATCH_SIZE)
         .repeat()
     )
     keras_model = model.build_keras_model()
-    model.train(keras_model, dataset, configs.TRAIN_STEPS)
+    model.train(keras_model, dataset, configs.TRAIN_STEPS, configs.LEARNING_RATE)
 
     eval_inputs, eval_labels = _arrays(transformed_eval)
     auc = tf.keras.metrics.AUC(num_thresholds=1000)

@@ -35,7 +35,9 @@ def test_training_halves_the_loss_on_a_learnable_batch():
     labels = (batch[features.transformed_name("payment_type")] % 2).astype("float32")
     loss = tf.keras.losses.BinaryCrossentropy()
     before = float(loss(labels, model.prediction_function(keras_model)(batch)))
-    model.train(keras_model, tf.data.Dataset.from_tensor_slices((batch, labels)).batch(64).repeat(), steps=80)
+    model.train(
+        keras_model, tf.data.Dataset.from_tensor_slices((batch, labels)).batch(64).repeat(), 80, 0.004
+    )
     after = float(loss(labels, model.prediction_function(keras_model)(batch)))
     assert after < before / 2
 

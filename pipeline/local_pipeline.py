@@ -40,6 +40,8 @@ def model_and_gate_arguments() -> dict:
         statistics_histogram_buckets=configs.STATISTICS_HISTOGRAM_BUCKETS,
         min_examples_to_gate_on_distance=configs.MIN_EXAMPLES_TO_GATE_ON_DISTANCE,
         train_steps=configs.TRAIN_STEPS,
+        train_batch_size=configs.TRAIN_BATCH_SIZE,
+        learning_rate=configs.LEARNING_RATE,
         eval_steps=configs.EVAL_STEPS,
         min_auc=configs.MIN_AUC,
         min_accuracy=configs.MIN_ACCURACY,

@@ -23,6 +23,7 @@ from components.data_validation import SERVING_SPLIT, ExampleValidator
 from components.evaluator import Evaluator
 from components.production_model import ProductionModel
 from components.slice_report import SliceReport
+from models import model
 from pipeline.configs import SPAN_FOLDER_PREFIX
 from pipeline.evaluation import build_eval_config
 
@@ -54,6 +55,8 @@ def create_pipeline(
     statistics_histogram_buckets: int,
     min_examples_to_gate_on_distance: int,
     train_steps: int,
+    train_batch_size: int,
+    learning_rate: float,
     eval_steps: int,
     min_auc: float,
     min_accuracy: float,
@@ -152,7 +155,11 @@ def create_pipeline(
         schema=curated_schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=[train_split], num_steps=train_steps),
         eval_args=trainer_pb2.EvalArgs(splits=[eval_split], num_steps=eval_steps),
-        custom_config=code_version,
+        custom_config={
+            **code_version,
+            model.BATCH_SIZE_KEY: train_batch_size,
+            model.LEARNING_RATE_KEY: learning_rate,
+        },
     )
     production_model = ProductionModel(
         candidate_model=trainer.outputs["model"],
