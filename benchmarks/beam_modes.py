@@ -3,8 +3,9 @@
     .venv/bin/python -m benchmarks.beam_modes [--repetitions N] [--rows N] [--work-dir DIR]
 
 Each repetition of each mode starts from an empty output folder (cold, nothing cached) on the default
-data (or `--rows` generated rows, as `make bench-scale` makes them), in a fresh process so no mode inherits another's warm imports. Prints seconds per mode and the ratio
-to in_memory (the baseline, measured in the same invocation) and writes beam_modes.json in the work dir.
+data (or `--rows` generated rows, as `make bench-scale` makes them), in a fresh process so no mode
+inherits another's warm imports. Prints seconds per mode and the ratio to in_memory (the baseline,
+measured in the same invocation) and writes beam_modes.json in the work dir.
 """
 
 import argparse
@@ -50,13 +51,14 @@ def main() -> int:
     parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args()
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="beam_modes_"))
-    data = []
+    data = []  # the generated rows' folder, passed to every run, or nothing for the sample
     if args.rows:
         from benchmarks import taxi_rows
 
-        data = [str(work_dir / f"rows-{args.rows}")]
-        if not (work_dir / f"rows-{args.rows}" / "spans").is_dir():
-            taxi_rows.write_rows(args.rows, Path(data[0]))
+        rows_dir = work_dir / f"rows-{args.rows}"
+        if not (rows_dir / "spans").is_dir():
+            taxi_rows.write_rows(args.rows, rows_dir)
+        data = [str(rows_dir)]
     results: dict[str, list[dict]] = {mode: [] for mode in MODES}
     for repetition in range(args.repetitions):
         for mode, beam_args in MODES.items():  # alternating, so drift on the machine hits every mode

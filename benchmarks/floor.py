@@ -4,9 +4,10 @@
 
 Reads the newest span's training window and evaluation window from the CSVs, runs our
 `preprocessing_fn` with tf.Transform (analysis on the training window only), trains our Keras model with
-the Trainer's own loop (`model.train`) for `TRAIN_STEPS` batches of `TRAIN_BATCH_SIZE` with the same seed, and
-scores the evaluation window. No ExampleGen, statistics, validation, ML Metadata, caching, model export
-or evaluation slices: what is left is the learning itself plus process start-up and imports. Prints {"auc": ..., "examples": ...} as JSON.
+the Trainer's own loop (`model.train`) for `TRAIN_STEPS` batches of `TRAIN_BATCH_SIZE` with the same
+seed, and scores the evaluation window. No ExampleGen, statistics, validation, ML Metadata, caching,
+model export or evaluation slices: what is left is the learning itself plus process start-up and
+imports. Prints {"auc": ..., "examples": ...} as JSON.
 """
 
 import csv

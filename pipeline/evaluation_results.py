@@ -107,13 +107,13 @@ def _floors(eval_config) -> dict[str, dict]:
     return floors
 
 
-def _load(evaluation_uri: str, model_name: str):
+def _load(evaluation_uri: str, eval_config, model_name: str):
     """TFMA's result (metrics and plots) for one model of the evaluation; None if it was not evaluated.
 
     With nothing in production the candidate is evaluated alone (components/evaluator.py), and TFMA
     names the only model of an evaluation "": that model is the candidate, and there is no baseline.
     """
-    if len(eval_config_writer.load_eval_run(evaluation_uri)[0].model_specs) == 1:
+    if len(eval_config.model_specs) == 1:
         if model_name != CANDIDATE:
             return None
         model_name = None
@@ -139,10 +139,11 @@ def _rows(result, thresholds: list[float]) -> dict:
 
 def load_rows(evaluation_uri: str) -> tuple[dict, dict]:
     """Slice name -> (slice key, scalar metrics, confusion matrices), for the candidate and the baseline."""
-    thresholds = _configured_thresholds(eval_config_writer.load_eval_run(evaluation_uri)[0])
+    eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
+    thresholds = _configured_thresholds(eval_config)
     return (
-        _rows(_load(evaluation_uri, CANDIDATE), thresholds),
-        _rows(_load(evaluation_uri, BASELINE), thresholds),
+        _rows(_load(evaluation_uri, eval_config, CANDIDATE), thresholds),
+        _rows(_load(evaluation_uri, eval_config, BASELINE), thresholds),
     )
 
 
@@ -265,7 +266,8 @@ def read_evaluation(evaluation_uri: str, key_slice, min_slice_examples: int) -> 
     """Everything the slice report shows, as JSON-safe data: slices worst first, curves, failures."""
     eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
     thresholds = _configured_thresholds(eval_config)
-    candidate_result, baseline_result = _load(evaluation_uri, CANDIDATE), _load(evaluation_uri, BASELINE)
+    candidate_result = _load(evaluation_uri, eval_config, CANDIDATE)
+    baseline_result = _load(evaluation_uri, eval_config, BASELINE)
     candidate, baseline = _rows(candidate_result, thresholds), _rows(baseline_result, thresholds)
     key_name = slice_name(tuple(key_slice))
     slices = []
