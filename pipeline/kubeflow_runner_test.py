@@ -27,6 +27,7 @@ EXECUTOR_CLASSES = {
     "Transform": "tfx.components.transform.executor.Executor",
     "Trainer": "tfx.components.trainer.executor.GenericExecutor",
     "ProductionModel": "components.production_model.ProductionModelExecutor",
+    "EvaluationSample": "components.evaluation_sample.EvaluationSampleExecutor",
     "Evaluator": "components.evaluator.Executor",
     "SliceReport": "components.slice_report.SliceReportExecutor",
     "PushGate": "components.data_gates.PushGateExecutor",

@@ -43,6 +43,8 @@ def model_and_gate_arguments() -> dict:
         train_batch_size=configs.TRAIN_BATCH_SIZE,
         learning_rate=configs.LEARNING_RATE,
         eval_steps=configs.EVAL_STEPS,
+        max_evaluation_examples=configs.MAX_EVALUATION_EXAMPLES,
+        evaluation_sample_seed=configs.EVALUATION_SAMPLE_SEED,
         min_auc=configs.MIN_AUC,
         min_accuracy=configs.MIN_ACCURACY,
         max_auc_drop=configs.MAX_AUC_DROP,

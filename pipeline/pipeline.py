@@ -20,6 +20,7 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 
 from components.data_gates import PushGate, TrainingDataGate
 from components.data_validation import SERVING_SPLIT, ExampleValidator
+from components.evaluation_sample import EvaluationSample
 from components.evaluator import Evaluator
 from components.production_model import ProductionModel
 from components.slice_report import SliceReport
@@ -58,6 +59,8 @@ def create_pipeline(
     train_batch_size: int,
     learning_rate: float,
     eval_steps: int,
+    max_evaluation_examples: int,
+    evaluation_sample_seed: int,
     min_auc: float,
     min_accuracy: float,
     max_auc_drop: float,
@@ -166,8 +169,15 @@ def create_pipeline(
         serving_model_dir=serving_model_dir,
         production_cache_key=production_cache_key,
     )
-    evaluator = Evaluator(
+    # TFMA's cost grows with every example; past a few tens of thousands a seeded sample judges as well.
+    evaluation_sample = EvaluationSample(
         examples=example_gen.outputs["examples"],
+        split=eval_split,
+        max_examples=max_evaluation_examples,
+        seed=evaluation_sample_seed,
+    )
+    evaluator = Evaluator(
+        examples=evaluation_sample.outputs["sample"],
         example_splits=[eval_split],
         model=trainer.outputs["model"],
         baseline_model=production_model.outputs["baseline_model"],
@@ -214,6 +224,7 @@ def create_pipeline(
             transform,
             trainer,
             production_model,
+            evaluation_sample,
             evaluator,
             slice_report,
             push_gate,

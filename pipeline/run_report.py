@@ -13,7 +13,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.beam import beam_dag_runner
 from tfx.types.artifact import Artifact
 
-from components import data_validation
+from components import data_validation, evaluation_sample
 from pipeline import beam_settings, configs, evaluation_results, runs
 from pipeline.slice_table import describe_failure
 
@@ -88,7 +88,9 @@ def _headline(rows: dict, slice_name: str) -> dict[str, float] | None:
     }
 
 
-def _evaluation_summary(outputs: dict[str, list[Artifact]], baseline_model: Artifact | None) -> dict:
+def _evaluation_summary(
+    outputs: dict[str, list[Artifact]], baseline_model: Artifact | None, sample: Artifact | None
+) -> dict:
     evaluation_uri = outputs["evaluation"][0].uri
     blessed = bool(outputs["blessing"][0].get_int_custom_property("blessed"))
     # Each model's results are read once, for the headline and for the reasons it was not blessed.
@@ -103,6 +105,13 @@ def _evaluation_summary(outputs: dict[str, list[Artifact]], baseline_model: Arti
             "metrics": _headline(candidate, key_slice),
             "baseline_metrics": _headline(baseline, key_slice),
         },
+        # How many examples the evaluation window held, and how many the Evaluator judged.
+        "sample": {
+            "examples_in_window": sample.get_int_custom_property(evaluation_sample.EXAMPLES_IN_SPLIT),
+            "examples_judged": sample.get_int_custom_property(evaluation_sample.EXAMPLES_KEPT),
+        }
+        if sample
+        else None,
         "blessed": blessed,
         "not_blessed_because": []
         if blessed
@@ -170,7 +179,9 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
         "succeeded": bool(components) and all(c["status"] in ("ran", "cached") for c in components),
         "components": components,
         "evaluation": _evaluation_summary(
-            outputs_by_node["Evaluator"], _single(outputs_by_node, "ProductionModel", "baseline_model")
+            outputs_by_node["Evaluator"],
+            _single(outputs_by_node, "ProductionModel", "baseline_model"),
+            _single(outputs_by_node, "EvaluationSample", "sample"),
         )
         if "Evaluator" in outputs_by_node
         else None,
@@ -211,7 +222,14 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
         metrics = evaluation["metrics"]
         headline = ", ".join(f"{name} {metrics[name]:.3f}" for name in ("auc", "accuracy") if name in metrics)
         count = int(metrics.get("example_count", 0))
-        say(f"Evaluation on {count} held-out examples: {headline}")
+        sample = evaluation.get("sample")
+        if sample and sample["examples_judged"] < sample["examples_in_window"]:
+            say(
+                f"Evaluation on a seeded sample of {count} of the {sample['examples_in_window']} "
+                f"held-out examples: {headline}"
+            )
+        else:
+            say(f"Evaluation on {count} held-out examples: {headline}")
         baseline = evaluation["baseline"]
         if baseline["source"] == "production" and evaluation["baseline_metrics"]:
             metrics = evaluation["baseline_metrics"]

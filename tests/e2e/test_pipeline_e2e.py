@@ -39,6 +39,7 @@ COMPONENTS = [
     "Transform",
     "Trainer",
     "ProductionModel",
+    "EvaluationSample",
     "Evaluator",
     "SliceReport",
     "PushGate",
@@ -128,6 +129,10 @@ def test_first_run_executes_every_component_once_and_pushes(workspace):
     summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     assert summary["succeeded"] and summary["evaluation"]["blessed"]
     assert summary["evaluation"]["metrics"]["auc"] >= SMALL_RUN["min_auc"]
+    # The small evaluation window is under the sample's cap, so the Evaluator judged all of it.
+    sample = summary["evaluation"]["sample"]
+    assert sample["examples_judged"] == sample["examples_in_window"]
+    assert sample["examples_judged"] == summary["evaluation"]["metrics"]["example_count"]
     pushed = Path(summary["pushed_model"])
     assert pushed.parent == settings.serving_model_dir and (pushed / "saved_model.pb").exists()
 
@@ -250,7 +255,8 @@ def test_regression_overall_and_on_the_key_slice_is_not_pushed_and_named(workspa
         p.name: production_model.model_fingerprint(str(p)) for p in settings.serving_model_dir.iterdir()
     }
     inputs.prepare(settings)
-    unreachable = {**SMALL_RUN, "min_auc": 0.999, "key_slice_min_auc": 0.99}
+    # Also a cap under the evaluation window's size: the Evaluator judges exactly that many examples.
+    unreachable = {**SMALL_RUN, "min_auc": 0.999, "key_slice_min_auc": 0.99, "max_evaluation_examples": 350}
     run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **unreachable))
 
     states = _states_of_latest_run(settings.metadata_path)
@@ -258,6 +264,9 @@ def test_regression_overall_and_on_the_key_slice_is_not_pushed_and_named(workspa
     summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     assert summary["evaluation"]["blessed"] is False
     assert summary["pushed_model"] is None
+    sample = summary["evaluation"]["sample"]
+    assert sample["examples_judged"] == 350 < sample["examples_in_window"]
+    assert summary["evaluation"]["metrics"]["example_count"] == 350
     reasons = {(r["metric"], r["slice"]): r for r in summary["evaluation"]["not_blessed_because"]}
     assert set(reasons) == {("auc", "Overall"), ("auc", KEY_SLICE_NAME)}
     overall = reasons[("auc", "Overall")]
