@@ -72,8 +72,8 @@ bench: setup ## Ours cold/cached vs TFX's official taxi example vs a one-process
 bench-scale: setup ## The whole pipeline cold at 15k/100k/300k/1M generated rows (SIZES= to choose)
 	$(BIN)/python -m benchmarks.scale $(if $(SIZES),--sizes $(SIZES)) --work-dir $(abspath build/bench-scale)
 
-bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (REPETITIONS=1, ROWS=)
-	$(BIN)/python -m benchmarks.beam_modes --repetitions $(or $(REPETITIONS),1) $(if $(ROWS),--rows $(ROWS))
+bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (REPETITIONS=1, ROWS=, MODES=)
+	$(BIN)/python -m benchmarks.beam_modes --repetitions $(or $(REPETITIONS),1) $(if $(ROWS),--rows $(ROWS)) $(if $(MODES),--modes $(MODES))
 
 test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs)
 	$(BIN)/ruff check .

@@ -29,6 +29,9 @@ EXAMPLES_KEPT = "examples_kept"
 _KEPT_INT_PROPERTIES = ("span",)
 _KEPT_STRING_PROPERTIES = ("file_format", "payload_format", "input_fingerprint")
 _COUNTS_FILE = "sample_counts.json"
+# A gzipped file is read by one Beam worker, so a one-file sample would keep a multi-worker Evaluator
+# on one core; four files spread it over up to four.
+_OUTPUT_FILES = 4
 
 
 def sample_rank(record: bytes, seed: int) -> int:
@@ -74,6 +77,7 @@ class EvaluationSampleExecutor(base_beam_executor.BaseBeamExecutor):
                 os.path.join(output_split_dir, "data_tfrecord"),
                 coder=beam.coders.BytesCoder(),
                 file_name_suffix=".gz",
+                num_shards=_OUTPUT_FILES,
             )
             kept_count = kept | "CountKept" >> beam.combiners.Count.Globally()
             _ = (

@@ -61,9 +61,13 @@ def model_and_gate_arguments() -> dict:
 def build(settings: configs.Settings, span: int | None = None, **overrides) -> Pipeline:
     """The pipeline for these folders; `span` replays one span instead of the newest.
 
-    `overrides` replace create_pipeline arguments (tests use fewer train steps and looser gates).
+    `overrides` replace create_pipeline arguments (tests use fewer train steps and looser gates). Call
+    after `inputs.prepare`: how the Evaluator runs depends on the size of the evaluation window.
     """
     settings.output_dir.mkdir(parents=True, exist_ok=True)
+    evaluated = min(
+        inputs.evaluation_window_rows(settings.example_gen_input, span), configs.MAX_EVALUATION_EXAMPLES
+    )
     arguments = dict(
         model_and_gate_arguments(),
         pipeline_root=str(settings.pipeline_root),
@@ -73,6 +77,9 @@ def build(settings: configs.Settings, span: int | None = None, **overrides) -> P
         serving_logs=str(settings.serving_logs_dir) if settings.serving_logs_dir else None,
         production_cache_key=production_model.production_cache_key(str(settings.serving_model_dir)),
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(settings.metadata_path)),
+        evaluator_beam_pipeline_args=configs.PARALLEL_EVALUATION_BEAM_ARGS
+        if evaluated >= configs.PARALLEL_EVALUATION_MIN_EXAMPLES
+        else (),
         span=span,
     )
     arguments.update(overrides)

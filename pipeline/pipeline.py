@@ -74,6 +74,7 @@ def create_pipeline(
     serving_logs: str | None = None,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: Sequence[str] = (),
+    evaluator_beam_pipeline_args: Sequence[str] = (),
     span: int | None = None,
     enable_cache: bool = True,
 ) -> Pipeline:
@@ -87,6 +88,7 @@ def create_pipeline(
     candidate with the model in production (the latest version in `serving_model_dir`) on every slice
     of `slice_features`; the Pusher only pushes a blessed model, into a new numbered folder there; the
     SliceReport renders the evaluation as one HTML page. `production_cache_key`: see ProductionModel.
+    `evaluator_beam_pipeline_args` are added after `beam_pipeline_args` for the Evaluator alone.
     `model_code_fingerprint`: changes whenever the code behind `preprocessing_fn`/`run_fn` does; TFX's
     cache key holds only their module paths, so without it edited model code would be served from cache.
     """
@@ -193,6 +195,8 @@ def create_pipeline(
             decision_thresholds=decision_thresholds,
         ),
     )
+    if evaluator_beam_pipeline_args:
+        evaluator.with_beam_pipeline_args(list(evaluator_beam_pipeline_args))  # later flags win in Beam
     slice_report = SliceReport(
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
