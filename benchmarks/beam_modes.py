@@ -19,7 +19,7 @@ from pathlib import Path
 # The workers of the other two modes honour --max_cache_memory_usage_mb (pipeline/beam_settings.py).
 NO_STATE_CACHE = "--max_cache_memory_usage_mb=0"
 # Each mode applies to every component; "ours" is the pipeline's own choice (pipeline/configs.py): in_memory,
-# with a two-process Evaluator when it judges enough examples.
+# with worker processes for the components the data size pays for.
 MODES = {
     "ours": None,
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
@@ -40,7 +40,7 @@ settings = configs.Settings(output_dir=Path(sys.argv[1]), data_root=data and dat
 inputs.prepare(settings)
 started = time.monotonic()
 beam_args = json.loads(sys.argv[2])
-overrides = {} if beam_args is None else {"beam_pipeline_args": beam_args, "evaluator_beam_pipeline_args": ()}
+overrides = {} if beam_args is None else {"beam_pipeline_args": beam_args, "component_beam_pipeline_args": {}}
 run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **overrides))
 seconds = time.monotonic() - started
 summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)

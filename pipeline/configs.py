@@ -108,17 +108,21 @@ DRIFT_TABLE_FILE = "drift_table.json"
 
 # Beam DirectRunner on 2 cores: see README "Beam settings" for the measurements behind the choice.
 BEAM_PIPELINE_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
-# Except for the Evaluator of a local run judging at least PARALLEL_EVALUATION_MIN_EXAMPLES examples: it
-# then runs on two worker processes, which halves its per-example cost but adds ~15 s of start-up
-# (each imports TensorFlow and TFMA and loads the models). On the sample's 3,064 examples the start-up
-# loses (52.6 s -> 66.9 s); past about 6,000 the halving wins. The workers' state cache is off like the
-# in-memory one's (pipeline/beam_settings.py), through the option they honour.
-PARALLEL_EVALUATION_MIN_EXAMPLES = 10_000
-PARALLEL_EVALUATION_BEAM_ARGS = (
+# Except, in a local run on large data, for the components whose work grows with it: they run on two
+# worker processes (PARALLEL_BEAM_ARGS). Each worker imports TensorFlow (~15 s) and every stage's data
+# crosses a process boundary, so they pay only past a size, measured per component (README "Beam
+# settings"): ExampleGen and Transform from the rows of the training and evaluation windows below (at 100k
+# rows they lose 7-9 s each, at 1M they save 88 and 74 s; the straight lines through both cross at 160k
+# and 190k), and the Evaluator from the examples it judges below (on the sample's 3,064 it loses 14 s, on
+# 20,302 it saves 51 s). StatisticsGen would save 7 s at 1M and lose below ~600k: it stays in memory. The
+# workers' state cache is off like the in-memory one's (pipeline/beam_settings.py), by the option they honour.
+PARALLEL_BEAM_ARGS = (
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=2",
     "--max_cache_memory_usage_mb=0",
 )
+PARALLEL_FROM_WINDOW_ROWS = {"CsvExampleGen": 250_000, "Transform": 250_000}
+PARALLEL_EVALUATION_MIN_EXAMPLES = 10_000
 
 
 # Kubeflow Pipelines (kubeflow/README.md). The image holds the project; a volume shared by every step

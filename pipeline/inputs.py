@@ -229,17 +229,17 @@ def write_example_gen_input(
     return written
 
 
-def evaluation_window_rows(example_gen_input: Path, span: int | None = None) -> int:
-    """About how many rows the evaluation split of `span` (the newest if None) holds: its files' lines
+def split_rows(example_gen_input: Path, split: str, span: int | None = None) -> int:
+    """About how many rows ExampleGen's `split` of `span` (the newest if None) holds: its files' lines
     minus their headers (exact for CSVs without quoted line breaks, such as the taxi data's). Cheap
-    (a newline count), for choosing how to run the Evaluator before the pipeline is built."""
+    (a newline count), for choosing how to run components before the pipeline is built."""
     folders = sorted(example_gen_input.glob(f"{configs.SPAN_FOLDER_PREFIX}*"), key=_span_number)
     if span is not None:
         folders = [f for f in folders if _span_number(f) == span]
     if not folders:
         return 0
     rows = 0
-    for csv_file in (folders[-1] / configs.EVAL_SPLIT).glob("*.csv"):
+    for csv_file in (folders[-1] / split).glob("*.csv"):
         with csv_file.open("rb") as handle:
             rows += sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1
     return rows

@@ -112,14 +112,15 @@ def test_schema_snapshot_path_changes_with_content(tmp_path):
     assert second != first and second.read_text() == schema.read_text()
 
 
-def test_evaluation_window_rows_counts_the_rows_of_the_newest_or_the_given_span(tmp_path):
+def test_split_rows_counts_the_rows_of_the_newest_or_the_given_span(tmp_path):
     rows_by_span = {8: 1, 9: 2, 10: 3, 11: 4}  # span-10 and span-11 sort after span-9 by number
     spans = {
         span: [_write_span(tmp_path / "raw", span, rows="1.0,0.5,A\n" * rows)]
         for span, rows in rows_by_span.items()
     }
     inputs.write_example_gen_input(spans, tmp_path / "egi", training_window_spans=1, evaluation_spans=2)
-    assert inputs.evaluation_window_rows(tmp_path / "egi") == 3 + 4
-    assert inputs.evaluation_window_rows(tmp_path / "egi", span=10) == 2 + 3
-    assert inputs.evaluation_window_rows(tmp_path / "egi", span=99) == 0
-    assert inputs.evaluation_window_rows(tmp_path / "missing") == 0
+    assert inputs.split_rows(tmp_path / "egi", configs.EVAL_SPLIT) == 3 + 4
+    assert inputs.split_rows(tmp_path / "egi", configs.TRAIN_SPLIT) == 2
+    assert inputs.split_rows(tmp_path / "egi", configs.EVAL_SPLIT, span=10) == 2 + 3
+    assert inputs.split_rows(tmp_path / "egi", configs.EVAL_SPLIT, span=99) == 0
+    assert inputs.split_rows(tmp_path / "missing", configs.EVAL_SPLIT) == 0

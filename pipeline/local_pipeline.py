@@ -58,16 +58,26 @@ def model_and_gate_arguments() -> dict:
     )
 
 
+def parallel_components(training_rows: int, evaluation_rows: int) -> dict[str, tuple[str, ...]]:
+    """Node id -> the Beam args that put it on worker processes, for the nodes this much data pays for."""
+    parallel = {
+        node_id: configs.PARALLEL_BEAM_ARGS
+        for node_id, from_rows in configs.PARALLEL_FROM_WINDOW_ROWS.items()
+        if training_rows + evaluation_rows >= from_rows
+    }
+    if min(evaluation_rows, configs.MAX_EVALUATION_EXAMPLES) >= configs.PARALLEL_EVALUATION_MIN_EXAMPLES:
+        parallel["Evaluator"] = configs.PARALLEL_BEAM_ARGS
+    return parallel
+
+
 def build(settings: configs.Settings, span: int | None = None, **overrides) -> Pipeline:
     """The pipeline for these folders; `span` replays one span instead of the newest.
 
     `overrides` replace create_pipeline arguments (tests use fewer train steps and looser gates). Call
-    after `inputs.prepare`: how the Evaluator runs depends on the size of the evaluation window.
+    after `inputs.prepare`: which components run on worker processes depends on the size of the windows.
     """
     settings.output_dir.mkdir(parents=True, exist_ok=True)
-    evaluated = min(
-        inputs.evaluation_window_rows(settings.example_gen_input, span), configs.MAX_EVALUATION_EXAMPLES
-    )
+
     arguments = dict(
         model_and_gate_arguments(),
         pipeline_root=str(settings.pipeline_root),
@@ -77,9 +87,10 @@ def build(settings: configs.Settings, span: int | None = None, **overrides) -> P
         serving_logs=str(settings.serving_logs_dir) if settings.serving_logs_dir else None,
         production_cache_key=production_model.production_cache_key(str(settings.serving_model_dir)),
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(settings.metadata_path)),
-        evaluator_beam_pipeline_args=configs.PARALLEL_EVALUATION_BEAM_ARGS
-        if evaluated >= configs.PARALLEL_EVALUATION_MIN_EXAMPLES
-        else (),
+        component_beam_pipeline_args=parallel_components(
+            training_rows=inputs.split_rows(settings.example_gen_input, configs.TRAIN_SPLIT, span),
+            evaluation_rows=inputs.split_rows(settings.example_gen_input, configs.EVAL_SPLIT, span),
+        ),
         span=span,
     )
     arguments.update(overrides)

@@ -1,34 +1,61 @@
-"""The local pipeline's settings that depend on the data: how the Evaluator runs."""
+"""The local pipeline's settings that depend on the data: which components run on worker processes."""
 
 from pathlib import Path
 
 import pytest
 
 from pipeline import configs, local_pipeline
+from pipeline.pipeline import create_pipeline
+
+PARALLEL = list(configs.PARALLEL_BEAM_ARGS)
 
 
-def _evaluator_beam_args(tmp_path: Path, evaluation_rows: int) -> list[str]:
+def _beam_args_by_node(tmp_path: Path, training_rows: int, evaluation_rows: int) -> dict[str, list[str]]:
+    """Each Beam-based node's own Beam args (after the pipeline's) in a pipeline built over such windows."""
     settings = configs.Settings(output_dir=tmp_path, data_root=tmp_path / "spans")
-    eval_dir = settings.example_gen_input / "span-3" / configs.EVAL_SPLIT
-    eval_dir.mkdir(parents=True)
-    (eval_dir / "data.csv").write_text("fare,tips\n" + "1.0,0.5\n" * evaluation_rows)
-    [evaluator] = [node for node in local_pipeline.build(settings).components if node.id == "Evaluator"]
-    return evaluator.executor_spec.beam_pipeline_args
+    for split, rows in ((configs.TRAIN_SPLIT, training_rows), (configs.EVAL_SPLIT, evaluation_rows)):
+        split_dir = settings.example_gen_input / "span-3" / split
+        split_dir.mkdir(parents=True)
+        (split_dir / "data.csv").write_text("fare,tips\n" + "1.0,0.5\n" * rows)
+    beam_args = {}
+    for node in local_pipeline.build(settings).components:
+        if hasattr(node, "with_beam_pipeline_args"):
+            node_args = node.executor_spec.beam_pipeline_args
+            # The pipeline's args come first, so a node's own ones win.
+            assert node_args[: len(configs.BEAM_PIPELINE_ARGS)] == list(configs.BEAM_PIPELINE_ARGS), node.id
+            beam_args[node.id] = node_args[len(configs.BEAM_PIPELINE_ARGS) :]
+    return beam_args
 
 
-@pytest.mark.parametrize(
-    ("evaluation_rows", "parallel"),
-    [
-        (3_064, False),  # the sample's window: two worker processes would cost more than they save
-        (configs.PARALLEL_EVALUATION_MIN_EXAMPLES, True),
-    ],
-)
-def test_the_evaluator_runs_on_worker_processes_only_for_a_large_evaluation_window(
-    tmp_path, evaluation_rows, parallel
-):
-    beam_args = _evaluator_beam_args(tmp_path, evaluation_rows)
-    # The pipeline's args come first, so the Evaluator's own ones win.
-    assert beam_args[: len(configs.BEAM_PIPELINE_ARGS)] == list(configs.BEAM_PIPELINE_ARGS)
-    assert beam_args[len(configs.BEAM_PIPELINE_ARGS) :] == (
-        list(configs.PARALLEL_EVALUATION_BEAM_ARGS) if parallel else []
+def test_on_the_samples_windows_every_component_runs_in_memory(tmp_path):
+    beam_args = _beam_args_by_node(tmp_path, training_rows=11_938, evaluation_rows=3_064)
+    assert "Evaluator" in beam_args and "Transform" in beam_args
+    assert all(args == [] for args in beam_args.values())
+
+
+def test_a_large_evaluation_window_puts_only_the_evaluator_on_workers(tmp_path):
+    beam_args = _beam_args_by_node(
+        tmp_path, training_rows=80_000, evaluation_rows=configs.PARALLEL_EVALUATION_MIN_EXAMPLES
     )
+    assert {node for node, args in beam_args.items() if args} == {"Evaluator"}
+    assert beam_args["Evaluator"] == PARALLEL
+
+
+def test_large_windows_put_example_gen_and_transform_on_workers_too(tmp_path):
+    threshold = configs.PARALLEL_FROM_WINDOW_ROWS["Transform"]
+    beam_args = _beam_args_by_node(tmp_path, training_rows=threshold - 20_000, evaluation_rows=20_000)
+    assert {node for node, args in beam_args.items() if args} == {"CsvExampleGen", "Transform", "Evaluator"}
+    assert beam_args["CsvExampleGen"] == beam_args["Transform"] == PARALLEL
+    assert beam_args["StatisticsGen"] == []
+
+
+def test_beam_args_for_a_node_the_pipeline_does_not_have_are_refused(tmp_path):
+    arguments = dict(
+        local_pipeline.model_and_gate_arguments(),
+        pipeline_root=str(tmp_path),
+        example_gen_input=str(tmp_path),
+        schema_path=str(configs.SCHEMA_PATH),
+        serving_model_dir=str(tmp_path),
+    )
+    with pytest.raises(ValueError, match=r"names \['Trainr'\], which are not Beam-based nodes"):
+        create_pipeline(**arguments, component_beam_pipeline_args={"Trainr": PARALLEL})

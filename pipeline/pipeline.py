@@ -1,6 +1,6 @@
 """The TFX pipeline, built by one function from explicit arguments (no globals, no environment)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import tensorflow_data_validation as tfdv
 from ml_metadata.proto import metadata_store_pb2
@@ -74,7 +74,7 @@ def create_pipeline(
     serving_logs: str | None = None,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: Sequence[str] = (),
-    evaluator_beam_pipeline_args: Sequence[str] = (),
+    component_beam_pipeline_args: Mapping[str, Sequence[str]] | None = None,
     span: int | None = None,
     enable_cache: bool = True,
 ) -> Pipeline:
@@ -88,7 +88,7 @@ def create_pipeline(
     candidate with the model in production (the latest version in `serving_model_dir`) on every slice
     of `slice_features`; the Pusher only pushes a blessed model, into a new numbered folder there; the
     SliceReport renders the evaluation as one HTML page. `production_cache_key`: see ProductionModel.
-    `evaluator_beam_pipeline_args` are added after `beam_pipeline_args` for the Evaluator alone.
+    `component_beam_pipeline_args`: node id -> Beam args added after `beam_pipeline_args` for that node alone.
     `model_code_fingerprint`: changes whenever the code behind `preprocessing_fn`/`run_fn` does; TFX's
     cache key holds only their module paths, so without it edited model code would be served from cache.
     """
@@ -195,8 +195,6 @@ def create_pipeline(
             decision_thresholds=decision_thresholds,
         ),
     )
-    if evaluator_beam_pipeline_args:
-        evaluator.with_beam_pipeline_args(list(evaluator_beam_pipeline_args))  # later flags win in Beam
     slice_report = SliceReport(
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
@@ -214,27 +212,44 @@ def create_pipeline(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
     )
+    components = [
+        example_gen,
+        statistics_gen,
+        inferred_schema_gen,
+        curated_schema_gen,
+        *serving_nodes,
+        example_validator,
+        training_data_gate,
+        transform,
+        trainer,
+        production_model,
+        evaluation_sample,
+        evaluator,
+        slice_report,
+        push_gate,
+        pusher,
+    ]
+    _add_component_beam_pipeline_args(components, component_beam_pipeline_args or {})
     return Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[
-            example_gen,
-            statistics_gen,
-            inferred_schema_gen,
-            curated_schema_gen,
-            *serving_nodes,
-            example_validator,
-            training_data_gate,
-            transform,
-            trainer,
-            production_model,
-            evaluation_sample,
-            evaluator,
-            slice_report,
-            push_gate,
-            pusher,
-        ],
+        components=components,
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),
     )
+
+
+def _add_component_beam_pipeline_args(
+    components: list, beam_args_by_node: Mapping[str, Sequence[str]]
+) -> None:
+    beam_nodes = {node.id: node for node in components if hasattr(node, "with_beam_pipeline_args")}
+    unknown = sorted(set(beam_args_by_node) - set(beam_nodes))
+    if unknown:
+        raise ValueError(
+            f"component_beam_pipeline_args names {unknown}, which are not Beam-based nodes of this pipeline "
+            f"(expected some of {sorted(beam_nodes)})"
+        )
+    for node_id, beam_args in beam_args_by_node.items():
+        if beam_args:
+            beam_nodes[node_id].with_beam_pipeline_args(list(beam_args))  # after the pipeline's: these win
