@@ -85,6 +85,35 @@ def test_the_sample_depends_on_the_seed_and_the_data_not_on_files_or_order(tmp_p
     assert len(set(first) & set(other_seed)) < 50  # two uniform 10 % samples share about 10
 
 
+def _example(**int_features) -> tf.train.Example:
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                name: tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+                for name, value in int_features.items()
+            }
+        )
+    )
+
+
+def test_the_rank_follows_an_examples_content_not_the_order_its_map_was_written_in():
+    # Two encodings of one example, its feature map's entries in either order (protobuf merges the halves),
+    # as ExampleGen in two processes may write it.
+    hour, fare = _example(hour=3).SerializeToString(), _example(fare=9).SerializeToString()
+    assert hour + fare != fare + hour
+    assert tf.train.Example.FromString(hour + fare) == tf.train.Example.FromString(fare + hour)
+    assert evaluation_sample.sample_rank(hour + fare, 7) == evaluation_sample.sample_rank(fare + hour, 7)
+    assert evaluation_sample.sample_rank(hour + fare, 7) != evaluation_sample.sample_rank(hour + fare, 8)
+    assert evaluation_sample.sample_rank(hour + fare, 7) != evaluation_sample.sample_rank(hour, 7)
+
+
+def test_examples_that_are_not_tf_examples_are_refused(tmp_path):
+    examples = _examples_artifact(tmp_path / "examples", _serialized_examples(3), files=1)
+    examples.set_string_custom_property("payload_format", "FORMAT_PARQUET")
+    with pytest.raises(ValueError, match="hold FORMAT_PARQUET, expected FORMAT_TF_EXAMPLE"):
+        _sample(tmp_path, examples, 10)
+
+
 def test_a_missing_split_names_the_artifact_and_the_split(tmp_path):
     examples = _examples_artifact(tmp_path / "examples", _serialized_examples(3), files=1)
     examples.split_names = artifact_utils.encode_split_names(["train"])
