@@ -77,7 +77,6 @@ def build(settings: configs.Settings, span: int | None = None, **overrides) -> P
     after `inputs.prepare`: which components run on worker processes depends on the size of the windows.
     """
     settings.output_dir.mkdir(parents=True, exist_ok=True)
-
     arguments = dict(
         model_and_gate_arguments(),
         pipeline_root=str(settings.pipeline_root),
