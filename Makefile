@@ -30,8 +30,10 @@ PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(co
 
 .PHONY: help setup data run drift report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
-help: ## List the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+help: ## List the targets, by group
+	@awk '/^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {split($$0, parts, ":.*## "); printf "  make %-17s %s\n", parts[1], parts[2]}' $(MAKEFILE_LIST)
+
+##@ Run
 
 setup: $(INSTALL_STAMP) ## Create .venv with Python 3.10 and install the pinned lock (seconds when nothing changed)
 
@@ -41,7 +43,7 @@ $(INSTALL_STAMP): requirements.lock setup.py
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	@# --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set (as on
 	@# these machines) Python never does, so every process recompiled TensorFlow, TFX and Beam from source:
-	@# 35 of a fully cached run's 57 s (README "Performance").
+	@# 35 of a fully cached run's 57 s (docs/performance.md).
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*; touch $@
@@ -52,12 +54,6 @@ data: setup ## Write the Chicago Taxi sample from the tfx wheel as half-year spa
 run: setup ## Prepare data and run the whole pipeline on Beam's DirectRunner (DATA=, OUT=, SERVING_LOGS=, VERBOSE=1)
 	$(BIN)/taxi-pipeline run $(RUN_FLAGS) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
 
-drift: setup ## Print every feature's span-to-span drift and serving skew; write outputs/drift_report.html
-	$(BIN)/taxi-pipeline drift $(if $(OUT),--output-dir $(OUT)) $(if $(DATA),--data-root $(DATA)) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
-
-report: setup ## Print the latest run's slice table and HTML report path (RUN=<run id>, OPEN=1, ALL=1)
-	$(BIN)/taxi-pipeline report $(if $(OUT),--output-dir $(OUT)) $(if $(RUN),--run-id $(RUN)) $(if $(OPEN),--open) $(if $(ALL),--all)
-
 tfx-run: setup ## Register and run the pipeline with the tfx CLI (BEAM_HOME under the output folder)
 	$(BIN)/taxi-pipeline prepare-data $(RUN_FLAGS)
 	export BEAM_HOME=$(abspath $(OUTPUT_DIR))/tfx_cli_home TAXI_OUTPUT_DIR=$(abspath $(OUTPUT_DIR)) $(if $(DATA),TAXI_DATA_ROOT=$(abspath $(DATA))) && \
@@ -65,6 +61,70 @@ tfx-run: setup ## Register and run the pipeline with the tfx CLI (BEAM_HOME unde
 	  $(BIN)/tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py && \
 	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME) && \
 	  $(BIN)/taxi-pipeline summary --output-dir $(OUTPUT_DIR)
+
+clean: ## Remove pipeline outputs (keeps .venv)
+	rm -rf $(OUTPUT_DIR)
+
+##@ Inspect a run
+
+report: setup ## Print the latest run's slice table and HTML report path (RUN=<run id>, OPEN=1, ALL=1)
+	$(BIN)/taxi-pipeline report $(if $(OUT),--output-dir $(OUT)) $(if $(RUN),--run-id $(RUN)) $(if $(OPEN),--open) $(if $(ALL),--all)
+
+drift: setup ## Print every feature's span-to-span drift and serving skew; write outputs/drift_report.html
+	$(BIN)/taxi-pipeline drift $(if $(OUT),--output-dir $(OUT)) $(if $(DATA),--data-root $(DATA)) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
+
+##@ Kubeflow Pipelines (kubeflow/README.md)
+
+KFP_VERSION := 2.2.0
+KIND_CLUSTER := taxi-kfp
+KFP_SHARED ?= $(OUTPUT_DIR)/kfp_shared
+OFFLINE_BASE := taxi-pipeline-base:python3.10.13-bookworm
+KFP_IMAGE = $(shell $(BIN)/python -m kubeflow.compiler --image-tag 2>/dev/null)
+# Each cluster target checks its tools first and says which is missing.
+require = @for tool in $(1); do command -v $$tool >/dev/null 2>&1 || { echo "make $@: '$$tool' is not installed; see kubeflow/README.md" >&2; exit 1; }; done
+
+kfp-compile: setup ## Compile the pipeline for Kubeflow Pipelines 2.x into kubeflow/build/ (offline)
+	$(BIN)/python -m kubeflow.compiler
+
+kfp-golden: setup ## Rewrite the compiled pipeline's golden structure after a deliberate change
+	$(BIN)/python -m kubeflow.compiler --write-golden
+
+image: setup ## Build the pipeline image with Docker from the public python:3.10 base
+	$(call require,docker)
+	docker build -f kubeflow/Dockerfile -t $(KFP_IMAGE) .
+
+image-offline: setup ## Build the same image without any registry (debootstrap base; needs root, dockerd)
+	$(call require,docker debootstrap)
+	kubeflow/offline_base.sh $(PYTHON310) $(OFFLINE_BASE)
+	docker build --network host -f kubeflow/Dockerfile --build-arg BASE_IMAGE=$(OFFLINE_BASE) -t $(KFP_IMAGE) .
+
+kind-up: ## Create the kind cluster, with KFP_SHARED mounted into its node
+	$(call require,docker kind kubectl)
+	mkdir -p $(KFP_SHARED) build
+	sed "s|@SHARED_DIR@|$(abspath $(KFP_SHARED))|" kubeflow/kind-config.yaml > build/kind-config.yaml
+	kind create cluster --name $(KIND_CLUSTER) --config build/kind-config.yaml
+
+kfp-deploy: kfp-compile ## Install KFP standalone (KFP_VERSION), the shared volume, the data and the image
+	$(call require,docker kind kubectl)
+	kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=$(KFP_VERSION)"
+	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
+	kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/env/platform-agnostic?ref=$(KFP_VERSION)"
+	kubectl -n kubeflow wait --for=condition=available --timeout=1800s deployment --all
+	kubectl apply -f kubeflow/shared-volume.yaml
+	$(BIN)/taxi-pipeline prepare-data --output-dir $(KFP_SHARED)
+	kind load docker-image $(KFP_IMAGE) --name $(KIND_CLUSTER)
+
+kfp-run: kfp-compile ## Upload the compiled pipeline, run it on the cluster and follow it to the end
+	$(call require,kubectl)
+	@kubectl -n kubeflow get service ml-pipeline-ui >/dev/null 2>&1 || { echo "make $@: no Kubeflow Pipelines found by kubectl; run 'make kind-up kfp-deploy' first" >&2; exit 1; }
+	kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80 >/dev/null 2>&1 & forward=$$!; \
+	  sleep 5; $(BIN)/python -m kubeflow.submit --host http://localhost:8080; status=$$?; kill $$forward; exit $$status
+
+kind-down: ## Delete the kind cluster (KFP_SHARED and its models stay)
+	$(call require,kind)
+	kind delete cluster --name $(KIND_CLUSTER)
+
+##@ Benchmarks (docs/performance.md)
 
 bench: setup ## Ours cold/cached vs TFX's official taxi example vs a one-process floor (REPETITIONS=3, ROWS=)
 	$(BIN)/python -m benchmarks.bench --repetitions $(or $(REPETITIONS),3) $(if $(ROWS),--rows $(ROWS)) --work-dir $(abspath build/bench)
@@ -74,6 +134,8 @@ bench-scale: setup ## The whole pipeline cold at 15k/100k/300k/1M generated rows
 
 bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (REPETITIONS=1, ROWS=, MODES=)
 	$(BIN)/python -m benchmarks.beam_modes --repetitions $(or $(REPETITIONS),1) $(if $(ROWS),--rows $(ROWS)) $(if $(MODES),--modes $(MODES))
+
+##@ Tests and code health
 
 test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs)
 	$(BIN)/ruff check .
@@ -113,56 +175,3 @@ lock: ## Re-resolve requirements.lock in a scratch venv (needs network to PyPI)
 	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest ruff
 	{ sed -n '/^#/p' requirements.lock; build/lock-venv/bin/uv pip freeze --python build/lock-venv/bin/python | grep -v -e '^pip==' -e '^uv=='; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
-
-# --- Kubeflow Pipelines (kubeflow/README.md) -------------------------------------------------------
-KFP_VERSION := 2.2.0
-KIND_CLUSTER := taxi-kfp
-KFP_SHARED ?= $(OUTPUT_DIR)/kfp_shared
-OFFLINE_BASE := taxi-pipeline-base:python3.10.13-bookworm
-KFP_IMAGE = $(shell $(BIN)/python -m pipeline.kubeflow_runner --image-tag 2>/dev/null)
-# Each cluster target checks its tools first and says which is missing.
-require = @for tool in $(1); do command -v $$tool >/dev/null 2>&1 || { echo "make $@: '$$tool' is not installed; see kubeflow/README.md" >&2; exit 1; }; done
-
-kfp-compile: setup ## Compile the pipeline for Kubeflow Pipelines 2.x into kubeflow/build/ (offline)
-	$(BIN)/python -m pipeline.kubeflow_runner
-
-kfp-golden: setup ## Rewrite the compiled pipeline's golden structure after a deliberate change
-	$(BIN)/python -m pipeline.kubeflow_runner --write-golden
-
-image: setup ## Build the pipeline image with Docker from the public python:3.10 base
-	$(call require,docker)
-	docker build -f kubeflow/Dockerfile -t $(KFP_IMAGE) .
-
-image-offline: setup ## Build the same image without any registry (debootstrap base; needs root, dockerd)
-	$(call require,docker debootstrap)
-	kubeflow/offline_base.sh $(PYTHON310) $(OFFLINE_BASE)
-	docker build --network host -f kubeflow/Dockerfile --build-arg BASE_IMAGE=$(OFFLINE_BASE) -t $(KFP_IMAGE) .
-
-kind-up: ## Create the kind cluster, with KFP_SHARED mounted into its node
-	$(call require,docker kind kubectl)
-	mkdir -p $(KFP_SHARED) build
-	sed "s|@SHARED_DIR@|$(abspath $(KFP_SHARED))|" kubeflow/kind-config.yaml > build/kind-config.yaml
-	kind create cluster --name $(KIND_CLUSTER) --config build/kind-config.yaml
-
-kfp-deploy: kfp-compile ## Install KFP standalone (KFP_VERSION), the shared volume, the data and the image
-	$(call require,docker kind kubectl)
-	kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=$(KFP_VERSION)"
-	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
-	kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/env/platform-agnostic?ref=$(KFP_VERSION)"
-	kubectl -n kubeflow wait --for=condition=available --timeout=1800s deployment --all
-	kubectl apply -f kubeflow/shared-volume.yaml
-	$(BIN)/taxi-pipeline prepare-data --output-dir $(KFP_SHARED)
-	kind load docker-image $(KFP_IMAGE) --name $(KIND_CLUSTER)
-
-kfp-run: kfp-compile ## Upload the compiled pipeline, run it on the cluster and follow it to the end
-	$(call require,kubectl)
-	@kubectl -n kubeflow get service ml-pipeline-ui >/dev/null 2>&1 || { echo "make $@: no Kubeflow Pipelines found by kubectl; run 'make kind-up kfp-deploy' first" >&2; exit 1; }
-	kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80 >/dev/null 2>&1 & forward=$$!; \
-	  sleep 5; $(BIN)/python -m pipeline.kfp_submit --host http://localhost:8080; status=$$?; kill $$forward; exit $$status
-
-kind-down: ## Delete the kind cluster (KFP_SHARED and its models stay)
-	$(call require,kind)
-	kind delete cluster --name $(KIND_CLUSTER)
-
-clean: ## Remove pipeline outputs (keeps .venv)
-	rm -rf $(OUTPUT_DIR)

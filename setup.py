@@ -8,10 +8,23 @@ setup(
     description="Chicago Taxi big-tipper model: a production TFX 1.16 pipeline on Beam and Kubeflow.",
     python_requires="==3.10.*",
     packages=find_packages(
-        include=["pipeline", "pipeline.*", "models", "models.*", "components", "components.*"]
+        include=[
+            f"{package}{suffix}"
+            for package in (
+                "models",
+                "components",
+                "pipeline",
+                "kubeflow",
+                "reports",
+                "serving",
+                "monitoring",
+                "cli",
+            )
+            for suffix in ("", ".*")
+        ]
     ),
     package_data={"": ["*.pbtxt"]},
     # Versions come from requirements.lock; these only name what the code imports.
     install_requires=["tfx[kfp]==1.16.0", "apache-beam[gcp]==2.59.0", "tf-keras==2.16.*"],
-    entry_points={"console_scripts": ["taxi-pipeline=pipeline.cli:main"]},
+    entry_points={"console_scripts": ["taxi-pipeline=cli.main:main"]},
 )

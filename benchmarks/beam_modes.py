@@ -33,7 +33,9 @@ import json, sys, time
 from pathlib import Path
 from pipeline.quiet_logs import quiet_logs
 quiet_logs(verbose=False)
-from pipeline import configs, inputs, local_pipeline, run_report
+from pipeline import configs, inputs, local_pipeline
+from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
+from reports import run_summary
 data = Path(sys.argv[3]) if len(sys.argv) > 3 else None
 settings = configs.Settings(output_dir=Path(sys.argv[1]), data_root=data and data / "spans",
                             serving_logs=data and data / "serving_logs")
@@ -41,9 +43,9 @@ inputs.prepare(settings)
 started = time.monotonic()
 beam_args = json.loads(sys.argv[2])
 overrides = {} if beam_args is None else {"beam_pipeline_args": beam_args, "component_beam_pipeline_args": {}}
-run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **overrides))
+ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **overrides))
 seconds = time.monotonic() - started
-summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
 print(json.dumps({"seconds": seconds, "components": {c["component"]: c["seconds"] for c in summary["components"]},
                   "auc": summary["evaluation"]["metrics"]["auc"]}))
 """

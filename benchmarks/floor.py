@@ -27,7 +27,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils  # noqa: E402
 
 from models import features, model, preprocessing  # noqa: E402
-from pipeline import configs, inputs  # noqa: E402
+from pipeline import configs, input_checks, inputs  # noqa: E402
 
 
 def _instances(csv_files: list[Path], feature_spec: dict) -> list[dict]:
@@ -62,7 +62,7 @@ def _arrays(transformed: list[dict]) -> tuple[dict, np.ndarray]:
 def main() -> int:
     data_root, work_dir = Path(sys.argv[1]), Path(sys.argv[2])
     work_dir.mkdir(parents=True, exist_ok=True)
-    spans = inputs.discover_spans(data_root)
+    spans = input_checks.discover_spans(data_root)
     ordered = sorted(spans)
     training, evaluation = inputs.windows(
         ordered, len(ordered) - 1, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS

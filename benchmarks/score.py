@@ -19,14 +19,15 @@ quiet_logs(verbose=False)
 import tensorflow as tf  # noqa: E402
 
 from models import features  # noqa: E402
-from pipeline import configs, inputs, raw_examples  # noqa: E402
+from pipeline import configs, input_checks, inputs  # noqa: E402
+from serving import raw_examples  # noqa: E402
 
 BATCH = 1024
 
 
 def main() -> int:
     model_dir, data_root = sys.argv[1], Path(sys.argv[2])
-    spans = inputs.discover_spans(data_root)
+    spans = input_checks.discover_spans(data_root)
     ordered = sorted(spans)
     _, window = inputs.windows(
         ordered, len(ordered) - 1, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS

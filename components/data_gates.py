@@ -1,4 +1,4 @@
-"""The two places data anomalies stop the pipeline (components/data_validation.py decides which).
+"""The two places data anomalies stop the pipeline (components/validation_results.py decides which).
 
 TrainingDataGate sits between ExampleValidator and Transform: it fails, with every blocking anomaly in
 its message, so nothing downstream (Transform, Trainer, Evaluator, Pusher) runs. It is a node of its
@@ -16,7 +16,7 @@ from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 
-from components import data_validation
+from reports import validation_results
 
 BLESSED = "blessed"
 
@@ -26,23 +26,23 @@ class DataRejectedError(RuntimeError):
 
 
 def _anomalies_that(action: str, anomalies_artifact: types.Artifact) -> list[dict]:
-    rows = data_validation.anomaly_rows(data_validation.read_anomalies(anomalies_artifact))
+    rows = validation_results.anomaly_rows(validation_results.read_anomalies(anomalies_artifact))
     return [row for row in rows if row["action"] == action]
 
 
 def blocking_anomalies(anomalies_artifact: types.Artifact) -> list[dict]:
-    return _anomalies_that(data_validation.BLOCK_TRAINING, anomalies_artifact)
+    return _anomalies_that(validation_results.BLOCK_TRAINING, anomalies_artifact)
 
 
 def push_holding_anomalies(anomalies_artifact: types.Artifact) -> list[dict]:
-    return _anomalies_that(data_validation.HOLD_PUSH, anomalies_artifact)
+    return _anomalies_that(validation_results.HOLD_PUSH, anomalies_artifact)
 
 
 class TrainingDataGateExecutor(base_executor.BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         blocking = blocking_anomalies(artifact_utils.get_single_instance(input_dict["anomalies"]))
         if blocking:
-            lines = "\n".join(f"  - {data_validation.describe_anomaly(row)}" for row in blocking)
+            lines = "\n".join(f"  - {validation_results.describe_anomaly(row)}" for row in blocking)
             raise DataRejectedError(
                 f"The training data has {len(blocking)} anomal{'y' if len(blocking) == 1 else 'ies'}; "
                 f"nothing was trained or pushed:\n{lines}"
@@ -75,7 +75,7 @@ class PushGateExecutor(base_executor.BaseExecutor):
         blessing.set_int_custom_property(BLESSED, int(blessed))
         blessing.set_int_custom_property("evaluator_blessed", int(evaluator_blessed))
         blessing.set_string_custom_property(
-            "held_because", "; ".join(data_validation.describe_anomaly(row) for row in holding)
+            "held_because", "; ".join(validation_results.describe_anomaly(row) for row in holding)
         )
         # Like the Evaluator's blessing, a marker file says the verdict to anyone browsing the artifacts.
         os.makedirs(blessing.uri, exist_ok=True)

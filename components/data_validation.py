@@ -14,8 +14,8 @@ or not they cross the threshold. When either side of a comparison holds fewer th
 `min_examples_to_gate` examples, distances are still recorded but raise no anomaly: on a few dozen rows
 they are mostly noise.
 
-What an anomaly does is decided here, by where it was found (`action_of`): anything in the training
-data blocks training; anything in the serving data holds the push. The gates in data_gates.py act on it.
+What an anomaly does follows from where it was found (reports/anomalies.py, `action_of`): anything in the
+training data blocks training; anything in the serving data holds the push. data_gates.py acts on it.
 """
 
 import os
@@ -30,51 +30,21 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 from tfx.utils import io_utils, writer_utils
 
-ANOMALIES_FILE = example_validator_executor.DEFAULT_FILE_NAME  # SchemaDiff.pb, as the stock executor
-SERVING_SPLIT = "serving"
-# The schema's environments: the label source `tips` is not in SERVING.
-TRAINING_ENVIRONMENT = "TRAINING"
-SERVING_ENVIRONMENT = "SERVING"
-# What an anomaly does (see action_of).
-BLOCK_TRAINING = "blocks training"
-HOLD_PUSH = "holds the push"
-_DISTANCE_ANOMALIES = {
-    anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH: anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY,
-    anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH: (
-        anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE
-    ),
-    anomalies_pb2.AnomalyInfo.COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH: (
-        anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE
-    ),
-}
-MEASURE_NAMES = {
-    anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity",
-    anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon",
-    anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE: "normalized abs. difference",
-}
-
-
-def action_of(split: str) -> str:
-    """What an anomaly found in `split` does.
-
-    Training-data anomalies (broken columns, values outside the contract, a sudden drift beyond
-    anything seen between real spans) block training: a model trained on broken data is broken.
-    Serving-data anomalies (schema or distribution skew of the requests) say nothing against the
-    training data, so the candidate is still trained and evaluated for people to look at, but it is
-    not pushed: production would keep receiving inputs unlike those it was trained on.
-    """
-    return HOLD_PUSH if split == SERVING_SPLIT else BLOCK_TRAINING
-
-
-def num_examples(statistics) -> int:
-    return statistics.datasets[0].num_examples if statistics.datasets else 0
+from pipeline.configs import SERVING_SPLIT
+from reports.validation_results import (
+    ANOMALIES_FILE,
+    DISTANCE_ANOMALIES,
+    SERVING_ENVIRONMENT,
+    TRAINING_ENVIRONMENT,
+    num_examples,
+)
 
 
 def _without_distance_anomalies(anomalies: anomalies_pb2.Anomalies) -> None:
     """Drops drift/skew reasons (keeping the measured distances in drift_skew_info)."""
     for feature in list(anomalies.anomaly_info):
         info = anomalies.anomaly_info[feature]
-        kept = [reason for reason in info.reason if reason.type not in _DISTANCE_ANOMALIES]
+        kept = [reason for reason in info.reason if reason.type not in DISTANCE_ANOMALIES]
         if not kept:
             del anomalies.anomaly_info[feature]
         elif len(kept) != len(info.reason):
@@ -86,7 +56,7 @@ def _without_distance_anomalies(anomalies: anomalies_pb2.Anomalies) -> None:
 def _add_distance_anomalies(target: anomalies_pb2.Anomalies, source: anomalies_pb2.Anomalies) -> None:
     """Adds `source`'s drift/skew reasons to `target`, feature by feature."""
     for feature, info in source.anomaly_info.items():
-        reasons = [reason for reason in info.reason if reason.type in _DISTANCE_ANOMALIES]
+        reasons = [reason for reason in info.reason if reason.type in DISTANCE_ANOMALIES]
         if not reasons:
             continue
         merged = target.anomaly_info[feature]
@@ -171,82 +141,6 @@ class Executor(example_validator_executor.Executor):
 
 def _has_anomalies(anomalies: anomalies_pb2.Anomalies) -> bool:
     return bool(anomalies.anomaly_info) or anomalies.HasField("dataset_anomaly_info")
-
-
-def read_anomalies(anomalies_artifact: types.Artifact) -> dict[str, anomalies_pb2.Anomalies]:
-    """Split -> the Anomalies proto the validator wrote for it."""
-    found = {}
-    for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
-        path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split), ANOMALIES_FILE)
-        anomalies = anomalies_pb2.Anomalies()
-        anomalies.ParseFromString(io_utils.read_bytes_file(path))
-        found[split] = anomalies
-    return found
-
-
-def _measurements(anomalies: anomalies_pb2.Anomalies, split: str):
-    """(feature, measurement) for every distance recorded in one split's anomalies."""
-    for info in anomalies.drift_skew_info:
-        feature = ".".join(info.path.step)
-        for measurement in info.skew_measurements if split == SERVING_SPLIT else info.drift_measurements:
-            yield feature, measurement
-
-
-def anomaly_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[dict]:
-    """One row per anomaly reason: where, what, the measured value and threshold (for distances), action."""
-    rows = []
-    for split, anomalies in anomalies_by_split.items():
-        measured = {(f, m.type): m for f, m in _measurements(anomalies, split)}
-        infos = sorted(anomalies.anomaly_info.items())
-        if anomalies.HasField("dataset_anomaly_info"):
-            infos.append(("(dataset)", anomalies.dataset_anomaly_info))
-        for feature, info in infos:
-            for reason in info.reason:
-                measurement = measured.get((feature, _DISTANCE_ANOMALIES.get(reason.type)))
-                rows.append(
-                    {
-                        "split": split,
-                        "feature": feature,
-                        "kind": anomalies_pb2.AnomalyInfo.Type.Name(reason.type),
-                        "short_description": reason.short_description,
-                        "description": reason.description,
-                        "measure": MEASURE_NAMES[measurement.type] if measurement else None,
-                        "value": round(measurement.value, 4) if measurement else None,
-                        "threshold": round(measurement.threshold, 4) if measurement else None,
-                        "action": action_of(split),
-                    }
-                )
-    return rows
-
-
-def distance_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[dict]:
-    """Every recorded drift (current vs previous span) and skew (serving vs training) distance."""
-    rows = []
-    for split, anomalies in anomalies_by_split.items():
-        for feature, measurement in _measurements(anomalies, split):
-            rows.append(
-                {
-                    "comparison": "skew" if split == SERVING_SPLIT else "drift",
-                    "feature": feature,
-                    "measure": MEASURE_NAMES[measurement.type],
-                    "value": round(measurement.value, 4),
-                    "threshold": round(measurement.threshold, 4),
-                }
-            )
-    return sorted(rows, key=lambda r: (r["comparison"], -r["value"] / (r["threshold"] or 1)))
-
-
-def describe_anomaly(row: dict) -> str:
-    """One line a person can act on: where, what, measured against what, and what it does."""
-    measured = (
-        f" ({row['measure']} {row['value']:.3f} > threshold {row['threshold']:.3f})"
-        if row["value"] is not None
-        else ""
-    )
-    return (
-        f"{row['split']}/{row['feature']}: {row['kind']}: {row['short_description']}{measured}. "
-        f"{row['description']} [{row['action']}]"
-    )
 
 
 class ExampleValidatorSpec(component_spec.ComponentSpec):

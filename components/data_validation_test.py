@@ -10,6 +10,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components import data_gates, data_validation
 from pipeline import configs, taxi_sample
+from reports import validation_results
 
 CURRENT, PREVIOUS, TRAIN = configs.CURRENT_SPAN_SPLIT, configs.PREVIOUS_SPAN_SPLIT, configs.TRAIN_SPLIT
 
@@ -76,9 +77,7 @@ def _validate(
     inputs = {"statistics": [statistics], "schema": [_schema_artifact(tmp_path / "schema")]}
     if serving_csv is not None:
         inputs["serving_statistics"] = [
-            _statistics_artifact(
-                tmp_path / "serving_statistics", {data_validation.SERVING_SPLIT: serving_csv}
-            )
+            _statistics_artifact(tmp_path / "serving_statistics", {configs.SERVING_SPLIT: serving_csv})
         ]
     anomalies = standard_artifacts.ExampleAnomalies()
     anomalies.uri = str(tmp_path / "anomalies")
@@ -109,15 +108,15 @@ def test_real_half_years_pass_and_every_distance_is_recorded(tmp_path, half_year
     serving = _serving_copy(half_years[CURRENT], tmp_path / "requests.csv")
     anomalies = _validate(tmp_path, half_years, serving)
 
-    by_split = data_validation.read_anomalies(anomalies)
-    assert data_validation.anomaly_rows(by_split) == []
+    by_split = validation_results.read_anomalies(anomalies)
+    assert validation_results.anomaly_rows(by_split) == []
     assert anomalies.get_json_value_custom_property("blessed") == {
         PREVIOUS: 1,
         CURRENT: 1,
         TRAIN: 1,
-        data_validation.SERVING_SPLIT: 1,
+        configs.SERVING_SPLIT: 1,
     }
-    distances = data_validation.distance_rows(by_split)
+    distances = validation_results.distance_rows(by_split)
     drift = {r["feature"]: r for r in distances if r["comparison"] == "drift"}
     skew = {r["feature"]: r for r in distances if r["comparison"] == "skew"}
     # Every feature with a comparator in the schema has its distance, including those far below threshold.
@@ -150,7 +149,7 @@ def test_fares_times_three_is_drift_that_blocks_training(tmp_path, half_years):
         "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH",
     )
     assert row["measure"] == "Jensen-Shannon" and row["value"] > 2 * row["threshold"]
-    assert row["action"] == data_validation.BLOCK_TRAINING
+    assert row["action"] == validation_results.BLOCK_TRAINING
     gate = data_gates.TrainingDataGateExecutor()
     with pytest.raises(
         data_gates.DataRejectedError,
@@ -166,7 +165,8 @@ def test_distances_on_too_few_examples_are_recorded_but_do_not_gate(tmp_path, ha
 
     assert data_gates.blocking_anomalies(anomalies) == []
     drift = {
-        r["feature"]: r for r in data_validation.distance_rows(data_validation.read_anomalies(anomalies))
+        r["feature"]: r
+        for r in validation_results.distance_rows(validation_results.read_anomalies(anomalies))
     }
     assert drift["fare"]["value"] > drift["fare"]["threshold"]
     assert "current_span has 60" in anomalies.get_string_custom_property("distances_not_gated")
@@ -184,7 +184,7 @@ def test_serving_anomalies_hold_the_push_of_a_blessed_model(tmp_path, half_years
     anomalies = _validate(tmp_path, half_years, serving)
 
     rows = data_gates.push_holding_anomalies(anomalies)
-    assert {(r["split"], r["feature"]) for r in rows} == {(data_validation.SERVING_SPLIT, "payment_type")}
+    assert {(r["split"], r["feature"]) for r in rows} == {(configs.SERVING_SPLIT, "payment_type")}
     assert {r["kind"] for r in rows} >= {"ENUM_TYPE_UNEXPECTED_STRING_VALUES"}
     assert data_gates.blocking_anomalies(anomalies) == []  # the training data is fine: training goes on
 

@@ -2,7 +2,7 @@
 
 TFMA spends about 5 ms of Python per evaluation example on this pipeline's 8 slicing specs, so an
 Evaluator fed the whole evaluation window grows with the data: 27 s on the sample's 3,064 examples,
-974 s on the 205,098 of a 1M-row window (README "Performance"). Past a few tens of thousands of
+974 s on the 205,098 of a 1M-row window (docs/performance.md). Past a few tens of thousands of
 examples more of them barely narrows a metric: the AUC of the key slice, about 40 % of the trips, has a
 standard error under 0.01 from 10,000 examples on. So the Evaluator sees a uniform sample of the split.
 
@@ -25,8 +25,8 @@ from tfx.dsl.components.base import base_beam_component, base_beam_executor, exe
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 
-EXAMPLES_IN_SPLIT = "examples_in_split"
-EXAMPLES_KEPT = "examples_kept"
+from reports.evaluation_results import EXAMPLES_IN_SPLIT, EXAMPLES_KEPT
+
 TF_EXAMPLE_PAYLOAD = "FORMAT_TF_EXAMPLE"
 # ExampleGen's custom properties that readers of Examples (TFXIO, the Evaluator, our summaries) use.
 _KEPT_INT_PROPERTIES = ("span",)

@@ -9,6 +9,7 @@ from tfx import types
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import evaluation_sample
+from reports.evaluation_results import EXAMPLES_IN_SPLIT, EXAMPLES_KEPT
 
 SPAN = 20162
 
@@ -62,8 +63,8 @@ def test_a_split_within_the_limit_passes_whole_with_the_inputs_properties(tmp_pa
     assert artifact_utils.decode_split_names(sample.split_names) == ["eval"]
     assert sample.get_int_custom_property("span") == SPAN
     assert sample.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
-    assert sample.get_int_custom_property(evaluation_sample.EXAMPLES_IN_SPLIT) == 300
-    assert sample.get_int_custom_property(evaluation_sample.EXAMPLES_KEPT) == 300
+    assert sample.get_int_custom_property(EXAMPLES_IN_SPLIT) == 300
+    assert sample.get_int_custom_property(EXAMPLES_KEPT) == 300
 
 
 def test_a_larger_split_is_cut_to_the_records_with_the_smallest_seeded_ranks(tmp_path):
@@ -71,8 +72,8 @@ def test_a_larger_split_is_cut_to_the_records_with_the_smallest_seeded_ranks(tmp
     sample, kept = _sample(tmp_path, _examples_artifact(tmp_path / "examples", records, files=3), 100)
     expected = sorted(records, key=lambda r: evaluation_sample.sample_rank(r, 7))[:100]
     assert sorted(kept) == sorted(expected)
-    assert sample.get_int_custom_property(evaluation_sample.EXAMPLES_IN_SPLIT) == 1000
-    assert sample.get_int_custom_property(evaluation_sample.EXAMPLES_KEPT) == 100
+    assert sample.get_int_custom_property(EXAMPLES_IN_SPLIT) == 1000
+    assert sample.get_int_custom_property(EXAMPLES_KEPT) == 100
 
 
 def test_the_sample_depends_on_the_seed_and_the_data_not_on_files_or_order(tmp_path):

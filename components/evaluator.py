@@ -5,7 +5,7 @@ stock executor would then load the same model twice and compute every metric on 
 half of its time (~30 s of a cold run on the sample) for numbers equal to the candidate's. This executor
 drops such a baseline, so TFMA evaluates the candidate alone; TFX then ignores the change thresholds
 (its "rubber stamp" for a first model) and still applies every value threshold, overall and per slice.
-TFMA names the only model of such an evaluation "" (pipeline/evaluation_results.py reads it so).
+TFMA names the only model of such an evaluation "" (reports/evaluation_results.py reads it so).
 """
 
 from tfx.components.evaluator import component, executor

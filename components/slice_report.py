@@ -14,9 +14,8 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import artifact, artifact_utils, component_spec, standard_artifacts
 
-from components import slice_report_html
-from pipeline import evaluation_results
 from pipeline.configs import SLICE_METRICS_FILE, SLICE_REPORT_FILE
+from reports import evaluation_results, slice_report_html
 
 
 class HtmlReport(artifact.Artifact):

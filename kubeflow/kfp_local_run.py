@@ -5,7 +5,7 @@ the pipeline image. `make test-kfp` runs it from a separate small environment (k
     python kubeflow/kfp_local_run.py <compiled pipeline.yaml> <pipeline root folder>
 
 The pipeline must be compiled with its shared folder inside the pipeline root
-(`python -m pipeline.kubeflow_runner --shared-dir <root>/shared`): DockerRunner mounts the pipeline root
+(`python -m kubeflow.compiler --shared-dir <root>/shared`): DockerRunner mounts the pipeline root
 into every container at the same path, and has no other volumes.
 """
 

@@ -1,7 +1,11 @@
-"""The taxi pipeline: configuration, data spans, the TFX DAG and its runners."""
+"""The TFX pipeline: its settings (configs.py), `create_pipeline`, the evaluation config, the input layout
+and the local runners (`make run`, the tfx CLI's beam_runner.py).
 
-import os
+`pipeline.configs` is the one place for settings: it imports nothing of this project, and every package
+may import it. The rest of this package assembles and runs the pipeline, and only the layers above it
+(kubeflow, cli, benchmarks, tests) may import it.
 
-# tf.keras must be tf-keras 2.16 (Keras 3 breaks TFX Keras models); this has to be set before
-# TensorFlow is first imported, so it lives in the package every entry point imports first.
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+May import: models, components, reports.
+"""
+
+import models  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)

@@ -17,10 +17,11 @@ from pipeline.quiet_logs import quiet_logs  # noqa: E402
 
 quiet_logs(verbose=bool(os.environ.get("VERBOSE")))
 
-from pipeline import configs, inputs, local_pipeline, run_report  # noqa: E402
+from pipeline import configs, inputs, local_pipeline  # noqa: E402
+from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner  # noqa: E402
 
 if __name__ == "__main__":
     settings = configs.Settings.resolve()
     inputs.prepare(settings)
     # A BeamDagRunner that also prints a line per component; the tfx CLI patches BeamDagRunner.run.
-    run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings))
+    ProgressReportingBeamDagRunner().run(local_pipeline.build(settings))

@@ -56,9 +56,9 @@ MAX_DUPLICATE_ROW_FRACTION = 0.01
 
 # Trainer: 150 steps of 512 examples, about 6 passes over the sample's 12,000-row window, at a rate of
 # 0.004: held-out AUC 0.942-0.944 across three seeds, against 0.941-0.943 for the 1,200 steps of 64 at
-# 0.001 used before (README "Performance"), in an eighth of the steps. The evaluation steps make about
+# 0.001 used before (docs/performance.md), in an eighth of the steps. The evaluation steps make about
 # one pass over the 3,000-row evaluation window (only logged; the Evaluator judges the model). The steps
-# do not grow with the data: on 100k generated rows 600 and 1,500 steps scored lower than 150 (README "Scaling").
+# do not grow with the data: on 100k generated rows 600 and 1,500 steps scored lower than 150 (docs/performance.md, "Scaling").
 TRAIN_STEPS = 150
 TRAIN_BATCH_SIZE = 512
 LEARNING_RATE = 0.004
@@ -107,11 +107,11 @@ SLICE_METRICS_FILE = "slice_metrics.json"
 DRIFT_REPORT_FILE = "drift_report.html"
 DRIFT_TABLE_FILE = "drift_table.json"
 
-# Beam DirectRunner on 2 cores: see README "Beam settings" for the measurements behind the choice.
+# Beam DirectRunner on 2 cores: see docs/performance.md, "Beam settings", for the measurements behind the choice.
 BEAM_PIPELINE_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 # Except, in a local run on large data, for the components whose work grows with it: they run on two
 # worker processes (PARALLEL_BEAM_ARGS). Each worker imports TensorFlow (~15 s) and every stage's data
-# crosses a process boundary, so they pay only past a size, measured per component (README "Beam
+# crosses a process boundary, so they pay only past a size, measured per component (docs/performance.md, "Beam
 # settings"): ExampleGen and Transform from the rows of the training and evaluation windows below (at 100k
 # rows they lose 7-9 s each, at 1M they save 88 and 74 s; the straight lines through both cross at 160k
 # and 190k), and the Evaluator from the examples it judges below (on the sample's 3,064 it loses 14 s, on

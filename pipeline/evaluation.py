@@ -6,15 +6,12 @@ from collections.abc import Sequence
 import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
 
-from models import features
-from pipeline import slice_floor_metric
+from models import features, slice_floor_metric
 
 # TFMA's AUC defaults to 10,000 thresholds per slice and model; with 1,000 it stays within 0.0001 of
 # the exact AUC here, and the Evaluator takes less time on ~130 slices. The key-slice floor wraps the
 # same configuration, so TFMA computes the AUC once.
 AUC_CONFIG = {"num_thresholds": 1000}
-CANDIDATE = "candidate"  # the model names TFX's Evaluator gives the two models it compares
-BASELINE = "baseline"
 
 
 def slicing_spec(slice_features: Sequence[str] = (), slice_values: Sequence[tuple[str, str]] = ()):

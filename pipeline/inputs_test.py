@@ -1,67 +1,13 @@
-"""Span discovery, input checks and the training/evaluation windows ExampleGen reads."""
-
-from pathlib import Path
+"""The training and evaluation windows ExampleGen reads, laid out from span folders."""
 
 import pytest
 
-from pipeline import configs, inputs
-
-HEADER = "fare,tips,company\n"
-
-
-def _write_span(root: Path, span: int, header: str = HEADER, rows: str = "1.0,0.5,A\n") -> Path:
-    path = root / f"span-{span}" / "data.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + rows)
-    return path
-
-
-def test_missing_folder_is_named_in_the_error(tmp_path):
-    with pytest.raises(inputs.InputError, match=str(tmp_path / "nope")):
-        inputs.discover_spans(tmp_path / "nope")
-
-
-def test_folder_without_spans_is_rejected(tmp_path):
-    (tmp_path / "stray.csv").write_text(HEADER)
-    with pytest.raises(inputs.InputError, match="no span of data"):
-        inputs.discover_spans(tmp_path)
-
-
-def test_spans_are_found_by_number_and_non_span_folders_ignored(tmp_path):
-    _write_span(tmp_path, 20151)
-    _write_span(tmp_path, 20132)
-    (tmp_path / "span-latest").mkdir()
-    (tmp_path / "span-20161").mkdir()  # empty: no CSV, so not a span
-    assert list(inputs.discover_spans(tmp_path)) == [20132, 20151]
-
-
-def test_missing_required_column_names_file_and_column(tmp_path):
-    bad = _write_span(tmp_path, 1, header="fare,company\n", rows="1.0,A\n")
-    with pytest.raises(inputs.InputError) as error:
-        inputs.check_csv_headers(inputs.discover_spans(tmp_path), ["fare", "tips", "company"])
-    assert str(bad) in str(error.value) and "tips" in str(error.value)
-
-
-def test_files_with_different_column_orders_are_rejected(tmp_path):
-    _write_span(tmp_path, 1)
-    reordered = _write_span(tmp_path, 2, header="tips,fare,company\n")
-    with pytest.raises(inputs.InputError, match=str(reordered)):
-        inputs.check_csv_headers(inputs.discover_spans(tmp_path), ["fare", "tips", "company"])
-
-
-def test_unparseable_schema_is_named(tmp_path):
-    schema = tmp_path / "schema.pbtxt"
-    schema.write_text("feature { name: 'fare' type: NOT_A_TYPE }")
-    with pytest.raises(inputs.InputError, match=str(schema)):
-        inputs.check_schema_file(schema)
-
-
-def test_curated_schema_is_valid():
-    inputs.check_schema_file(configs.SCHEMA_PATH)
+from pipeline import configs, input_checks, inputs
+from pipeline.input_checks_test import HEADER, write_span
 
 
 def test_windows_train_on_older_spans_and_evaluate_on_newer(tmp_path):
-    spans = {number: [_write_span(tmp_path / "raw", number)] for number in (1, 2, 3, 4, 5)}
+    spans = {number: [write_span(tmp_path / "raw", number)] for number in (1, 2, 3, 4, 5)}
     written = inputs.write_example_gen_input(
         spans, tmp_path / "egi", training_window_spans=2, evaluation_spans=2
     )
@@ -80,7 +26,7 @@ def test_windows_train_on_older_spans_and_evaluate_on_newer(tmp_path):
 
 
 def test_rewriting_windows_keeps_existing_links(tmp_path):
-    spans = {number: [_write_span(tmp_path / "raw", number)] for number in (1, 2, 3)}
+    spans = {number: [write_span(tmp_path / "raw", number)] for number in (1, 2, 3)}
     inputs.write_example_gen_input(spans, tmp_path / "egi", 1, 1)
     link = tmp_path / "egi" / "span-3" / "train" / "span-2-data.csv"
     before = link.lstat().st_mtime_ns
@@ -89,16 +35,16 @@ def test_rewriting_windows_keeps_existing_links(tmp_path):
 
 
 def test_windows_of_other_data_are_removed(tmp_path):
-    old_spans = {number: [_write_span(tmp_path / "old", number)] for number in (20161, 20162)}
+    old_spans = {number: [write_span(tmp_path / "old", number)] for number in (20161, 20162)}
     inputs.write_example_gen_input(old_spans, tmp_path / "egi", 1, 1)
-    new_spans = {number: [_write_span(tmp_path / "new", number)] for number in (1, 2, 3)}
+    new_spans = {number: [write_span(tmp_path / "new", number)] for number in (1, 2, 3)}
     inputs.write_example_gen_input(new_spans, tmp_path / "egi", 1, 1)
     assert sorted(p.name for p in (tmp_path / "egi").iterdir()) == ["span-2", "span-3"]
 
 
 def test_too_few_spans_is_explained(tmp_path):
-    spans = {1: [_write_span(tmp_path, 1)]}
-    with pytest.raises(inputs.InputError, match="at least 2"):
+    spans = {1: [write_span(tmp_path, 1)]}
+    with pytest.raises(input_checks.InputError, match="at least 2"):
         inputs.write_example_gen_input(spans, tmp_path / "egi", training_window_spans=3, evaluation_spans=1)
 
 
@@ -115,7 +61,7 @@ def test_schema_snapshot_path_changes_with_content(tmp_path):
 def test_split_rows_counts_the_rows_of_the_newest_or_the_given_span(tmp_path):
     rows_by_span = {8: 1, 9: 2, 10: 3, 11: 4}  # span-10 and span-11 sort after span-9 by number
     spans = {
-        span: [_write_span(tmp_path / "raw", span, rows="1.0,0.5,A\n" * rows)]
+        span: [write_span(tmp_path / "raw", span, rows="1.0,0.5,A\n" * rows)]
         for span, rows in rows_by_span.items()
     }
     inputs.write_example_gen_input(spans, tmp_path / "egi", training_window_spans=1, evaluation_spans=2)

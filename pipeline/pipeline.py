@@ -19,13 +19,13 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
 
 from components.data_gates import PushGate, TrainingDataGate
-from components.data_validation import SERVING_SPLIT, ExampleValidator
+from components.data_validation import ExampleValidator
 from components.evaluation_sample import EvaluationSample
 from components.evaluator import Evaluator
 from components.production_model import ProductionModel
 from components.slice_report import SliceReport
 from models import model
-from pipeline.configs import SPAN_FOLDER_PREFIX
+from pipeline.configs import SERVING_SPLIT, SPAN_FOLDER_PREFIX
 from pipeline.evaluation import build_eval_config
 
 

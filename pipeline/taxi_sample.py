@@ -7,7 +7,7 @@ from pathlib import Path
 
 from models import features
 from pipeline import configs
-from pipeline.inputs import InputError
+from pipeline.input_checks import InputError
 
 TIMESTAMP_COLUMN = "trip_start_timestamp"
 

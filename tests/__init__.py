@@ -1,0 +1,6 @@
+"""Tests that span packages: bad input, corrupted data, end to end, Kubeflow containers, the layering.
+
+Unit tests sit beside the code they test (`*_test.py`).
+
+May import: models, components, pipeline, kubeflow, reports, serving, monitoring, cli, benchmarks.
+"""

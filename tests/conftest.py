@@ -66,7 +66,7 @@ def output_dir_with_pushed_model(tmp_path) -> Path:
 def run_cli(output_dir: Path, *flags: str) -> subprocess.CompletedProcess:
     """The real CLI in a subprocess, as `make run` calls it."""
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "--output-dir", str(output_dir), *flags],
+        [sys.executable, "-m", "cli.main", "run", "--output-dir", str(output_dir), *flags],
         capture_output=True,
         text=True,
         timeout=300,

@@ -74,10 +74,10 @@ def eval_config(**gates) -> tfma.EvalConfig:
     config = evaluation.build_eval_config(**arguments)
     del config.model_specs[:]
     config.model_specs.add(
-        name=evaluation.CANDIDATE, label_key=features.LABEL, prediction_key="candidate_prediction"
+        name=tfma.CANDIDATE_KEY, label_key=features.LABEL, prediction_key="candidate_prediction"
     )
     config.model_specs.add(
-        name=evaluation.BASELINE,
+        name=tfma.BASELINE_KEY,
         label_key=features.LABEL,
         prediction_key="baseline_prediction",
         is_baseline=True,

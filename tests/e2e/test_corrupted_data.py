@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from cli import main as cli
 from components import production_model
-from pipeline import cli, configs, inputs, local_pipeline, run_report
+from pipeline import configs, inputs, local_pipeline, local_runner
+from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
+from reports import run_summary
 from tests import corrupted_data
 from tests.conftest import SMALL_RUN, tree_digest, write_sampled_spans
 
@@ -70,7 +73,7 @@ def test_validation_stops_the_run_before_training(
         ["run", "--output-dir", str(output_dir_with_pushed_model), "--data-root", str(data_root)]
     )
 
-    assert exit_code == cli.DATA_REJECTED_EXIT_CODE
+    assert exit_code == local_runner.DATA_REJECTED_EXIT_CODE
     summary = json.loads((output_dir_with_pushed_model / "run_summary.json").read_text())
     assert summary["stopped_before_training"]
     assert expected <= _anomalies(summary)
@@ -94,8 +97,8 @@ def test_drift_anomaly_shows_the_measured_distance_and_threshold(tmp_path, real_
     settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
     inputs.prepare(settings)
     with pytest.raises(RuntimeError, match="TrainingDataGate|DataRejectedError"):
-        run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings))
-    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+        ProgressReportingBeamDagRunner().run(local_pipeline.build(settings))
+    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
 
     [fare] = [a for a in summary["data_validation"]["anomalies"] if a["feature"] == "fare"]
     assert fare["measure"] == "Jensen-Shannon"
@@ -107,8 +110,8 @@ def test_drift_anomaly_shows_the_measured_distance_and_threshold(tmp_path, real_
 
 def _run_small(settings: configs.Settings) -> dict:
     inputs.prepare(settings)
-    run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **SMALL_RUN))
-    return run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **SMALL_RUN))
+    return run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
 
 
 def test_label_flip_passes_validation_and_is_refused_by_the_evaluator(tmp_path):

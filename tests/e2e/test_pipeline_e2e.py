@@ -23,7 +23,10 @@ from tensorflow_model_analysis.writers import eval_config_writer
 from tfx.orchestration import metadata
 
 from components import production_model
-from pipeline import configs, evaluation_results, inputs, local_pipeline, raw_examples, run_report
+from pipeline import configs, inputs, local_pipeline
+from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
+from reports import evaluation_results, run_summary
+from serving import raw_examples
 from tests import browser
 from tests.conftest import SMALL_RUN, write_sampled_spans
 
@@ -52,7 +55,7 @@ KEY_SLICE_NAME = "payment_type=Credit Card"
 def _run_pipeline(settings: configs.Settings) -> dict[str, str]:
     """Runs the pipeline once; returns node id -> state of its execution in that run."""
     inputs.prepare(settings)
-    run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **SMALL_RUN))
+    ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **SMALL_RUN))
     return _states_of_latest_run(settings.metadata_path)
 
 
@@ -126,7 +129,7 @@ def test_first_run_executes_every_component_once_and_pushes(workspace):
         )
         assert used == text_format.Parse(configs.SCHEMA_PATH.read_text(), schema_pb2.Schema())
 
-    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     assert summary["succeeded"] and summary["evaluation"]["blessed"]
     assert summary["evaluation"]["metrics"]["auc"] >= SMALL_RUN["min_auc"]
     # The small evaluation window is under the sample's cap, so the Evaluator judged all of it.
@@ -157,7 +160,7 @@ def test_pushed_model_serves_raw_examples_without_tips(workspace):
 
 def test_slice_report_holds_every_slice_with_tfmas_values(workspace):
     _, settings = workspace
-    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     report_dir = Path(summary["slice_report"]).parent
     data = json.loads((report_dir / configs.SLICE_METRICS_FILE).read_text())
     rows = {row["slice"]: row for row in data["slices"]}
@@ -181,7 +184,7 @@ def test_slice_report_holds_every_slice_with_tfmas_values(workspace):
 
 def test_slice_report_renders_in_a_browser(workspace, tmp_path):
     _, settings = workspace
-    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     page = Path(summary["slice_report"])
     dom = browser.Elements(browser.dump_dom(page))
     assert dom.find("table", id="slices")[0][1].get("data-ready") == "true"
@@ -197,7 +200,7 @@ def test_report_command_prints_the_slice_table_and_the_page(workspace):
         [
             sys.executable,
             "-m",
-            "pipeline.cli",
+            "cli.main",
             "report",
             "--output-dir",
             str(settings.output_dir),
@@ -222,7 +225,7 @@ def test_second_run_compares_with_production_and_reuses_the_rest(workspace):
     # The pushed model is now production: a new baseline, so a new evaluation, report and push.
     assert executed == ["Evaluator", "ProductionModel", "PushGate", "Pusher", "SliceReport"]
     assert all(states[node] == "CACHED" for node in COMPONENTS if node not in executed)
-    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     [first_version] = production_model.pushed_versions(str(settings.serving_model_dir))[:1]
     assert summary["evaluation"]["baseline"]["source"] == production_model.FROM_PRODUCTION
     assert summary["evaluation"]["baseline"]["version"] == first_version
@@ -257,11 +260,11 @@ def test_regression_overall_and_on_the_key_slice_is_not_pushed_and_named(workspa
     inputs.prepare(settings)
     # Also a cap under the evaluation window's size: the Evaluator judges exactly that many examples.
     unreachable = {**SMALL_RUN, "min_auc": 0.999, "key_slice_min_auc": 0.99, "max_evaluation_examples": 350}
-    run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **unreachable))
+    ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **unreachable))
 
     states = _states_of_latest_run(settings.metadata_path)
     assert states["Evaluator"] == states["Pusher"] == states["SliceReport"] == "COMPLETE"
-    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     assert summary["evaluation"]["blessed"] is False
     assert summary["pushed_model"] is None
     sample = summary["evaluation"]["sample"]

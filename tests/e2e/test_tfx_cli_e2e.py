@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import configs, run_report
+from pipeline import configs
+from reports import run_summary
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +41,7 @@ def test_tfx_pipeline_create_and_run_create(tmp_path, small_taxi_spans):
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "done   Pusher" in ran.stdout
 
-    summary = run_report.summarize_latest_run(output_dir / "metadata.sqlite", configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(output_dir / "metadata.sqlite", configs.PIPELINE_NAME)
     assert summary["succeeded"]
     statuses = {c["component"]: c["status"] for c in summary["components"]}
     assert statuses["CsvExampleGen"] == statuses["Trainer"] == statuses["Evaluator"] == "ran"

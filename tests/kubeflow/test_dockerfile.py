@@ -2,7 +2,8 @@
 
 import re
 
-from pipeline import configs, kubeflow_runner
+from kubeflow import compiler
+from pipeline import configs
 
 ROOT = configs.REPO_ROOT
 DOCKERFILE = (ROOT / "kubeflow" / "Dockerfile").read_text()
@@ -45,13 +46,13 @@ def test_base_python_is_the_one_tfx_1_16_needs():
 def test_legacy_keras_and_installed_packages():
     assert "TF_USE_LEGACY_KERAS=1" in DOCKERFILE
     # Installed, then the sources removed: steps import the packages by module path.
-    assert "rm -rf build ./*.egg-info setup.py models pipeline components" in DOCKERFILE
-    assert kubeflow_runner.ENTRYPOINT == ["python", "-m", "pipeline.kubeflow_executor"]
+    assert "rm -rf build ./*.egg-info setup.py models components pipeline reports kubeflow" in DOCKERFILE
+    assert compiler.ENTRYPOINT == ["python", "-m", "kubeflow.entrypoint"]
 
 
 def test_everything_the_image_copies_is_in_its_tag_and_passes_dockerignore():
     copied = re.findall(r"^COPY (\S+) ", DOCKERFILE, re.M)
-    assert set(copied) <= set(kubeflow_runner.IMAGE_SOURCES)
+    assert set(copied) <= set(compiler.IMAGE_SOURCES)
     allowed = {
         line[1:].rstrip("/")
         for line in (ROOT / ".dockerignore").read_text().splitlines()
@@ -61,16 +62,16 @@ def test_everything_the_image_copies_is_in_its_tag_and_passes_dockerignore():
 
 
 def test_image_tag_changes_with_the_code(tmp_path):
-    for source in kubeflow_runner.IMAGE_SOURCES:
+    for source in compiler.IMAGE_SOURCES:
         target = tmp_path / source
         if (ROOT / source).is_dir():
-            target.mkdir(parents=True)
+            target.mkdir(parents=True, exist_ok=True)
             (target / "module.py").write_text("x = 1\n")
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text("content\n")
-    before = kubeflow_runner.image_tag(tmp_path)
+    before = compiler.image_tag(tmp_path)
     (tmp_path / "models" / "module.py").write_text("x = 2\n")
-    assert kubeflow_runner.image_tag(tmp_path) != before
+    assert compiler.image_tag(tmp_path) != before
     (tmp_path / "models" / "module_test.py").write_text("tests do not go into the image\n")
-    assert kubeflow_runner.image_tag(tmp_path) == kubeflow_runner.image_tag(tmp_path)
+    assert compiler.image_tag(tmp_path) == compiler.image_tag(tmp_path)

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from pipeline import configs, kubeflow_runner
+from kubeflow import compiler
+from pipeline import configs
 from tests.kubeflow.test_pipeline_in_containers import image  # noqa: F401  (the same Docker checks)
 
 pytestmark = pytest.mark.kfp
@@ -21,11 +22,11 @@ def test_kfp_local_runs_the_compiled_pipeline_to_a_pushed_model(image, tmp_path)
         pytest.skip(f"{KFP_LOCAL_PYTHON} is missing: run `make kfp-local-env`")
     root, shared = tmp_path / "pipeline_root", tmp_path / "pipeline_root" / "shared"
     subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "prepare-data", "--output-dir", str(shared)],
+        [sys.executable, "-m", "cli.main", "prepare-data", "--output-dir", str(shared)],
         check=True,
         capture_output=True,
     )
-    package = kubeflow_runner.compile_pipeline(tmp_path / "build", shared_dir=str(shared))
+    package = compiler.compile_pipeline(tmp_path / "build", shared_dir=str(shared))
 
     ran = subprocess.run(
         [

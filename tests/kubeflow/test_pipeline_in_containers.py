@@ -11,7 +11,8 @@ import sys
 import pytest
 import yaml
 
-from pipeline import configs, kubeflow_runner
+from kubeflow import compiler
+from pipeline import configs
 from tests.kubeflow import container_launcher
 
 pytestmark = pytest.mark.kfp
@@ -23,17 +24,17 @@ def image():
         pytest.skip("docker is not installed (apt-get install docker.io)")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         pytest.skip("dockerd is not running (start it: dockerd &)")
-    tag = kubeflow_runner.image()
+    tag = compiler.image()
     if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
         pytest.skip(f"image {tag} is not built: run `make image-offline` (or `make image`)")
     return tag
 
 
 def test_pipeline_runs_in_containers_to_a_pushed_model(image, tmp_path):
-    spec = next(yaml.safe_load_all(kubeflow_runner.compile_pipeline(tmp_path / "build").read_text()))
+    spec = next(yaml.safe_load_all(compiler.compile_pipeline(tmp_path / "build").read_text()))
     shared, minio = tmp_path / "shared", tmp_path / "minio"
     subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "prepare-data", "--output-dir", str(shared)],
+        [sys.executable, "-m", "cli.main", "prepare-data", "--output-dir", str(shared)],
         check=True,
         capture_output=True,
     )

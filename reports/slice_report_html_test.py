@@ -4,8 +4,7 @@ import re
 
 import pytest
 
-from components import slice_report_html
-from pipeline import evaluation_results
+from reports import evaluation_results, slice_report_html
 from tests import browser
 from tests import model_free_evaluation as model_free_evaluation_module
 

@@ -52,7 +52,7 @@ def follow(client, run_id: str, timeout_seconds: int, poll_seconds: int = 10) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kfp_submit", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kubeflow.submit", description=__doc__)
     parser.add_argument("--host", default="http://localhost:8080", help="KFP API (default: a port-forward)")
     parser.add_argument("--package", default=str(configs.KFP_BUILD_DIR / configs.KFP_PIPELINE_FILE))
     parser.add_argument("--pipeline-root", default=configs.KFP_DEFAULT_PIPELINE_ROOT)

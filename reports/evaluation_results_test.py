@@ -3,8 +3,7 @@
 import pytest
 import tensorflow_model_analysis as tfma
 
-from pipeline import evaluation_results
-from pipeline.evaluation import BASELINE, CANDIDATE
+from reports import evaluation_results
 from tests import model_free_evaluation
 
 KEY = model_free_evaluation.KEY_SLICE
@@ -21,7 +20,7 @@ def _by_slice(content):
 
 def test_every_slice_tfma_computed_is_read_with_its_values(model_free_evaluation, content):
     rows = _by_slice(content)
-    for model, field in ((CANDIDATE, "metrics"), (BASELINE, "baseline_metrics")):
+    for model, field in ((tfma.CANDIDATE_KEY, "metrics"), (tfma.BASELINE_KEY, "baseline_metrics")):
         result = tfma.load_eval_result(str(model_free_evaluation), model_name=model)
         assert len(result.slicing_metrics) == len(rows)
         for slice_key, sliced in result.slicing_metrics:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline import slice_floor_metric
+from models import slice_floor_metric
 
 
 def test_shortfall_is_the_distance_below_the_floor():

@@ -8,7 +8,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from pipeline import configs, runs
+from pipeline import configs
+from reports import runs
 
 THRESHOLD = configs.REPORTED_DECISION_THRESHOLD
 COLUMNS = (

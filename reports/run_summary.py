@@ -1,4 +1,4 @@
-"""How a run is reported: a line per component as it runs, then a summary read back from ML Metadata.
+"""A run's summary, read back from ML Metadata: components, evaluation, push, data validation.
 
 The summary is built from MLMD and the artifacts alone (not from this process's memory), so it is the
 same for a run started by `make run`, by the tfx CLI, or on another orchestrator sharing the store.
@@ -6,16 +6,14 @@ same for a run started by `make run`, by the tfx CLI, or on another orchestrator
 
 import json
 import sys
-import time
 from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration.beam import beam_dag_runner
 from tfx.types.artifact import Artifact
 
-from components import data_validation, evaluation_sample
-from pipeline import beam_settings, configs, evaluation_results, runs
-from pipeline.slice_table import describe_failure
+from pipeline import configs
+from reports import evaluation_results, runs, validation_results
+from reports.slice_table import describe_failure
 
 STATUS_BY_STATE = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -32,34 +30,6 @@ HEADLINE_METRICS = {
     "recall": "recall",
     "example_count": "example_count",
 }
-
-
-def _say(line: str) -> None:
-    print(line, flush=True)
-
-
-class _ProgressReportingNodeDoFn(beam_dag_runner.PipelineNodeAsDoFn):
-    """Runs one pipeline node and prints when it starts and ends, with seconds."""
-
-    def process(self, element, *signals):
-        started = time.monotonic()
-        _say(f"  start  {self._node_id}")
-        try:
-            super().process(element, *signals)
-        except BaseException:
-            _say(f"  FAILED {self._node_id} after {time.monotonic() - started:.1f} s")
-            raise
-        _say(f"  done   {self._node_id:<32} {time.monotonic() - started:6.1f} s")
-
-
-class ProgressReportingBeamDagRunner(beam_dag_runner.BeamDagRunner):
-    """BeamDagRunner that prints a line per component as it starts and ends."""
-
-    _PIPELINE_NODE_DO_FN_CLS = _ProgressReportingNodeDoFn
-
-    def run(self, pipeline):
-        beam_settings.disable_in_memory_state_cache()
-        return super().run(pipeline)
 
 
 def _output_artifacts(store, execution_id: int) -> dict[str, list[Artifact]]:
@@ -107,8 +77,8 @@ def _evaluation_summary(
         },
         # How many examples the evaluation window held, and how many the Evaluator judged.
         "sample": {
-            "examples_in_window": sample.get_int_custom_property(evaluation_sample.EXAMPLES_IN_SPLIT),
-            "examples_judged": sample.get_int_custom_property(evaluation_sample.EXAMPLES_KEPT),
+            "examples_in_window": sample.get_int_custom_property(evaluation_results.EXAMPLES_IN_SPLIT),
+            "examples_judged": sample.get_int_custom_property(evaluation_results.EXAMPLES_KEPT),
         }
         if sample
         else None,
@@ -123,10 +93,10 @@ def _evaluation_summary(
 def _data_validation(outputs: dict[str, list[Artifact]]) -> dict:
     """ExampleValidator's anomalies (each with what it does) and every drift and skew distance it measured."""
     artifact = outputs["anomalies"][0]
-    by_split = data_validation.read_anomalies(artifact)
+    by_split = validation_results.read_anomalies(artifact)
     return {
-        "anomalies": data_validation.anomaly_rows(by_split),
-        "distances": data_validation.distance_rows(by_split),
+        "anomalies": validation_results.anomaly_rows(by_split),
+        "distances": validation_results.distance_rows(by_split),
         "distances_not_gated": artifact.get_string_custom_property("distances_not_gated"),
     }
 
@@ -290,6 +260,6 @@ def _print_data_validation(validation: dict, say) -> None:
     if anomalies:
         say(f"Data anomalies ({len(anomalies)}):")
         for anomaly in anomalies:
-            say(f"  - {data_validation.describe_anomaly(anomaly)}")
+            say(f"  - {validation_results.describe_anomaly(anomaly)}")
     else:
         say("Data validation: no anomalies.")

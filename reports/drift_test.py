@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from pipeline import cli, configs, drift
+from cli import main as cli
+from pipeline import configs
+from reports import drift
 from tests import browser
 
 pytestmark = pytest.mark.e2e  # statistics of 10 span sets: about a minute cold

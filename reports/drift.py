@@ -19,8 +19,8 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from components.data_validation import MEASURE_NAMES, TRAINING_ENVIRONMENT, num_examples
 from pipeline import configs
+from reports.validation_results import MEASURE_NAMES, TRAINING_ENVIRONMENT, num_examples
 
 # A comparator with this threshold only records the distance (for features the schema does not gate).
 _RECORD_ONLY = 1e-9

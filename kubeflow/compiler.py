@@ -20,18 +20,22 @@ from pipeline.local_pipeline import model_and_gate_arguments
 from pipeline.pipeline import create_pipeline
 
 # Every step runs our entrypoint, which maps KFP's object-store URIs to the launcher's local copies
-# before TFX's own executor runner sees them (see pipeline/kubeflow_executor.py).
-ENTRYPOINT = ["python", "-m", "pipeline.kubeflow_executor"]
+# before TFX's own executor runner sees them (see kubeflow/entrypoint.py).
+ENTRYPOINT = ["python", "-m", "kubeflow.entrypoint"]
 # What the image is built from: a change to any of these is a new image tag.
 IMAGE_SOURCES = (
     "requirements.lock",
     "setup.py",
     "kubeflow/Dockerfile",
     "models",
-    "pipeline",
     "components",
+    "pipeline",
+    "reports",
+    "kubeflow",
     "schema",
 )
+# Of a folder above, what the image holds: its code and the schema (not its docs or build outputs).
+IMAGE_FILE_PATTERNS = ("*.py", "*.pbtxt")
 
 
 def image_tag(repo_root: Path = configs.REPO_ROOT) -> str:
@@ -39,7 +43,11 @@ def image_tag(repo_root: Path = configs.REPO_ROOT) -> str:
     digest = hashlib.sha256()
     for source in IMAGE_SOURCES:
         path = repo_root / source
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        files = (
+            sorted(f for pattern in IMAGE_FILE_PATTERNS for f in path.rglob(pattern))
+            if path.is_dir()
+            else [path]
+        )
         for file in files:
             if file.is_file() and "__pycache__" not in file.parts and not file.name.endswith("_test.py"):
                 digest.update(str(file.relative_to(repo_root)).encode() + b"\0" + file.read_bytes())
@@ -93,7 +101,7 @@ def platform_spec(pipeline_spec: dict, shared_dir: str = configs.KFP_SHARED_DIR)
     }
 
 
-GOLDEN_STRUCTURE = configs.REPO_ROOT / "pipeline" / "testdata" / "kfp_pipeline_structure.json"
+GOLDEN_STRUCTURE = configs.REPO_ROOT / "kubeflow" / "testdata" / "kfp_pipeline_structure.json"
 
 
 def pipeline_structure(pipeline_spec: dict) -> dict:
@@ -130,7 +138,7 @@ def compile_pipeline(
     path = output_dir / configs.KFP_PIPELINE_FILE
     with path.open("w") as spec_file:
         spec_file.write(
-            f"# {configs.KFP_PIPELINE_NAME}: compiled by pipeline/kubeflow_runner.py (`make kfp-compile`).\n"
+            f"# {configs.KFP_PIPELINE_NAME}: compiled by kubeflow/compiler.py (`make kfp-compile`).\n"
         )
         yaml.safe_dump_all(
             [pipeline_spec, platform_spec(pipeline_spec, shared_dir)], spec_file, sort_keys=True
@@ -139,7 +147,7 @@ def compile_pipeline(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubeflow_runner", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kubeflow.compiler", description=__doc__)
     parser.add_argument("--output-dir", default=str(configs.KFP_BUILD_DIR))
     parser.add_argument("--image-tag", action="store_true", help="Print the image tag and exit.")
     parser.add_argument(

@@ -12,7 +12,8 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.utils import import_utils
 
-from pipeline import configs, kubeflow_executor, kubeflow_runner
+from kubeflow import compiler, entrypoint
+from pipeline import configs
 from tests.kubeflow import container_launcher
 
 EXECUTOR_CLASSES = {
@@ -37,7 +38,7 @@ EXECUTOR_CLASSES = {
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    path = kubeflow_runner.compile_pipeline(tmp_path_factory.mktemp("kfp"))
+    path = compiler.compile_pipeline(tmp_path_factory.mktemp("kfp"))
     text = path.read_text()
     spec, platform = yaml.safe_load_all(text)
     return path, text, spec, platform
@@ -59,12 +60,12 @@ def test_schema_2_1_as_the_oss_api_server_requires(compiled):
 def test_every_component_runs_our_image_with_its_executor_and_beam_args(compiled):
     _, _, spec, _ = compiled
     assert set(spec["root"]["dag"]["tasks"]) == set(EXECUTOR_CLASSES)
-    image = kubeflow_runner.image()
+    image = compiler.image()
     assert re.fullmatch(r"taxi-pipeline:[0-9a-f]{12}", image)
     for task, executor_class in EXECUTOR_CLASSES.items():
         container = container_launcher.task_container(spec, task)
         assert container["image"] == image, task
-        assert container["command"] == kubeflow_runner.ENTRYPOINT, task
+        assert container["command"] == compiler.ENTRYPOINT, task
         args = container["args"]
         assert args[args.index("--executor_class_path") + 1] == executor_class, task
         assert all(arg in args for arg in configs.BEAM_PIPELINE_ARGS), task
@@ -108,9 +109,7 @@ def test_every_step_mounts_the_shared_volume(compiled):
 
 def test_structure_matches_the_golden_file(compiled):
     # After a deliberate change to the pipeline's shape: `make kfp-golden` rewrites the file.
-    assert kubeflow_runner.pipeline_structure(compiled[2]) == json.loads(
-        kubeflow_runner.GOLDEN_STRUCTURE.read_text()
-    )
+    assert compiler.pipeline_structure(compiled[2]) == json.loads(compiler.GOLDEN_STRUCTURE.read_text())
 
 
 def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, tmp_path, monkeypatch):
@@ -122,14 +121,14 @@ def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, 
             folder = shared / "example_gen_input" / f"span-{span}" / split
             folder.mkdir(parents=True)
             (folder / "data.csv").write_text("fare,tips\n" + "".join(f"{i}.5,1.0\n" for i in range(rows)))
-    monkeypatch.setitem(kubeflow_executor.LAUNCHER_LOCAL_ROOTS, "minio://", f"{local_minio}/")
+    monkeypatch.setitem(entrypoint.LAUNCHER_LOCAL_ROOTS, "minio://", f"{local_minio}/")
     invocation = container_launcher.executor_input(spec, "CsvExampleGen", {}, "run-1")
     invocation["inputs"]["parameterValues"]["input_base"] = str(shared / "example_gen_input")
     invocation["outputs"]["outputFile"] = str(tmp_path / "kfp_outputs" / "output_metadata.json")
     args = list(container_launcher.task_container(spec, "CsvExampleGen")["args"])
     args[args.index("--json_serialized_invocation_args") + 1] = json.dumps(invocation)
 
-    assert kubeflow_executor.main(args) == 0
+    assert entrypoint.main(args) == 0
 
     examples_uri = f"{container_launcher.RUN_ROOT}/run-1/CsvExampleGen/examples"
     written = local_minio / examples_uri[len("minio://") :]

@@ -2,16 +2,10 @@
 
 import argparse
 import sys
-import time
-import traceback
-from pathlib import Path
 
-from pipeline import configs
+from pipeline import configs, local_runner
+from pipeline.local_runner import BAD_INPUT_EXIT_CODE
 from pipeline.quiet_logs import quiet_logs
-
-# Exit codes: 0 the run completed (blessed and pushed, or not, or push held), 1 a component failed,
-# 2 bad input or arguments, 3 data validation stopped the run before training.
-DATA_REJECTED_EXIT_CODE = 3
 
 
 def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
@@ -40,96 +34,40 @@ def _prepare_data(args) -> int:
 
 
 def _run(args) -> int:
-    from pipeline import inputs
-
     settings = configs.Settings.resolve(args.output_dir, args.data_root, args.schema, args.serving_logs)
-    started = time.monotonic()
-    try:
-        spans = inputs.prepare(settings)
-    except inputs.InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    # Imported only once the inputs are known to be good: TFX, TFMA and TensorFlow take seconds to load.
-    from pipeline import local_pipeline, run_report
-
-    span = args.span if args.span is not None else max(spans)
-    if span not in spans:
-        print(f"error: --span {span} has no data; spans available: {spans}", file=sys.stderr)
-        return 2
-    print(
-        f"Running {configs.PIPELINE_NAME} on span {span} of {settings.spans_dir}; outputs in {settings.output_dir}"
-    )
-    previous_run_id = run_report.latest_run_id(settings.metadata_path, configs.PIPELINE_NAME)
-    error = None
-    try:
-        run_report.ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, args.span))
-    except Exception as raised:
-        error = raised
-    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
-    # A run that failed before its first component started left no record; don't report the previous one.
-    if summary is None or summary["run_id"] == previous_run_id:
-        summary = None
-    # Data rejected by validation is an outcome the summary explains, not a crash: no traceback.
-    rejected = summary is not None and summary["stopped_before_training"]
-    if error is not None and not rejected:
-        traceback.print_exception(error)
-        print(f"error: the pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
-    if summary is not None:
-        summary["wall_seconds"] = round(time.monotonic() - started, 1)
-        run_report.write_summary(summary, settings.run_summary_path)
-        run_report.print_summary(summary, settings.run_summary_path)
-        _publish_report(summary, settings)
-        print(f"Wall time: {summary['wall_seconds']:.1f} s")
-    if rejected:
-        print(
-            "error: the training data failed validation (anomalies above); nothing was trained or pushed.",
-            file=sys.stderr,
-        )
-        return DATA_REJECTED_EXIT_CODE
-    return 1 if error is not None else 0
+    return local_runner.run(settings, args.span)
 
 
 def _summary(args) -> int:
-    from pipeline import run_report
+    from reports import run_summary
 
     settings = configs.Settings.resolve(args.output_dir)
-    summary = run_report.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     if summary is None:
         print(
             f"error: no run of {configs.PIPELINE_NAME} recorded in {settings.metadata_path}", file=sys.stderr
         )
-        return 2
-    run_report.write_summary(summary, settings.run_summary_path)
-    run_report.print_summary(summary, settings.run_summary_path)
-    _publish_report(summary, settings)
+        return BAD_INPUT_EXIT_CODE
+    local_runner.publish_summary(summary, settings)
     return 0
 
 
-def _publish_report(summary: dict, settings: configs.Settings) -> None:
-    """Copies the run's slice report to outputs/slice_report.html, the path that stays the same."""
-    from pipeline import slice_table
-
-    if summary.get("slice_report"):
-        copy = slice_table.publish(Path(summary["slice_report"]), settings.slice_report_path)
-        print(f"Slice report copied to {copy} (`make report` prints its table)")
-
-
 def _report(args) -> int:
-    from pipeline import slice_table
+    from reports import slice_table
 
     settings = configs.Settings.resolve(args.output_dir)
     found = slice_table.find_report(settings.metadata_path, configs.PIPELINE_NAME, args.run_id)
     if found is None:
         which = f"run {args.run_id}" if args.run_id else f"no run of {configs.PIPELINE_NAME}"
         print(f"error: {which} is not recorded in {settings.metadata_path}", file=sys.stderr)
-        return 2
+        return BAD_INPUT_EXIT_CODE
     run_id, report_dir = found
     if report_dir is None:
         print(
             f"error: run {run_id} has no slice report (its SliceReport step did not complete)",
             file=sys.stderr,
         )
-        return 2
+        return BAD_INPUT_EXIT_CODE
     slice_table.print_report(report_dir, run_id, limit=None if args.all else args.top)
     html_file = report_dir / configs.SLICE_REPORT_FILE
     copy = slice_table.publish(html_file, settings.slice_report_path)
@@ -143,17 +81,17 @@ def _report(args) -> int:
 
 
 def _drift(args) -> int:
-    from pipeline import inputs
+    from pipeline import input_checks, inputs
 
     settings = configs.Settings.resolve(args.output_dir, args.data_root, args.schema, args.serving_logs)
     try:
         inputs.prepare(settings)
-    except inputs.InputError as error:
+    except input_checks.InputError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    from pipeline import drift, drift_report_html
+        return BAD_INPUT_EXIT_CODE
+    from reports import drift, drift_report_html
 
-    spans = inputs.discover_spans(settings.spans_dir)
+    spans = input_checks.discover_spans(settings.spans_dir)
     schema = drift.read_schema(settings.schema_path)
     comparisons = drift.comparisons(settings, spans)
     table = drift.drift_table(schema, comparisons)

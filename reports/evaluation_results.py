@@ -10,10 +10,14 @@ import math
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.writers import eval_config_writer
 
-from pipeline import configs, slice_floor_metric
-from pipeline.evaluation import BASELINE, CANDIDATE
+from models import slice_floor_metric
+from pipeline import configs
 
 OVERALL = "Overall"
+# What EvaluationSample (components/evaluation_sample.py) records on its output: the examples in the
+# evaluation split, and how many of them the Evaluator was handed.
+EXAMPLES_IN_SPLIT = "examples_in_split"
+EXAMPLES_KEPT = "examples_kept"
 DECISION_THRESHOLD = configs.REPORTED_DECISION_THRESHOLD
 # Scalar metrics shown per slice, in table order: TFMA name -> column heading.
 SCALAR_METRICS = {
@@ -114,7 +118,7 @@ def _load(evaluation_uri: str, eval_config, model_name: str):
     names the only model of an evaluation "": that model is the candidate, and there is no baseline.
     """
     if len(eval_config.model_specs) == 1:
-        if model_name != CANDIDATE:
+        if model_name != tfma.CANDIDATE_KEY:
             return None
         model_name = None
     try:
@@ -142,8 +146,8 @@ def load_rows(evaluation_uri: str) -> tuple[dict, dict]:
     eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
     thresholds = _configured_thresholds(eval_config)
     return (
-        _rows(_load(evaluation_uri, eval_config, CANDIDATE), thresholds),
-        _rows(_load(evaluation_uri, eval_config, BASELINE), thresholds),
+        _rows(_load(evaluation_uri, eval_config, tfma.CANDIDATE_KEY), thresholds),
+        _rows(_load(evaluation_uri, eval_config, tfma.BASELINE_KEY), thresholds),
     )
 
 
@@ -266,8 +270,8 @@ def read_evaluation(evaluation_uri: str, key_slice, min_slice_examples: int) -> 
     """Everything the slice report shows, as JSON-safe data: slices worst first, curves, failures."""
     eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
     thresholds = _configured_thresholds(eval_config)
-    candidate_result = _load(evaluation_uri, eval_config, CANDIDATE)
-    baseline_result = _load(evaluation_uri, eval_config, BASELINE)
+    candidate_result = _load(evaluation_uri, eval_config, tfma.CANDIDATE_KEY)
+    baseline_result = _load(evaluation_uri, eval_config, tfma.BASELINE_KEY)
     candidate, baseline = _rows(candidate_result, thresholds), _rows(baseline_result, thresholds)
     key_name = slice_name(tuple(key_slice))
     slices = []
@@ -296,8 +300,8 @@ def read_evaluation(evaluation_uri: str, key_slice, min_slice_examples: int) -> 
         "decision_thresholds": thresholds,
         "slices": slices,
         "curves": {
-            CANDIDATE: _curves(candidate_result, curve_slices),
-            BASELINE: _curves(baseline_result, curve_slices),
+            tfma.CANDIDATE_KEY: _curves(candidate_result, curve_slices),
+            tfma.BASELINE_KEY: _curves(baseline_result, curve_slices),
         },
         "failures": validation_failures(evaluation_uri, candidate, baseline),
     }

@@ -1,8 +1,8 @@
-"""The Kubeflow entrypoint's URI mapping (pure) — see kubeflow_runner_test for a real step through it."""
+"""The Kubeflow entrypoint's URI mapping (pure) — see compiler_test for a real step through it."""
 
 import pytest
 
-from pipeline import kubeflow_executor
+from kubeflow import entrypoint
 
 
 @pytest.mark.parametrize(
@@ -18,10 +18,10 @@ from pipeline import kubeflow_executor
     ],
 )
 def test_object_store_uris_map_to_the_launchers_local_copies_and_back(uri, local):
-    assert kubeflow_executor.to_local_path(uri) == local
+    assert entrypoint.to_local_path(uri) == local
     scheme = uri.split("//")[0] + "//" if "://" in uri else None
     if scheme:
-        assert kubeflow_executor.to_uri(local, scheme) == uri
+        assert entrypoint.to_uri(local, scheme) == uri
 
 
 def _invocation():
@@ -45,7 +45,7 @@ def _invocation():
 
 
 def test_invocation_artifacts_are_localized_and_nothing_else_changes():
-    localized, original = kubeflow_executor.localize_invocation(_invocation())
+    localized, original = entrypoint.localize_invocation(_invocation())
     assert (
         localized["inputs"]["artifacts"]["model"]["artifacts"][0]["uri"]
         == "/minio/mlpipeline/v2/run/Trainer/model"
@@ -64,7 +64,7 @@ def test_invocation_artifacts_are_localized_and_nothing_else_changes():
 
 
 def test_output_metadata_gets_the_original_uris_back():
-    _, original = kubeflow_executor.localize_invocation(_invocation())
+    _, original = entrypoint.localize_invocation(_invocation())
     written_by_tfx = {
         "artifacts": {
             "baseline_model": {
@@ -74,7 +74,7 @@ def test_output_metadata_gets_the_original_uris_back():
             }
         }
     }
-    restored = kubeflow_executor.restore_uris(written_by_tfx, original)
+    restored = entrypoint.restore_uris(written_by_tfx, original)
     artifact = restored["artifacts"]["baseline_model"]["artifacts"][0]
     assert artifact == {"name": "b", "uri": "minio://mlpipeline/v2/run/PM/baseline", "metadata": {"x": 1}}
 
@@ -86,7 +86,7 @@ def test_the_drivers_span_is_kept_beside_the_executors_metadata():
     driver_output = {
         "artifacts": {"examples": {"artifacts": [{"uri": "/x", "metadata": {"custom:span": 20162}}]}}
     }
-    merged = kubeflow_executor.merge_driver_metadata(executor_output, driver_output)
+    merged = entrypoint.merge_driver_metadata(executor_output, driver_output)
     assert merged["artifacts"]["examples"]["artifacts"][0]["metadata"] == {
         "custom:span": 20162,
         "split_names": "[]",
@@ -104,6 +104,6 @@ def test_input_types_dropped_by_kfp_local_come_back_from_the_inputs_spec():
         }
     }
     inputs_spec = {"artifacts": {"examples": {"artifactType": {"instanceSchema": schema}}}}
-    restored = kubeflow_executor.restore_input_types(invocation, inputs_spec)["inputs"]["artifacts"]
+    restored = entrypoint.restore_input_types(invocation, inputs_spec)["inputs"]["artifacts"]
     assert restored["examples"]["artifacts"][0]["type"] == {"instanceSchema": schema}
     assert restored["schema"]["artifacts"][0]["type"] == {"instanceSchema": "title: tfx.Schema\n"}

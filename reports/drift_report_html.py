@@ -4,8 +4,8 @@ Self-contained like the slice report: inline SVG and styles, no network. Distrib
 same statistics the distances were computed on (50-bucket histograms, top values).
 """
 
-from components.slice_report_html import STYLE, _e
-from pipeline.drift import SKEW, Comparison, closeness
+from reports.drift import SKEW, Comparison, closeness
+from reports.html import STYLE, escape
 
 COLORS = {"reference": "#8b949e", "current": "#1f6feb"}
 MAX_CATEGORIES = 12
@@ -73,9 +73,9 @@ def numeric_plot(title: str, series: list[tuple[str, str, object]]) -> str:
         return margin + PLOT_HEIGHT - value / peak * PLOT_HEIGHT
 
     parts = [
-        f'<svg class="plot distribution" role="img" aria-label="{_e(title)}" width="{PLOT_WIDTH + 2 * margin + 150}" '
+        f'<svg class="plot distribution" role="img" aria-label="{escape(title)}" width="{PLOT_WIDTH + 2 * margin + 150}" '
         f'height="{PLOT_HEIGHT + 2 * margin + 10}" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="{margin}" y="16" class="plot-title">{_e(title)}</text>',
+        f'<text x="{margin}" y="16" class="plot-title">{escape(title)}</text>',
         f'<rect x="{margin}" y="{margin}" width="{PLOT_WIDTH}" height="{PLOT_HEIGHT}" class="frame"/>',
         f'<text x="{margin}" y="{PLOT_HEIGHT + margin + 14}" class="axis">{low:.4g}</text>',
         f'<text x="{margin + PLOT_WIDTH}" y="{PLOT_HEIGHT + margin + 14}" class="axis" text-anchor="end">{high:.4g}</text>',
@@ -86,7 +86,7 @@ def numeric_plot(title: str, series: list[tuple[str, str, object]]) -> str:
             f'<polyline class="series" points="{path}" fill="none" stroke="{color}" stroke-width="2"/>'
         )
         parts.append(
-            f'<text x="{PLOT_WIDTH + margin + 10}" y="{margin + 14 + 16 * index}" fill="{color}" class="legend">{_e(name)}</text>'
+            f'<text x="{PLOT_WIDTH + margin + 10}" y="{margin + 14 + 16 * index}" fill="{color}" class="legend">{escape(name)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -109,27 +109,27 @@ def categorical_plot(title: str, series: list[tuple[str, str, object]]) -> str:
     label_width, bar_width, row = 170, 300, 12
     height = 40 + row * len(shares) * len(values) + 6 * len(values)
     parts = [
-        f'<svg class="plot distribution" role="img" aria-label="{_e(title)}" width="{label_width + bar_width + 200}" '
+        f'<svg class="plot distribution" role="img" aria-label="{escape(title)}" width="{label_width + bar_width + 200}" '
         f'height="{height}" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="0" y="16" class="plot-title">{_e(title)}</text>',
+        f'<text x="0" y="16" class="plot-title">{escape(title)}</text>',
     ]
     top = 30
     for value in values:
         parts.append(
-            f'<text x="{label_width - 6}" y="{top + row}" text-anchor="end" class="label">{_e(value[:28])}</text>'
+            f'<text x="{label_width - 6}" y="{top + row}" text-anchor="end" class="label">{escape(value[:28])}</text>'
         )
         for name, color, frequencies in shares:
             share = frequencies.get(value, 0.0)
             parts.append(
                 f'<rect class="bar" x="{label_width}" y="{top}" width="{share * bar_width:.1f}" height="{row - 2}" fill="{color}">'
-                f"<title>{_e(name)}: {_e(value)} {share:.1%}</title></rect>"
+                f"<title>{escape(name)}: {escape(value)} {share:.1%}</title></rect>"
                 f'<text x="{label_width + share * bar_width + 4}" y="{top + row - 3}" class="value">{share:.1%}</text>'
             )
             top += row
         top += 6
     for index, (name, color, _) in enumerate(shares):
         parts.append(
-            f'<text x="{label_width + bar_width + 60}" y="{30 + 14 * index}" fill="{color}" class="legend">{_e(name)}</text>'
+            f'<text x="{label_width + bar_width + 60}" y="{30 + 14 * index}" fill="{color}" class="legend">{escape(name)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -140,12 +140,12 @@ def _cell(cell: dict | None) -> str:
         return "<td>-</td>"
     threshold = cell["threshold"]
     css = "above" if cell["above"] else "near" if threshold and cell["value"] > 0.75 * threshold else ""
-    return f'<td class="{css}" data-value="{cell["value"]}" title="{_e(cell["measure"])}">{cell["value"]:.3f}</td>'
+    return f'<td class="{css}" data-value="{cell["value"]}" title="{escape(cell["measure"])}">{cell["value"]:.3f}</td>'
 
 
 def _table(table: dict) -> str:
     names = [c["name"] for c in table["comparisons"]]
-    head = "".join(f"<th>{_e(n)}</th>" for n in names)
+    head = "".join(f"<th>{escape(n)}</th>" for n in names)
     rows = []
     for row in table["features"]:
         thresholds = "".join(
@@ -154,7 +154,7 @@ def _table(table: dict) -> str:
         )
         cells = "".join(_cell(row["cells"].get(n)) for n in names)
         rows.append(
-            f'<tr data-feature="{_e(row["feature"])}"><td>{_e(row["feature"])}</td>{thresholds}{cells}</tr>'
+            f'<tr data-feature="{escape(row["feature"])}"><td>{escape(row["feature"])}</td>{thresholds}{cells}</tr>'
         )
     counts = "".join(f"<td>{table['examples'][n][0]:,} → {table['examples'][n][1]:,}</td>" for n in names)
     return (
@@ -191,7 +191,7 @@ def _distributions(table: dict, comparisons: list[Comparison], schema, top: int)
         categorical = bool(series) and series[0][2].HasField("string_stats")
         plot = categorical_plot(title, series) if categorical else numeric_plot(title, series)
         if plot:
-            plots.append(f'<div class="feature-plot" data-feature="{_e(row["feature"])}">{plot}</div>')
+            plots.append(f'<div class="feature-plot" data-feature="{escape(row["feature"])}">{plot}</div>')
     return "".join(plots)
 
 

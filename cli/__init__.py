@@ -1,0 +1,6 @@
+"""`taxi-pipeline`, the operator's command line: prepare data, run, summary, report, drift.
+
+The top layer: it only parses arguments and calls the packages below.
+
+May import: models, components, pipeline, kubeflow, reports, serving, monitoring.
+"""

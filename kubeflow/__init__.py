@@ -1,0 +1,6 @@
+"""The pipeline on Kubeflow Pipelines 2.x: the compiler (`make kfp-compile`), the entrypoint every
+step's container runs, and the script that submits a run. Beside them: the Dockerfile of the pipeline
+image, the kind recipe and README.md.
+
+May import: models, components, pipeline, reports.
+"""
