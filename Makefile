@@ -54,13 +54,12 @@ data: setup ## Write the Chicago Taxi sample from the tfx wheel as half-year spa
 run: setup ## Prepare data and run the whole pipeline on Beam's DirectRunner (DATA=, OUT=, SERVING_LOGS=, VERBOSE=1)
 	$(BIN)/taxi-pipeline run $(RUN_FLAGS) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
 
-tfx-run: setup ## Register and run the pipeline with the tfx CLI (BEAM_HOME under the output folder)
+tfx-run: setup ## Register and run the pipeline with the tfx CLI, as `make run` does (BEAM_HOME under the output folder)
 	$(BIN)/taxi-pipeline prepare-data $(RUN_FLAGS)
 	export BEAM_HOME=$(abspath $(OUTPUT_DIR))/tfx_cli_home TAXI_OUTPUT_DIR=$(abspath $(OUTPUT_DIR)) $(if $(DATA),TAXI_DATA_ROOT=$(abspath $(DATA))) && \
 	  $(BIN)/tfx pipeline update --engine beam --pipeline_path pipeline/beam_runner.py 2>/dev/null || \
 	  $(BIN)/tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py && \
-	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME) && \
-	  $(BIN)/taxi-pipeline summary --output-dir $(OUTPUT_DIR)
+	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME)
 
 clean: ## Remove pipeline outputs (keeps .venv)
 	rm -rf $(OUTPUT_DIR)

@@ -1,4 +1,4 @@
 """`make bench`, `make bench-scale` and `make bench-beam-modes`: timings against named baselines.
 
-May import: models, components, pipeline, kubeflow, reports, serving, monitoring, cli.
+May import: models, registry, components, pipeline, kubeflow, reports, serving, monitoring, cli.
 """

@@ -41,7 +41,7 @@ def main() -> int:
                 header = next(reader)
                 for row in reader:
                     fare, tips = (float(row[header.index(c)] or 0) for c in (features.FARE, features.TIPS))
-                    labels.append(float(tips > features.BIG_TIPPER_FRACTION_OF_FARE * fare))
+                    labels.append(float(features.is_big_tipper(tips, fare)))
                     examples.append(raw_examples.serialized_example(header, row, types))
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     [input_name] = serve.structured_input_signature[1]

@@ -15,6 +15,19 @@ def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _holding_output_folder(handler):
+    """A command that writes into the output folder: it holds the folder, as a run does (pipeline/output_lock.py)."""
+
+    def locked(args) -> int:
+        settings = configs.Settings.resolve(args.output_dir)
+        return local_runner.holding_output_folder(
+            settings, f"taxi-pipeline {args.command}", lambda: handler(args)
+        )
+
+    return locked
+
+
+@_holding_output_folder
 def _prepare_data(args) -> int:
     from pipeline import inputs, taxi_sample
 
@@ -38,6 +51,7 @@ def _run(args) -> int:
     return local_runner.run(settings, args.span)
 
 
+@_holding_output_folder
 def _summary(args) -> int:
     from reports import run_summary
 
@@ -80,6 +94,7 @@ def _report(args) -> int:
     return 0
 
 
+@_holding_output_folder
 def _drift(args) -> int:
     from pipeline import input_checks, inputs
 
@@ -91,7 +106,7 @@ def _drift(args) -> int:
         return BAD_INPUT_EXIT_CODE
     from reports import drift, drift_report_html
 
-    spans = input_checks.discover_spans(settings.spans_dir)
+    spans = input_checks.discover_spans(settings.checked_spans_dir)
     schema = drift.read_schema(settings.schema_path)
     comparisons = drift.comparisons(settings, spans)
     table = drift.drift_table(schema, comparisons)
@@ -106,6 +121,49 @@ def _drift(args) -> int:
     settings.drift_report_path.write_text(drift_report_html.render(table, comparisons, schema, args.top))
     print(f"\nTable: {table_path}\nHTML page: {settings.drift_report_path}")
     return 0
+
+
+@_holding_output_folder
+def _rollback(args) -> int:
+    from registry import versions
+
+    serving_dir = configs.Settings.resolve(args.output_dir).serving_model_dir
+    try:
+        if args.undo:
+            undone = versions.undo_rollback(serving_dir, args.undo)
+            print(
+                f"Rollback of version {undone.version} ({undone.rolled_back_at}) undone: it may serve and be pushed again."
+            )
+        elif not args.list:
+            for rollback in versions.record_rollback(serving_dir, args.to, args.reason):
+                print(
+                    f"Rolled back version {rollback.version} (model {rollback.fingerprint}): it stays in {serving_dir}, for audit, and is never pushed again."
+                )
+    except versions.RegistryError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT_EXIT_CODE
+    _print_versions(serving_dir)
+    return 0
+
+
+def _print_versions(serving_dir) -> None:
+    from registry import versions
+
+    rolled_back = {r.version: r for r in versions.rollbacks(serving_dir)}
+    production = versions.production_version(serving_dir)
+    print(f"Versions in {serving_dir} (production: {production or 'none'}):")
+    for version in versions.complete_versions(serving_dir):
+        rollback = rolled_back.get(version)
+        state = (
+            "production"
+            if version == production
+            else (
+                f"rolled back {rollback.rolled_back_at}" + (f": {rollback.reason}" if rollback.reason else "")
+                if rollback
+                else ""
+            )
+        )
+        print(f"  {version}  {state}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +228,24 @@ def main(argv: list[str] | None = None) -> int:
     drift.add_argument("--schema", help="As for `run`: its comparators set the thresholds shown.")
     drift.add_argument("--top", type=int, default=6, help="Plot the N most drifted features (default 6).")
     drift.set_defaults(handler=_drift)
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="Take the production model out of production, for good: the previous version (or --to V) serves "
+        "again, and the pipeline never pushes the rolled-back model again (--undo V reverses it).",
+    )
+    _add_folder_flags(rollback)
+    rollback.add_argument(
+        "--to", metavar="VERSION", help="The version to return to (default: the one before production)."
+    )
+    rollback.add_argument(
+        "--reason", default="", help="Why, for the record (shown by `taxi-pipeline rollback --list`)."
+    )
+    rollback.add_argument(
+        "--undo", metavar="VERSION", help="Let a rolled-back version serve, and be pushed, again."
+    )
+    rollback.add_argument("--list", action="store_true", help="List the versions and the rollbacks recorded.")
+    rollback.set_defaults(handler=_rollback)
 
     args = parser.parse_args(argv)
     quiet_logs(args.verbose)

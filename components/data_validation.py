@@ -18,24 +18,29 @@ What an anomaly does follows from where it was found (reports/anomalies.py, `act
 training data blocks training; anything in the serving data holds the push. data_gates.py acts on it.
 """
 
+import json
 import os
+from collections.abc import Sequence
 
 import tensorflow_data_validation as tfdv
 from absl import logging
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from tfx import types
 from tfx.components.example_validator import executor as example_validator_executor
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import base_component, executor_spec
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 from tfx.utils import io_utils, writer_utils
 
+from components import unit_changes
 from pipeline.configs import SERVING_SPLIT
 from reports.validation_results import (
     ANOMALIES_FILE,
     DISTANCE_ANOMALIES,
     SERVING_ENVIRONMENT,
     TRAINING_ENVIRONMENT,
+    UNIT_CHANGES_PROPERTY,
     num_examples,
 )
 
@@ -100,6 +105,17 @@ class Executor(example_validator_executor.Executor):
                         f"fewer than {min_examples}"
                     )
 
+        unit_changes = _UnitChanges(exec_properties, schema, min_examples)
+        examples = input_dict.get("examples") or []
+        if examples:
+            unit_changes.compare(
+                results[current],
+                current=_split_files(examples[0], current),
+                reference=_split_files(examples[0], previous),
+                kind=f"{current} vs {previous}",
+                sizes=(num_examples(split_statistics[current]), num_examples(split_statistics[previous])),
+            )
+
         serving_artifacts = input_dict.get("serving_statistics") or []
         if serving_artifacts:
             serving_artifact = serving_artifacts[0]
@@ -121,6 +137,15 @@ class Executor(example_validator_executor.Executor):
                 )
             else:
                 _add_distance_anomalies(serving, skew)
+            serving_examples = input_dict.get("serving_examples") or []
+            if examples and serving_examples:
+                unit_changes.compare(
+                    serving,
+                    current=_split_files(serving_examples[0], serving_split),
+                    reference=_split_files(examples[0], training_split),
+                    kind=f"serving vs {training_split}",
+                    sizes=sizes,
+                )
             results[SERVING_SPLIT] = serving
 
         anomalies = artifact_utils.get_single_instance(output_dict["anomalies"])
@@ -135,8 +160,70 @@ class Executor(example_validator_executor.Executor):
             {split: int(not _has_anomalies(result)) for split, result in results.items()},
         )
         anomalies.set_string_custom_property("distances_not_gated", "; ".join(not_gated))
+        anomalies.set_json_value_custom_property(UNIT_CHANGES_PROPERTY, unit_changes.recorded)
         for note in not_gated:
             logging.warning("Distances recorded but not gated: %s", note)
+
+
+class _UnitChanges:
+    """Changes of units in the amounts (components/unit_changes.py): measured, recorded, and an anomaly
+    when one crosses `max_unit_change` on enough examples."""
+
+    def __init__(self, exec_properties: dict, schema, min_examples: int):
+        self.amounts = json.loads(exec_properties.get("unit_change_amounts") or "[]")
+        self.max_change = exec_properties.get("max_unit_change") or 0.0
+        self.float_amounts = {f.name for f in schema.feature if f.type == schema_pb2.FLOAT}
+        self.min_examples = min_examples
+        self.recorded = {"max_change": self.max_change, "comparisons": {}}
+
+    def compare(self, result: anomalies_pb2.Anomalies, current, reference, kind: str, sizes) -> None:
+        if not self.amounts:
+            return
+        medians = [
+            unit_changes.relation_medians(
+                unit_changes.columns_of_examples(files, self.amounts, self.float_amounts), self.amounts
+            )
+            for files in (current, reference)
+        ]
+        changes = unit_changes.scale_changes(*medians, self.amounts)
+        self.recorded["comparisons"][kind] = {a: round(f, 4) for a, f in changes.items()}
+        if not changes or min(sizes) < self.min_examples:
+            return
+        # A factor k on one amount moves the others' measures by k**-1/2 (they share one relation each with
+        # it): the one that moved most is the one whose units changed.
+        amount = max(changes, key=lambda a: unit_changes.size_of_change(changes[a]))
+        factor = changes[amount]
+        if unit_changes.size_of_change(factor) > self.max_change:
+            others = ", ".join(a for a in self.amounts if a != amount)
+            _add_custom_anomaly(
+                result,
+                amount,
+                short_description="Units changed?",
+                description=(
+                    f"{kind}: {amount} relative to {others} (per trip, medians) changed by x{factor:.2f}, "
+                    f"more than the x{self.max_change:.2f} real half-years showed: the units of {amount} "
+                    "seem to have changed upstream."
+                ),
+            )
+
+
+def _split_files(examples: types.Artifact, split: str) -> list[str]:
+    return sorted(fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*")))
+
+
+def _add_custom_anomaly(
+    result: anomalies_pb2.Anomalies, feature: str, short_description: str, description: str
+):
+    info = result.anomaly_info[feature]
+    if not info.path.step:
+        info.path.step.append(feature)
+    info.severity = anomalies_pb2.AnomalyInfo.ERROR
+    info.reason.add(
+        type=anomalies_pb2.AnomalyInfo.CUSTOM_VALIDATION,
+        short_description=short_description,
+        description=description,
+    )
+    info.description = " ".join(r.description for r in info.reason)
 
 
 def _has_anomalies(anomalies: anomalies_pb2.Anomalies) -> bool:
@@ -149,6 +236,9 @@ class ExampleValidatorSpec(component_spec.ComponentSpec):
         "previous_span_split": component_spec.ExecutionParameter(type=str),
         "training_split": component_spec.ExecutionParameter(type=str),
         "min_examples_to_gate": component_spec.ExecutionParameter(type=int),
+        # JSON list of the amounts whose units are checked against each other (components/unit_changes.py).
+        "unit_change_amounts": component_spec.ExecutionParameter(type=str, optional=True),
+        "max_unit_change": component_spec.ExecutionParameter(type=float, optional=True),
     }
     INPUTS = {
         "statistics": component_spec.ChannelParameter(type=standard_artifacts.ExampleStatistics),
@@ -156,13 +246,17 @@ class ExampleValidatorSpec(component_spec.ComponentSpec):
         "serving_statistics": component_spec.ChannelParameter(
             type=standard_artifacts.ExampleStatistics, optional=True
         ),
+        # The examples behind `statistics` and `serving_statistics`, for the units check.
+        "examples": component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        "serving_examples": component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {"anomalies": component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
 
 
 class ExampleValidator(base_component.BaseComponent):
     """Outputs `anomalies`: per split of `statistics`, schema anomalies (and drift on the current span);
-    a `serving` split for `serving_statistics` (schema in SERVING, skew against `training_split`)."""
+    a `serving` split for `serving_statistics` (schema in SERVING, skew against `training_split`). Given
+    `examples` (and `serving_examples`), also changes of units among `unit_change_amounts`."""
 
     SPEC_CLASS = ExampleValidatorSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
@@ -177,12 +271,20 @@ class ExampleValidator(base_component.BaseComponent):
         training_split: str,
         min_examples_to_gate: int,
         serving_statistics=None,
+        examples=None,
+        serving_examples=None,
+        unit_change_amounts: Sequence[str] = (),
+        max_unit_change: float = 0.0,
     ):
         super().__init__(
             spec=ExampleValidatorSpec(
                 statistics=statistics,
                 schema=schema,
                 serving_statistics=serving_statistics,
+                examples=examples,
+                serving_examples=serving_examples,
+                unit_change_amounts=json.dumps(list(unit_change_amounts)),
+                max_unit_change=max_unit_change,
                 current_span_split=current_span_split,
                 previous_span_split=previous_span_split,
                 training_split=training_split,

@@ -1,4 +1,5 @@
-"""ProductionModel: the model currently in production, read from the Pusher's serving directory.
+"""ProductionModel: the model currently in production, read from the Pusher's serving directory
+(registry/versions.py: the newest complete version that was not rolled back).
 
 The Evaluator compares each candidate with this baseline. TFX's usual way to find it, a Resolver
 with LatestBlessedModelStrategy, asks ML Metadata for the latest *blessed* model, which is not the same
@@ -10,65 +11,29 @@ When nothing is in production yet, the output is the candidate itself, marked so
 our Evaluator (components/evaluator.py) then evaluates the candidate alone, on the value thresholds.
 """
 
-import hashlib
-import os
+from pathlib import Path
 
 from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-SAVED_MODEL_FILE = "saved_model.pb"
+from registry import versions
+
 FROM_PRODUCTION = "production"
 FROM_CANDIDATE = "candidate (nothing in production yet)"
-
-
-def pushed_versions(serving_model_dir: str) -> list[str]:
-    """Complete pushed model versions in `serving_model_dir`, oldest first (numeric folder names)."""
-    if not fileio.isdir(serving_model_dir):
-        return []
-    versions = []
-    for name in fileio.listdir(serving_model_dir):
-        name = name.rstrip("/")
-        if name.isdigit() and fileio.exists(os.path.join(serving_model_dir, name, SAVED_MODEL_FILE)):
-            versions.append(name)
-    return sorted(versions, key=int)
-
-
-def production_model_path(serving_model_dir: str) -> str | None:
-    """The latest pushed version, which serving loads; None when nothing was pushed."""
-    versions = pushed_versions(serving_model_dir)
-    return os.path.join(serving_model_dir, versions[-1]) if versions else None
-
-
-def model_fingerprint(model_dir: str) -> str:
-    """Hash of a SavedModel folder's files and their relative paths: equal for byte-identical models."""
-    digest = hashlib.sha256()
-    for root, _, files in sorted(fileio.walk(model_dir)):
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, model_dir).encode() + b"\0")
-            digest.update(io_utils.read_bytes_file(path))
-    return digest.hexdigest()[:16]
-
-
-def production_cache_key(serving_model_dir: str) -> str:
-    """What the baseline depends on: the production model's content, or '' when there is none."""
-    path = production_model_path(serving_model_dir)
-    return model_fingerprint(path) if path else ""
 
 
 class ProductionModelExecutor(base_executor.BaseExecutor):
     """Copies the production model (or the candidate) into the output Model artifact's serving folder."""
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        serving_model_dir = exec_properties["serving_model_dir"]
+        serving_model_dir = Path(exec_properties["serving_model_dir"])
         baseline = artifact_utils.get_single_instance(output_dict["baseline_model"])
-        production = production_model_path(serving_model_dir)
+        production = versions.production_path(serving_model_dir)
         if production:
-            source, version = production, os.path.basename(production)
+            source, version = str(production), production.name
             baseline.set_string_custom_property("baseline_source", FROM_PRODUCTION)
         else:
             candidate = artifact_utils.get_single_instance(input_dict["candidate_model"])
@@ -78,8 +43,8 @@ class ProductionModelExecutor(base_executor.BaseExecutor):
         # lives where the orchestrator keeps artifacts (object storage on Kubeflow).
         io_utils.copy_dir(source, path_utils.serving_model_dir(baseline.uri))
         baseline.set_string_custom_property("production_version", version)
-        baseline.set_string_custom_property("production_path", production or "")
-        baseline.set_string_custom_property("model_fingerprint", model_fingerprint(source))
+        baseline.set_string_custom_property("production_path", str(production or ""))
+        baseline.set_string_custom_property("model_fingerprint", versions.fingerprint(Path(source)))
         logging.info(
             "Baseline model: %s (%s)", source, baseline.get_string_custom_property("baseline_source")
         )

@@ -28,6 +28,7 @@ IMAGE_SOURCES = (
     "setup.py",
     "kubeflow/Dockerfile",
     "models",
+    "registry",
     "components",
     "pipeline",
     "reports",
@@ -71,7 +72,7 @@ def build(pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT, shared_dir: st
         schema_path=f"{configs.KFP_PROJECT_DIR}/schema/schema.pbtxt",
         serving_model_dir=str(shared / "serving_model"),
         # `taxi-pipeline prepare-data --output-dir <shared>` writes the sample's request logs there.
-        serving_logs=str(configs.Settings(output_dir=shared, data_root=None).prepared_serving_logs_dir),
+        serving_logs=str(configs.Settings(output_dir=shared, data_root=None).checked_serving_logs_dir),
         # Unknown when compiling: the ProductionModel step reads the serving folder when it runs.
         production_cache_key="",
     )

@@ -32,7 +32,7 @@ EXECUTOR_CLASSES = {
     "Evaluator": "components.evaluator.Executor",
     "SliceReport": "components.slice_report.SliceReportExecutor",
     "PushGate": "components.data_gates.PushGateExecutor",
-    "Pusher": "tfx.components.pusher.executor.Executor",
+    "Pusher": "components.pusher.Executor",
 }
 
 

@@ -36,22 +36,35 @@ BUCKET_COUNT = 20
 # tracts are mostly missing (pickup 99.99 %, dropoff 28 % in the sample).
 TIPS = "tips"
 FARE = "fare"
-NOT_MODEL_INPUTS = [TIPS, "trip_start_timestamp", "pickup_census_tract", "dropoff_census_tract"]
+TIMESTAMP = "trip_start_timestamp"  # seconds since 1970; hour, day and month are derived from it in UTC
+NOT_MODEL_INPUTS = [TIPS, TIMESTAMP, "pickup_census_tract", "dropoff_census_tract"]
 
 # Evaluation-only: Transform derives it so TFMA can slice on it; it is never a model input (the model
 # sees trip_start_hour itself). Bands of six hours, labelled so a report reads without a legend.
 HOUR_BAND = "trip_start_hour_band"
 HOUR_BANDS = ("00-05 night", "06-11 morning", "12-17 afternoon", "18-23 evening")
 
-# The label: a big tipper tips more than this fraction of the fare.
+# The label: a big tipper tips more than this percentage of the fare, compared in whole cents, so a tip
+# of exactly 20 % is not a big tip (in float32, 0.2 * fare rounds and some such trips counted).
 LABEL = "big_tipper"
-BIG_TIPPER_FRACTION_OF_FARE = 0.2
+BIG_TIPPER_PERCENT_OF_FARE = 20
 
 MODEL_INPUTS = sorted(
     {*VOCABULARY_FEATURES, *INTEGER_CATEGORICAL_FEATURES, *NUMERIC_FEATURES, *BUCKETIZED_FEATURES}
 )
-# Every column a CSV must have for the pipeline to run on it.
+# Every column a CSV must have for the pipeline to run on it (in any order), and what a request carries.
 REQUIRED_COLUMNS = MODEL_INPUTS + NOT_MODEL_INPUTS
+SERVING_COLUMNS = [column for column in REQUIRED_COLUMNS if column != TIPS]
+
+
+def cents(dollars: float) -> int:
+    """An amount in dollars (two decimals, as the data writes them) as whole cents."""
+    return round(dollars * 100)
+
+
+def is_big_tipper(tips: float, fare: float) -> bool:
+    """The label, for Python callers: the same comparison as `preprocessing_fn`'s, in whole cents."""
+    return cents(tips) * 100 > cents(fare) * BIG_TIPPER_PERCENT_OF_FARE
 
 
 def transformed_name(feature: str) -> str:

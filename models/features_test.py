@@ -22,6 +22,13 @@ def test_every_required_column_is_in_the_curated_schema():
     assert set(features.REQUIRED_COLUMNS) == set(_schema_features())
 
 
+def test_every_column_has_a_domain_or_a_range():
+    """A column multiplied by 1,000 must break something, whether or not the model reads it."""
+    assert [
+        name for name, feature in _schema_features().items() if not feature.WhichOneof("domain_info")
+    ] == []
+
+
 def test_label_inputs_are_required_in_the_schema():
     schema = _schema_features()
     for column in (features.TIPS, features.FARE):

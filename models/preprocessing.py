@@ -63,5 +63,13 @@ def preprocessing_fn(inputs: dict) -> dict:
 
     tips, _ = _densify(inputs[features.TIPS])
     fare, _ = _densify(inputs[features.FARE])
-    outputs[features.LABEL] = tf.cast(tf.greater(tips, features.BIG_TIPPER_FRACTION_OF_FARE * fare), tf.int64)
+    outputs[features.LABEL] = tf.cast(
+        tf.greater(_cents(tips) * 100, _cents(fare) * features.BIG_TIPPER_PERCENT_OF_FARE), tf.int64
+    )
     return outputs
+
+
+def _cents(dollars: tf.Tensor) -> tf.Tensor:
+    """Dollars (float32, two decimals in the data) as whole cents: exact integers to compare, where float32
+    arithmetic such as `0.2 * fare` rounds (features.is_big_tipper is the same rule in Python)."""
+    return tf.cast(tf.round(tf.cast(dollars, tf.float64) * 100.0), tf.int64)

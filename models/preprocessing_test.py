@@ -9,7 +9,9 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from models import features, model, preprocessing
 
-# Rows: a cash trip without tip; a 25 % card tip; exactly 20 % (not big); missing optional columns.
+# Rows: a cash trip without tip; a 25 % card tip; exactly 20 % (not big); missing optional columns; then
+# exactly 20 % again, as trips of the sample where float32's `0.2 * fare` rounds below the tip (not big);
+# and one cent above 20 % (big).
 ROWS = [
     {
         "fare": 10.0,
@@ -27,6 +29,10 @@ ROWS = [
     },
     {"fare": 10.0, "tips": 2.0, "payment_type": b"Credit Card", "company": None, "dropoff_latitude": 41.95},
     {"fare": 30.0, "tips": 0.0, "payment_type": b"Cash", "company": None, "dropoff_latitude": None},
+    {"fare": 15.65, "tips": 3.13, "payment_type": b"Credit Card", "company": None, "dropoff_latitude": None},
+    {"fare": 25.05, "tips": 5.01, "payment_type": b"Credit Card", "company": None, "dropoff_latitude": None},
+    {"fare": 4.85, "tips": 0.97, "payment_type": b"Credit Card", "company": None, "dropoff_latitude": None},
+    {"fare": 4.85, "tips": 0.98, "payment_type": b"Credit Card", "company": None, "dropoff_latitude": None},
 ]
 DENSE_FLOATS = ["fare", "tips", "trip_miles"]
 DENSE_INTS = ["trip_start_hour", "trip_start_day", "trip_start_month"]
@@ -74,8 +80,13 @@ def transformed():
     return rows
 
 
-def test_label_is_tips_above_twenty_percent_of_fare(transformed):
-    assert [row[features.LABEL] for row in transformed] == [0, 1, 0, 0]
+def test_label_is_tips_above_twenty_percent_of_fare_in_whole_cents(transformed):
+    assert [row[features.LABEL] for row in transformed] == [0, 1, 0, 0, 0, 0, 0, 1]
+
+
+def test_python_callers_get_the_same_label(transformed):
+    expected = [features.is_big_tipper(row["tips"], row["fare"]) for row in ROWS]
+    assert [bool(row[features.LABEL]) for row in transformed] == expected
 
 
 def test_tips_never_reach_the_model(transformed):

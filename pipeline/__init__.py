@@ -5,7 +5,7 @@ and the local runners (`make run`, the tfx CLI's beam_runner.py).
 may import it. The rest of this package assembles and runs the pipeline, and only the layers above it
 (kubeflow, cli, benchmarks, tests) may import it.
 
-May import: models, components, reports.
+May import: models, registry, components, reports.
 """
 
 import models  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)

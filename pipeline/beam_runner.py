@@ -17,11 +17,10 @@ from pipeline.quiet_logs import quiet_logs  # noqa: E402
 
 quiet_logs(verbose=bool(os.environ.get("VERBOSE")))
 
-from pipeline import configs, inputs, local_pipeline  # noqa: E402
-from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner  # noqa: E402
+from pipeline import configs, local_runner  # noqa: E402
 
 if __name__ == "__main__":
-    settings = configs.Settings.resolve()
-    inputs.prepare(settings)
-    # A BeamDagRunner that also prints a line per component; the tfx CLI patches BeamDagRunner.run.
-    ProgressReportingBeamDagRunner().run(local_pipeline.build(settings))
+    # The same run as `make run`: the output folder's lock, the input checks, the progress lines and the
+    # summary. `tfx pipeline create` executes this too, with BeamDagRunner.run patched to record the
+    # pipeline instead of running it.
+    sys.exit(local_runner.run(configs.Settings.resolve()))

@@ -53,6 +53,16 @@ MIN_EXAMPLES_TO_GATE_ON_DISTANCE = 200
 # The sample holds no exactly repeated row; a span with more than this fraction of repeats was
 # most likely written twice (a retried export) and is refused before anything runs.
 MAX_DUPLICATE_ROW_FRACTION = 0.01
+# In the sample, every row's hour, day of week and month are its timestamp's in UTC, and every row starts
+# inside its half-year span. A file with more than this fraction of rows that disagree is refused.
+MAX_INCONSISTENT_ROW_FRACTION = 0.001
+
+# Changes of units (components/unit_changes.py): each of these amounts is measured against the others, per
+# trip, from span to span and between serving and training data. Between the sample's real half-years an
+# amount moved by at most x1.17 that way; a factor of 1.5 to 3 (or 100) on one amount moved it by at
+# least x1.28 in every transition (schema/README.md, "Changes of units").
+UNIT_CHANGE_AMOUNTS = ("fare", "trip_miles", "trip_seconds")
+MAX_UNIT_CHANGE = 1.25
 
 # Trainer: 150 steps of 512 examples, about 6 passes over the sample's 12,000-row window, at a rate of
 # 0.004: held-out AUC 0.942-0.944 across three seeds, against 0.941-0.943 for the 1,200 steps of 64 at
@@ -194,8 +204,18 @@ class Settings:
 
     @property
     def example_gen_input(self) -> Path:
-        """Per span N, `train/` and `eval/` links to the raw span files ExampleGen reads for N."""
+        """Per span N, `train/` and `eval/` links to the span files ExampleGen reads for N."""
         return self.output_dir / "example_gen_input"
+
+    @property
+    def checked_spans_dir(self) -> Path:
+        """Per span, a link to each checked raw file, or its normalised copy where ExampleGen needs one."""
+        return self.output_dir / "data" / "checked" / "spans"
+
+    @property
+    def checked_serving_logs_dir(self) -> Path:
+        """The same for the serving logs: what ServingLogsExampleGen reads."""
+        return self.output_dir / "data" / "checked" / "serving_logs"
 
     @property
     def schema_snapshots_dir(self) -> Path:

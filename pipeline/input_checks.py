@@ -1,21 +1,52 @@
 """Checks of the pipeline's inputs, made before anything runs: span folders of taxi CSVs, serving logs, the schema.
 
-Serving request logs are a folder of CSVs with the same columns minus `tips`, read by their own ExampleGen.
+Files are accepted as real exports write them: a UTF-8 byte-order mark, CRLF line endings, quoted fields,
+line breaks inside quoted fields, columns in any order, and columns the pipeline does not know (reported,
+and dropped from what ExampleGen reads). `inputs.py` hands ExampleGen a normalised copy of such a file
+(one order of columns, no mark, one line per row); a file that needs none is read as it is.
 
-Checks here are the ones statistics cannot make: that every file parses as CSV with the header's number
-of fields, that a span is not empty, and that its rows are not repeated (a span written twice has the
-same distributions as the original, so no statistic moves).
+Refused, each with the file, the line or column, and what was expected (docs/inputs.md lists them all):
+a file that is not UTF-8 CSV, a missing required column, a repeated column name, a row with the wrong
+number of fields, an empty span, rows repeated more than statistics can tell (a span written twice has the
+same distributions as the original, so no statistic moves), rows whose label cannot be computed, rows
+whose hour, day or month disagree with their timestamp, and rows whose time falls outside their span.
 """
 
 import csv
+import dataclasses
+import datetime
 from pathlib import Path
 
 from models import features
 from pipeline import configs
 
+BYTE_ORDER_MARK = "\ufeff"
+
 
 class InputError(Exception):
     """Bad input, explained for the person who supplied it: the file, the field and what was expected."""
+
+
+@dataclasses.dataclass
+class CsvFile:
+    """What the checks learnt about one CSV file: enough to decide whether ExampleGen can read it as it is."""
+
+    path: Path
+    header: list[str]  # as written, whitespace around names removed
+    known_columns: list[str]  # the header's columns the pipeline reads, in the file's order
+    unknown_columns: list[str]  # reported, and left out of what ExampleGen reads
+    has_byte_order_mark: bool
+    rows: int = 0
+    rows_with_line_breaks: int = 0  # rows with a line break inside a quoted field
+
+    def needs_normalising(self, columns: list[str]) -> bool:
+        """True unless ExampleGen can read the file as it is, as part of an input whose columns are `columns`."""
+        return (
+            self.has_byte_order_mark
+            or self.unknown_columns != []
+            or self.known_columns != columns
+            or self.rows_with_line_breaks > 0
+        )
 
 
 def discover_spans(spans_dir: Path) -> dict[int, list[Path]]:
@@ -43,85 +74,198 @@ def discover_spans(spans_dir: Path) -> dict[int, list[Path]]:
     return spans
 
 
-def check_csv_headers(spans: dict[int, list[Path]], required_columns: list[str]) -> list[str]:
-    """Returns the common header of all CSV files; raises InputError on a missing column or a mismatch.
-
-    ExampleGen takes each split's column names from its first file, so every file must share one header.
-    """
-    expected_header = None
-    for csv_file in (f for files in spans.values() for f in files):
-        with csv_file.open(newline="") as handle:
-            header = next(csv.reader(handle), [])
-        if not header:
-            raise InputError(f"{csv_file} is empty: expected a header line with the taxi columns, then rows.")
-        missing = [column for column in required_columns if column not in header]
-        if missing:
-            raise InputError(
-                f"{csv_file} lacks the required column(s) {', '.join(missing)}. Every CSV needs the columns "
-                f"{', '.join(required_columns)}."
-            )
-        if expected_header is None:
-            expected_header, first_file = header, csv_file
-        elif header != expected_header:
-            raise InputError(
-                f"{csv_file} has the columns {header}, but {first_file} has {expected_header}: all CSV files "
-                "must have the same columns in the same order."
-            )
-    return expected_header
-
-
-def check_csv_rows(csv_file: Path, header: list[str], max_duplicate_fraction: float) -> int:
-    """Raises InputError unless every row of `csv_file` decodes and has the header's number of fields,
-    there is at least one row, and at most `max_duplicate_fraction` of the rows repeat an earlier one.
-
-    Returns the number of rows. CsvExampleGen would stop on the first malformed row with a Beam
-    traceback; here the message names the file and the line.
-    """
-    first_seen: dict[int, int] = {}
-    duplicates: list[tuple[int, int]] = []
-    rows = 0
-    line_number = 1
+def read_header(csv_file: Path, required_columns: list[str]) -> CsvFile:
+    """The file's header, checked: every required column present, no name twice."""
     try:
         with csv_file.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            next(reader, None)  # the header, checked by check_csv_headers
-            for row in reader:
-                line_number = reader.line_num
-                if len(row) != len(header):
-                    raise InputError(
-                        f"{csv_file}, line {line_number}: {len(row)} field(s), expected {len(header)} "
-                        f"(one per header column: {', '.join(header)}). The file is truncated or garbled."
-                    )
-                rows += 1
-                key = hash(tuple(row))
-                if key in first_seen:
-                    duplicates.append((first_seen[key], line_number))
-                else:
-                    first_seen[key] = line_number
+            first = handle.read(1)
+            has_mark = first == BYTE_ORDER_MARK
+            if not has_mark:
+                handle.seek(0)
+            header = [name.strip() for name in next(csv.reader(handle), [])]
     except (UnicodeDecodeError, csv.Error) as error:
         raise InputError(
-            f"{csv_file}, after line {line_number}: not readable as UTF-8 CSV ({error}). The file is garbled."
+            f"{csv_file}, line 1: not readable as UTF-8 CSV ({error}). The file is garbled."
         ) from error
+    if not header:
+        raise InputError(f"{csv_file} is empty: expected a header line with the taxi columns, then rows.")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputError(
+            f"{csv_file}: the header names the column(s) {', '.join(repeated)} more than once; each column "
+            "must appear once."
+        )
+    missing = [column for column in required_columns if column not in header]
+    if missing:
+        raise InputError(
+            f"{csv_file} lacks the required column(s) {', '.join(missing)}. Every CSV needs the columns "
+            f"{', '.join(required_columns)} (in any order)."
+        )
+    return CsvFile(
+        path=csv_file,
+        header=header,
+        known_columns=[name for name in header if name in required_columns],
+        unknown_columns=[
+            name or f"(unnamed, position {index + 1})"
+            for index, name in enumerate(header)
+            if name not in required_columns
+        ],
+        has_byte_order_mark=has_mark,
+    )
+
+
+def read_headers(files: list[Path], required_columns: list[str]) -> tuple[list[CsvFile], list[str]]:
+    """Every file's checked header, and the column order of the input they make together: the first
+    file's (so data written in one order is read as it is)."""
+    found = [read_header(csv_file, required_columns) for csv_file in files]
+    return found, found[0].known_columns
+
+
+def rows_of(csv_file: CsvFile):
+    """(line number, row) of every data row, a row's fields in the file's header order; a row quoted over
+    several lines is numbered by its first."""
+    with csv_file.path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        last_line = reader.line_num
+        for row in reader:
+            yield last_line + 1, row
+            last_line = reader.line_num
+
+
+@dataclasses.dataclass
+class _Tally:
+    """Rows of a file that break one rule: how many, and the first one, to name in the message."""
+
+    count: int = 0
+    first: str = ""
+
+    def add(self, description: str) -> None:
+        self.count += 1
+        if not self.first:
+            self.first = description
+
+
+def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: float) -> CsvFile:
+    """Reads every row of `csv_file` once; raises InputError on the first rule the file breaks.
+
+    Every row must have the header's number of fields; at least one row; at most `max_duplicate_fraction`
+    of rows repeating an earlier one. Training data (`span` not None) must also let every row's label be
+    computed, have hour, day and month agree with the timestamp, and, where span numbers are half-years
+    (YYYYH, as `make data` writes them), have every row's start time inside its span.
+    Returns `csv_file` with its row counts filled in.
+    """
+    header, path = csv_file.header, csv_file.path
+    index = {name: position for position, name in enumerate(header)}
+    first_seen: dict[int, int] = {}
+    duplicates, label_missing, inconsistent, outside_span = _Tally(), _Tally(), _Tally(), _Tally()
+    window = _half_year(span) if span is not None else None
+    line = 1
+    try:
+        for line, row in rows_of(csv_file):
+            if len(row) != len(header):
+                raise InputError(
+                    f"{path}, line {line}: {len(row)} field(s), expected {len(header)} "
+                    f"(one per header column: {', '.join(header)}). The file is truncated or garbled."
+                )
+            csv_file.rows += 1
+            if any("\n" in field or "\r" in field for field in row):
+                csv_file.rows_with_line_breaks += 1
+            key = hash(tuple(row))
+            if key in first_seen:
+                duplicates.add(f"line {line} repeats line {first_seen[key]}")
+            else:
+                first_seen[key] = line
+            if span is None:
+                continue
+            empty = [name for name in (features.TIPS, features.FARE) if row[index[name]].strip() == ""]
+            if empty:
+                label_missing.add(f"line {line} has no {' and no '.join(empty)}")
+            problem = _time_disagreement(row, index, window)
+            if problem:
+                (outside_span if problem.startswith("starts") else inconsistent).add(f"line {line} {problem}")
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InputError(
+            f"{path}, after line {line}: not readable as UTF-8 CSV ({error}). The file is garbled."
+        ) from error
+    rows = csv_file.rows
     if rows == 0:
         raise InputError(
-            f"{csv_file} has a header but no rows: the span is empty. Expected at least one trip per span "
+            f"{path} has a header but no rows: the span is empty. Expected at least one trip per span "
             "file; remove the file (or its span folder) if the span really has no data."
         )
-    if len(duplicates) > max_duplicate_fraction * rows:
-        original, repeat = duplicates[0]
+    if duplicates.count > max_duplicate_fraction * rows:
         raise InputError(
-            f"{csv_file}: {len(duplicates)} of its {rows} rows repeat an earlier row exactly "
-            f"({len(duplicates) / rows:.1%}, at most {max_duplicate_fraction:.0%} expected), e.g. line {repeat} "
-            f"repeats line {original}. The span was probably written twice; write it once."
+            f"{path}: {duplicates.count} of its {rows} rows repeat an earlier row exactly "
+            f"({duplicates.count / rows:.1%}, at most {max_duplicate_fraction:.0%} expected), e.g. "
+            f"{duplicates.first}. The span was probably written twice; write it once."
         )
-    return rows
+    if label_missing.count:
+        raise InputError(
+            f"{path}: the label (big tipper: {features.TIPS} > {features.BIG_TIPPER_PERCENT_OF_FARE} % of "
+            f"{features.FARE}) cannot be computed for {label_missing.count} of its {rows} rows, which lack "
+            f"{features.TIPS} or {features.FARE} (first: {label_missing.first}). Training data needs both "
+            "in every row: fill them in, or remove those rows."
+        )
+    limit = configs.MAX_INCONSISTENT_ROW_FRACTION * rows
+    if inconsistent.count > limit:
+        raise InputError(
+            f"{path}: in {inconsistent.count} of its {rows} rows the hour, day of week or month disagrees with "
+            f"{features.TIMESTAMP} (first: {inconsistent.first}); at most {configs.MAX_INCONSISTENT_ROW_FRACTION:.1%} "
+            "expected. They are derived from the trip's start time in UTC (day 1 = Sunday): a column was "
+            "shifted, or derived in another time zone."
+        )
+    if outside_span.count > limit:
+        raise InputError(
+            f"{path}: {outside_span.count} of its {rows} rows start outside span {span} "
+            f"({window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}, UTC; first: {outside_span.first}). Put each "
+            f"trip in the {configs.SPAN_FOLDER_PREFIX}YYYYH folder of its half-year."
+        )
+    return csv_file
 
 
-def check_serving_logs(serving_logs_dir: Path) -> list[Path]:
-    """Raises InputError unless `serving_logs_dir` holds CSV request logs with the model's columns.
+def _half_year(span: int) -> tuple[datetime.datetime, datetime.datetime] | None:
+    """[start, end) in UTC of a span numbered YYYYH (H = 1 or 2); None for spans numbered otherwise."""
+    year, half = divmod(span, 10)
+    if not (1970 <= year <= 2200 and half in (1, 2)):
+        return None
+    start = datetime.datetime(year, 1 + (half - 1) * configs.MONTHS_PER_SPAN, 1, tzinfo=datetime.timezone.utc)
+    end = (
+        datetime.datetime(year + 1, 1, 1, tzinfo=datetime.timezone.utc)
+        if half == 2
+        else datetime.datetime(year, 7, 1, tzinfo=datetime.timezone.utc)
+    )
+    return start, end
+
+
+def _time_disagreement(row: list[str], index: dict[str, int], window) -> str:
+    """What in this row contradicts its start time (an empty string when nothing does)."""
+    try:
+        start = datetime.datetime.fromtimestamp(int(row[index[features.TIMESTAMP]]), tz=datetime.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return ""  # a malformed timestamp is the schema's to report (its type and range)
+    expected = {
+        "trip_start_hour": start.hour,
+        "trip_start_day": start.isoweekday() % 7 + 1,
+        "trip_start_month": start.month,
+    }
+    for column, value in expected.items():
+        written = row[index[column]].strip()
+        try:
+            if written and int(float(written)) != value:
+                return f"has {column} {written} where {features.TIMESTAMP} {start:%Y-%m-%d %H:%M} UTC gives {value}"
+        except ValueError:
+            return ""  # not a number: the schema reports the type
+    if window is not None and not window[0] <= start < window[1]:
+        return f"starts at {start:%Y-%m-%d %H:%M} UTC"
+    return ""
+
+
+def check_serving_logs(serving_logs_dir: Path) -> list[CsvFile]:
+    """Checks the CSV request logs in `serving_logs_dir`; returns them with their header order.
 
     Requests carry every column of the training data except `tips`, which is not known when a trip
-    is scored. Returns the log files.
+    is scored; repeated requests are normal.
     """
     logs = sorted(serving_logs_dir.glob("*.csv")) if serving_logs_dir.is_dir() else []
     if not logs:
@@ -129,11 +273,8 @@ def check_serving_logs(serving_logs_dir: Path) -> list[Path]:
             f"Serving logs folder {serving_logs_dir} holds no .csv file. Expected CSV request logs with the "
             f"taxi columns except {features.TIPS}; pass --serving-logs only when there are some."
         )
-    required = [column for column in features.REQUIRED_COLUMNS if column != features.TIPS]
-    header = check_csv_headers({0: logs}, required)
-    for log in logs:
-        check_csv_rows(log, header, max_duplicate_fraction=1.0)  # repeated requests are normal
-    return logs
+    files, _ = read_headers(logs, features.SERVING_COLUMNS)
+    return [check_rows(log, span=None, max_duplicate_fraction=1.0) for log in files]
 
 
 def check_schema_file(schema_path: Path) -> None:

@@ -1,12 +1,18 @@
-"""Span discovery and the checks that refuse bad input before anything runs."""
+"""Span discovery and the checks made before anything runs: files as exports write them are read, bad
+input is refused with the file, the line and what was expected."""
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
 
-from pipeline import configs, input_checks
+from models import features
+from pipeline import configs, input_checks, taxi_sample
+from pipeline.taxi_sample import sample_csv_path
 
 HEADER = "fare,tips,company\n"
+REQUIRED = ["fare", "tips", "company"]
 
 
 def write_span(root: Path, span: int, header: str = HEADER, rows: str = "1.0,0.5,A\n") -> Path:
@@ -15,6 +21,28 @@ def write_span(root: Path, span: int, header: str = HEADER, rows: str = "1.0,0.5
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + rows)
     return path
+
+
+def real_rows(count: int, start: int = 0) -> tuple[list[str], list[list[str]]]:
+    """The header and `count` real rows of the Chicago Taxi sample (also used by inputs_test.py)."""
+    with sample_csv_path().open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = [row for index, row in enumerate(reader) if index >= start][:count]
+    return header, rows
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], line_end="\n", mark="") -> Path:
+    text = io.StringIO()
+    csv.writer(text, lineterminator=line_end).writerows([header, *rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(mark + text.getvalue(), encoding="utf-8", newline="")
+    return path
+
+
+def checked(path: Path, span: int | None = None, required=features.REQUIRED_COLUMNS) -> input_checks.CsvFile:
+    [found], _ = input_checks.read_headers([path], required)
+    return input_checks.check_rows(found, span, configs.MAX_DUPLICATE_ROW_FRACTION)
 
 
 def test_missing_folder_is_named_in_the_error(tmp_path):
@@ -39,23 +67,105 @@ def test_spans_are_found_by_number_and_non_span_folders_ignored(tmp_path):
 def test_missing_required_column_names_file_and_column(tmp_path):
     bad = write_span(tmp_path, 1, header="fare,company\n", rows="1.0,A\n")
     with pytest.raises(input_checks.InputError) as error:
-        input_checks.check_csv_headers(input_checks.discover_spans(tmp_path), ["fare", "tips", "company"])
-    assert str(bad) in str(error.value) and "tips" in str(error.value)
+        input_checks.read_headers([bad], REQUIRED)
+    assert str(bad) in str(error.value) and "lacks the required column(s) tips" in str(error.value)
 
 
-def test_files_with_different_column_orders_are_rejected(tmp_path):
-    write_span(tmp_path, 1)
-    reordered = write_span(tmp_path, 2, header="tips,fare,company\n")
-    with pytest.raises(input_checks.InputError, match=str(reordered)):
-        input_checks.check_csv_headers(input_checks.discover_spans(tmp_path), ["fare", "tips", "company"])
+def test_a_byte_order_mark_and_crlf_line_ends_are_read(tmp_path):
+    header, rows = real_rows(5)
+    path = write_csv(tmp_path / "export.csv", header, rows, line_end="\r\n", mark="\ufeff")
+    found = checked(path)
+    assert found.has_byte_order_mark and found.known_columns == header and found.rows == 5
+    assert found.needs_normalising(header)
+    plain = checked(write_csv(tmp_path / "plain.csv", header, rows, line_end="\r\n"))
+    assert not plain.has_byte_order_mark and not plain.needs_normalising(header)
 
 
-def test_unparseable_schema_is_named(tmp_path):
-    schema = tmp_path / "schema.pbtxt"
-    schema.write_text("feature { name: 'fare' type: NOT_A_TYPE }")
-    with pytest.raises(input_checks.InputError, match=str(schema)):
-        input_checks.check_schema_file(schema)
+def test_columns_in_another_order_are_read_and_normalised_to_the_inputs_order(tmp_path):
+    header, rows = real_rows(5)
+    order = list(reversed(range(len(header))))
+    path = write_csv(
+        tmp_path / "reordered.csv", [header[i] for i in order], [[r[i] for i in order] for r in rows]
+    )
+    files, columns = input_checks.read_headers([write_csv(tmp_path / "a.csv", header, rows), path], REQUIRED)
+    assert columns == [c for c in header if c in REQUIRED]
+    assert files[1].known_columns == list(reversed(columns)) and files[1].needs_normalising(columns)
 
 
-def test_curated_schema_is_valid():
-    input_checks.check_schema_file(configs.SCHEMA_PATH)
+def test_an_unknown_column_is_reported_not_refused(tmp_path):
+    header, rows = real_rows(3)
+    path = write_csv(tmp_path / "extra.csv", ["taxi_id", *header, ""], [["t1", *r, "x"] for r in rows])
+    found = checked(path)
+    assert found.unknown_columns == ["taxi_id", f"(unnamed, position {len(header) + 2})"]
+    assert found.known_columns == header and found.needs_normalising(header)
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    path = write_span(tmp_path, 1, header="fare,tips,company,fare\n", rows="1.0,0.5,A,2.0\n")
+    with pytest.raises(input_checks.InputError, match="names the column\\(s\\) fare more than once"):
+        input_checks.read_headers([path], REQUIRED)
+
+
+def test_quoted_fields_with_commas_quotes_and_line_breaks_are_read(tmp_path):
+    header, rows = real_rows(3)
+    company = header.index("company")
+    rows[0][company] = 'Taxi, "Affiliation"\nServices'
+    path = write_csv(tmp_path / "quoted.csv", header, rows)
+    assert '"Taxi, ""Affiliation""\nServices"' in path.read_text()
+    found = checked(path)
+    assert found.rows == 3 and found.rows_with_line_breaks == 1 and found.needs_normalising(header)
+
+
+def test_a_truncated_row_is_named_by_its_first_line(tmp_path):
+    header, rows = real_rows(3)
+    rows[0][header.index("company")] = "two\nlines"
+    rows[2] = rows[2][:-1]
+    path = write_csv(tmp_path / "truncated.csv", header, rows)
+    with pytest.raises(input_checks.InputError, match=f"line 5: {len(header) - 1} field\\(s\\), expected"):
+        checked(path)
+
+
+def test_rows_without_the_labels_source_are_counted_and_named(tmp_path):
+    header, rows = real_rows(10)
+    for row in rows[3:6]:
+        row[header.index("tips")] = ""
+    path = write_csv(tmp_path / "no_tips.csv", header, rows)
+    with pytest.raises(input_checks.InputError) as error:
+        checked(path, span=20131)
+    message = str(error.value)
+    assert str(path) in message and "cannot be computed for 3 of its 10 rows" in message
+    assert "first: line 5 has no tips" in message
+    checked(path, span=None, required=features.REQUIRED_COLUMNS)  # serving logs carry no label
+
+
+def test_an_hour_that_disagrees_with_the_timestamp_is_refused(tmp_path):
+    header, rows = real_rows(20)
+    hour = header.index("trip_start_hour")
+    rows[7][hour] = str((int(rows[7][hour]) + 6) % 24)
+    path = write_csv(tmp_path / "shifted.csv", header, rows)
+    with pytest.raises(input_checks.InputError) as error:
+        checked(path, span=7)  # numbered so that only the columns' agreement is checked
+    assert "in 1 of its 20 rows the hour, day of week or month disagrees" in str(error.value)
+    assert "line 9 has trip_start_hour" in str(error.value)
+
+
+def test_a_trip_outside_its_half_year_is_refused_and_other_numberings_are_not_checked(tmp_path):
+    header, rows = real_rows(200)
+    timestamp = header.index(features.TIMESTAMP)
+    rows = [row for row in rows if taxi_sample.span_of(int(row[timestamp])) == 20141]
+    path = write_csv(tmp_path / "span.csv", header, rows)
+    assert checked(path, span=20141).rows == len(rows) > 10
+    with pytest.raises(input_checks.InputError) as error:
+        checked(path, span=20142)
+    assert f"{len(rows)} of its {len(rows)} rows start outside span 20142 (2014-07-01 to 2015-01-01" in str(
+        error.value
+    )
+    checked(path, span=7)  # not a YYYYH number: the span's time is not checked
+
+
+def test_every_span_of_the_real_sample_passes(tmp_path):
+    taxi_sample.write_spans(sample_csv_path(), tmp_path)
+    for span, files in input_checks.discover_spans(tmp_path).items():
+        for path in files:
+            found = checked(path, span=span)
+            assert found.rows > 400 and not found.unknown_columns

@@ -1,14 +1,20 @@
 """ExampleGen's input, laid out from the raw data: the span windows a run reads, and the schema snapshot.
 
-Raw data is laid out as `<data root>/span-N/*.csv`, one folder per time span. ExampleGen reads
-`<example_gen_input>/span-{SPAN}/{train,eval,current_span,previous_span}/*.csv`, where span N holds
-links to the raw files of its evaluation spans (the newest, ending at N), of the training window just
-before them, and of span N and the span before it alone (which data validation compares for drift).
-ExampleGen picks the newest span by itself, which is what lets a compiled pipeline pick up new data.
+Raw data is laid out as `<data root>/span-N/*.csv`, one folder per time span. Every file is checked first
+(input_checks.py); then `<output>/data/checked/spans/span-N/` holds, per raw file, a link to it or, where
+ExampleGen could not read it as it is (a byte-order mark, another column order, unknown columns, line breaks
+inside quotes), a normalised copy. ExampleGen reads `<example_gen_input>/span-{SPAN}/{train,eval,
+current_span,previous_span}/*.csv`, where span N holds links to the checked files of its evaluation spans
+(the newest, ending at N), of the training window just before them, and of span N and the span before it
+alone (which data validation compares for drift). ExampleGen picks the newest span by itself, which is what
+lets a compiled pipeline pick up new data. Serving logs get the same treatment in `data/checked/serving_logs/`.
 
-Every input is checked first (input_checks.py); with no data root, the Chicago Taxi sample is written.
+Nothing is rewritten that has not changed: ExampleGen's cache key holds its files' sizes and times, so an
+unchanged span keeps its cache.
 """
 
+import csv
+import filecmp
 import hashlib
 import os
 import shutil
@@ -17,34 +23,107 @@ from pathlib import Path
 from models import features
 from pipeline import configs, taxi_sample
 from pipeline.input_checks import (
+    CsvFile,
     InputError,
-    check_csv_headers,
-    check_csv_rows,
+    check_rows,
     check_schema_file,
     check_serving_logs,
     discover_spans,
+    read_headers,
+    rows_of,
 )
 
 
 def prepare(settings: configs.Settings) -> list[int]:
-    """Checks the schema and the data, writes ExampleGen's span folders; returns their span numbers.
+    """Checks the schema and the data, then lays out what ExampleGen reads; returns the span numbers.
 
-    Raises InputError, before anything is run or written to the pipeline root, on bad input.
+    Raises InputError on bad input before anything derived from the input is written.
     """
     check_schema_file(settings.schema_path)
     if settings.data_root is None:
         taxi_sample.write_spans(taxi_sample.sample_csv_path(), settings.prepared_sample_dir)
     spans = discover_spans(settings.spans_dir)
-    header = check_csv_headers(spans, features.REQUIRED_COLUMNS)
-    for csv_file in (f for files in spans.values() for f in files):
-        check_csv_rows(csv_file, header, configs.MAX_DUPLICATE_ROW_FRACTION)
+    _check_span_count(sorted(spans), configs.EVALUATION_SPANS)
+    headers, columns = read_headers([f for files in spans.values() for f in files], features.REQUIRED_COLUMNS)
+    by_path = {csv_file.path: csv_file for csv_file in headers}
+    checked = {
+        span: [check_rows(by_path[f], span, configs.MAX_DUPLICATE_ROW_FRACTION) for f in files]
+        for span, files in spans.items()
+    }
     if settings.data_root is None and settings.serving_logs is None:
         taxi_sample.write_serving_logs(spans[max(spans)][0], settings.prepared_serving_logs_dir)
-    if settings.serving_logs_dir is not None:
-        check_serving_logs(settings.serving_logs_dir)
+    serving_logs = check_serving_logs(settings.serving_logs_dir) if settings.serving_logs_dir else []
+    # Every input is good: only now is anything derived from it written.
+    laid_out = {
+        span: lay_out_checked(
+            files, columns, settings.checked_spans_dir / f"{configs.SPAN_FOLDER_PREFIX}{span}"
+        )
+        for span, files in checked.items()
+    }
+    _remove_stale(settings.checked_spans_dir, {f"{configs.SPAN_FOLDER_PREFIX}{span}" for span in spans})
+    if serving_logs:
+        lay_out_checked(serving_logs, serving_logs[0].known_columns, settings.checked_serving_logs_dir)
+    elif settings.checked_serving_logs_dir.exists():
+        shutil.rmtree(settings.checked_serving_logs_dir)
+    _report_normalised([*[f for files in checked.values() for f in files], *serving_logs], columns)
     return write_example_gen_input(
-        spans, settings.example_gen_input, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
+        laid_out, settings.example_gen_input, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
     )
+
+
+def _check_span_count(ordered: list[int], evaluation_spans: int) -> None:
+    if len(ordered) < evaluation_spans + 1:
+        raise InputError(
+            f"Found {len(ordered)} span(s) ({ordered}), but a run needs at least {evaluation_spans + 1}: "
+            f"{evaluation_spans} to evaluate on and at least one older span to train on."
+        )
+
+
+def lay_out_checked(files: list[CsvFile], columns: list[str], folder: Path) -> list[Path]:
+    """Makes `folder` hold, per checked file, a link to it or its normalised copy; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    laid_out = []
+    for csv_file in files:
+        target = folder / csv_file.path.name
+        if csv_file.needs_normalising(columns):
+            _write_normalised(csv_file, columns, target)
+        else:
+            _link(target, csv_file.path)
+        laid_out.append(target)
+    _remove_stale(folder, {path.name for path in laid_out})
+    return laid_out
+
+
+def _write_normalised(csv_file: CsvFile, columns: list[str], target: Path) -> None:
+    """Writes `csv_file` as ExampleGen reads it: `columns` in that order (unknown ones left out), no
+    byte-order mark, one line per row (a line break inside a field becomes a space). Not rewritten when
+    unchanged, so the copy keeps its time and ExampleGen its cache."""
+    positions = [csv_file.header.index(column) for column in columns]
+    temporary = target.with_name(f".{target.name}.tmp")
+    with temporary.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for _, row in rows_of(csv_file):
+            writer.writerow([" ".join(row[p].splitlines()) for p in positions])
+    if target.is_file() and not target.is_symlink() and filecmp.cmp(temporary, target, shallow=False):
+        temporary.unlink()
+    else:
+        temporary.replace(target)
+
+
+def _report_normalised(files: list[CsvFile], columns: list[str]) -> None:
+    """Says what was left out of, or changed in, what ExampleGen reads: never silently."""
+    for csv_file in files:
+        if csv_file.unknown_columns:
+            print(
+                f"note: {csv_file.path} has column(s) the pipeline does not use: "
+                f"{', '.join(csv_file.unknown_columns)}. They are left out of what ExampleGen reads."
+            )
+        if csv_file.rows_with_line_breaks:
+            print(
+                f"note: {csv_file.path}: {csv_file.rows_with_line_breaks} row(s) have a line break inside a "
+                "quoted field; ExampleGen reads one line per row, so it reads each as a space."
+            )
 
 
 def windows(ordered: list[int], end: int, training_window_spans: int, evaluation_spans: int):
@@ -67,11 +146,7 @@ def write_example_gen_input(
     are removed.
     """
     ordered = sorted(spans)
-    if len(ordered) < evaluation_spans + 1:
-        raise InputError(
-            f"Found {len(ordered)} span(s) ({ordered}), but a run needs at least {evaluation_spans + 1}: "
-            f"{evaluation_spans} to evaluate on and at least one older span to train on."
-        )
+    _check_span_count(ordered, evaluation_spans)
     written = []
     for end in range(evaluation_spans, len(ordered)):
         training, evaluation = windows(ordered, end, training_window_spans, evaluation_spans)
@@ -82,10 +157,7 @@ def write_example_gen_input(
         _link_files(span_folder / configs.PREVIOUS_SPAN_SPLIT, {ordered[end - 1]: spans[ordered[end - 1]]})
         written.append(ordered[end])
     # Span folders left from other data (an earlier --data-root) must go, or ExampleGen would pick them.
-    keep = {f"{configs.SPAN_FOLDER_PREFIX}{span}" for span in written}
-    for stale in example_gen_input.iterdir():
-        if stale.name not in keep:
-            shutil.rmtree(stale)
+    _remove_stale(example_gen_input, {f"{configs.SPAN_FOLDER_PREFIX}{span}" for span in written})
     return written
 
 
@@ -117,13 +189,30 @@ def _link_files(folder: Path, files_by_span: dict[int, list[Path]]) -> None:
         for span, files in files_by_span.items()
         for csv_file in files
     }
-    for existing in folder.iterdir():
-        if existing.name not in wanted or existing.resolve() != wanted[existing.name].resolve():
-            existing.unlink()
     for name, target in wanted.items():
-        link = folder / name
-        if not link.is_symlink():
-            link.symlink_to(os.path.relpath(target.resolve(), folder.resolve()))
+        _link(folder / name, target)
+    _remove_stale(folder, set(wanted))
+
+
+def _link(link: Path, target: Path) -> None:
+    """Makes `link` a relative symlink to `target`, keeping an existing one that already points there (a
+    new link would be a new file time for ExampleGen's cache key)."""
+    relative = os.path.relpath(target.absolute(), link.parent.absolute())
+    if link.is_symlink() and os.readlink(link) == relative:
+        return
+    if link.is_symlink() or link.is_file():
+        link.unlink()
+    link.symlink_to(relative)
+
+
+def _remove_stale(folder: Path, keep: set[str]) -> None:
+    """Removes what `folder` holds besides `keep` (data no longer present must not be read)."""
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        if entry.name not in keep:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 def snapshot_schema(schema_path: Path, snapshots_dir: Path) -> Path:

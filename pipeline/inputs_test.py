@@ -1,9 +1,91 @@
-"""The training and evaluation windows ExampleGen reads, laid out from span folders."""
+"""What ExampleGen reads, laid out from span folders: checked files (normalised where needed) and windows."""
+
+import csv
+import shutil
 
 import pytest
 
+from models import features
 from pipeline import configs, input_checks, inputs
-from pipeline.input_checks_test import HEADER, write_span
+from pipeline.input_checks_test import HEADER, write_csv, write_span
+from tests.conftest import write_sampled_spans
+
+
+@pytest.fixture(scope="module")
+def real_spans(tmp_path_factory):
+    """About 750 real taxi rows (every 20th) as eight half-year spans."""
+    data_root = tmp_path_factory.mktemp("real") / "data"
+    write_sampled_spans(data_root, keep_every=20)
+    return data_root
+
+
+def _rows(path):
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _file_times(folder):
+    """Every file's and link's time (what ExampleGen's cache key holds, with sizes and paths)."""
+    return {str(p.relative_to(folder)): p.lstat().st_mtime_ns for p in folder.rglob("*") if not p.is_dir()}
+
+
+def test_an_export_variant_reaches_example_gen_as_the_same_rows(tmp_path, real_spans):
+    data_root = tmp_path / "data"
+    shutil.copytree(real_spans, data_root)
+    newest = data_root / "span-20162" / "data.csv"
+    original = _rows(newest)
+    header = list(original[0])
+    exported = list(reversed(header)) + ["taxi_id"]
+    rows = [[row[c] for c in reversed(header)] + [f"taxi-{i}"] for i, row in enumerate(original)]
+    rows[0][exported.index("company")] = "Flash\nCab, Inc."
+    write_csv(newest, exported, rows, line_end="\r\n", mark="\ufeff")
+    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
+
+    inputs.prepare(settings)
+
+    read = settings.example_gen_input / "span-20162" / configs.CURRENT_SPAN_SPLIT / "span-20162-data.csv"
+    assert read.read_text().splitlines()[0] == ",".join(header)  # the older spans' order, no mark
+    original[0]["company"] = "Flash Cab, Inc."
+    assert _rows(read) == original
+    assert not (settings.checked_spans_dir / "span-20162" / "data.csv").is_symlink()  # a normalised copy
+    assert (settings.checked_spans_dir / "span-20161" / "data.csv").is_symlink()  # read as it is
+
+
+def test_a_second_layout_of_unchanged_data_rewrites_nothing(tmp_path, real_spans):
+    data_root = tmp_path / "data"
+    shutil.copytree(real_spans, data_root)
+    newest = data_root / "span-20162" / "data.csv"
+    newest.write_bytes(b"\xef\xbb\xbf" + newest.read_bytes())
+    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
+    inputs.prepare(settings)
+    before = _file_times(settings.output_dir)
+    inputs.prepare(settings)
+    assert _file_times(settings.output_dir) == before
+
+
+def test_bad_input_writes_nothing_derived_from_it(tmp_path, real_spans):
+    data_root = tmp_path / "data"
+    shutil.copytree(real_spans, data_root)
+    newest = data_root / "span-20162" / "data.csv"
+    lines = newest.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].rsplit(",", 1)[0] + "\n"
+    newest.write_text("".join(lines))
+    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
+    with pytest.raises(input_checks.InputError, match="line 3: 17 field\\(s\\), expected 18"):
+        inputs.prepare(settings)
+    assert not settings.checked_spans_dir.exists() and not settings.example_gen_input.exists()
+
+
+def test_serving_logs_are_checked_and_laid_out_like_spans(tmp_path, real_spans):
+    logs = tmp_path / "logs"
+    rows = _rows(real_spans / "span-20162" / "data.csv")
+    columns = [c for c in reversed(list(rows[0])) if c != features.TIPS]
+    write_csv(logs / "requests.csv", columns, [[r[c] for c in columns] for r in rows], mark="\ufeff")
+    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
+    inputs.prepare(settings)
+    [laid_out] = settings.checked_serving_logs_dir.iterdir()
+    assert laid_out.read_text().splitlines()[0] == ",".join(columns)
+    assert [dict(r) for r in _rows(laid_out)] == [{c: r[c] for c in columns} for r in rows]
 
 
 def test_windows_train_on_older_spans_and_evaluate_on_newer(tmp_path):

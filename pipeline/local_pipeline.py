@@ -9,10 +9,10 @@ from pathlib import Path
 from tfx.orchestration import metadata
 from tfx.orchestration.pipeline import Pipeline
 
-from components import production_model
 from models import features
 from pipeline import configs, inputs
 from pipeline.pipeline import create_pipeline
+from registry import versions
 
 MODELS_PACKAGE = Path(features.__file__).parent
 
@@ -39,6 +39,8 @@ def model_and_gate_arguments() -> dict:
         previous_span_split=configs.PREVIOUS_SPAN_SPLIT,
         statistics_histogram_buckets=configs.STATISTICS_HISTOGRAM_BUCKETS,
         min_examples_to_gate_on_distance=configs.MIN_EXAMPLES_TO_GATE_ON_DISTANCE,
+        unit_change_amounts=configs.UNIT_CHANGE_AMOUNTS,
+        max_unit_change=configs.MAX_UNIT_CHANGE,
         train_steps=configs.TRAIN_STEPS,
         train_batch_size=configs.TRAIN_BATCH_SIZE,
         learning_rate=configs.LEARNING_RATE,
@@ -83,8 +85,8 @@ def build(settings: configs.Settings, span: int | None = None, **overrides) -> P
         example_gen_input=str(settings.example_gen_input),
         schema_path=str(inputs.snapshot_schema(settings.schema_path, settings.schema_snapshots_dir)),
         serving_model_dir=str(settings.serving_model_dir),
-        serving_logs=str(settings.serving_logs_dir) if settings.serving_logs_dir else None,
-        production_cache_key=production_model.production_cache_key(str(settings.serving_model_dir)),
+        serving_logs=str(settings.checked_serving_logs_dir) if settings.serving_logs_dir else None,
+        production_cache_key=versions.production_fingerprint(settings.serving_model_dir),
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(settings.metadata_path)),
         component_beam_pipeline_args=parallel_components(
             training_rows=inputs.split_rows(settings.example_gen_input, configs.TRAIN_SPLIT, span),

@@ -3,28 +3,74 @@
 The tfx CLI runs the same pipeline through beam_runner.py; `taxi-pipeline summary` then reports it the same way.
 """
 
+import errno
+import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import configs, input_checks, inputs
+from pipeline import configs, input_checks, inputs, output_lock
+from registry import versions
 
 # Exit codes: 0 the run completed (blessed and pushed, or not, or push held), 1 a component failed,
-# 2 bad input or arguments, 3 data validation stopped the run before training.
+# 2 bad input or arguments (an output folder that cannot be written included), 3 data validation stopped
+# the run before training, 4 another run is using the output folder.
 COMPONENT_FAILED_EXIT_CODE = 1
 BAD_INPUT_EXIT_CODE = 2
 DATA_REJECTED_EXIT_CODE = 3
+OUTPUT_FOLDER_BUSY_EXIT_CODE = 4
+# How a full disk shows in an exception, whichever layer (Python, Beam, TensorFlow, SQLite) raised it.
+FULL_DISK_MESSAGES = ("No space left on device", "database or disk is full")
 
 
-def run(settings: configs.Settings, span: int | None = None) -> int:
-    """Runs the pipeline on the newest span (or `span`); returns the exit code above."""
+def run(settings: configs.Settings, span: int | None = None, **overrides) -> int:
+    """Runs the pipeline on the newest span (or `span`), holding the output folder; returns the exit code above.
+
+    `overrides` replace create_pipeline arguments (tests train fewer steps on small data).
+    """
+    return holding_output_folder(settings, "taxi-pipeline run", lambda: _run(settings, span, overrides))
+
+
+def holding_output_folder(settings: configs.Settings, command: str, work: Callable[[], int]) -> int:
+    """Runs `work` while holding the output folder's lock; returns its exit code, or the one above for a
+    folder another run holds, or one that cannot be written."""
+    try:
+        with output_lock.hold(settings.output_dir, command) as stale:
+            output_lock.say_if_taken_over(stale)
+            return work()
+    except output_lock.OutputFolderBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return OUTPUT_FOLDER_BUSY_EXIT_CODE
+    except OSError as error:
+        if error.filename is None or not str(error.filename).startswith(str(settings.output_dir)):
+            raise
+        print(f"error: {unwritable_output(settings.output_dir, error)}", file=sys.stderr)
+        return BAD_INPUT_EXIT_CODE
+
+
+def unwritable_output(output_dir, error: OSError) -> str:
+    """What to tell a person whose output folder refused a write (read-only, full, no permission)."""
+    return (
+        f"the output folder {output_dir} cannot be written ({error.strerror}: {error.filename}). Free space or "
+        "make it writable, or choose another (--output-dir / OUT=). Nothing already stored there was changed; "
+        "a run started again reuses every component that completed."
+    )
+
+
+def _run(settings: configs.Settings, span: int | None, overrides: dict) -> int:
     started = time.monotonic()
     try:
         spans = inputs.prepare(settings)
     except input_checks.InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT_EXIT_CODE
+    for moved in versions.quarantine_partial_pushes(settings.serving_model_dir):
+        print(
+            f"note: a push that never completed (its run was killed while copying) was moved to {moved}; "
+            "it was never production and is kept only for inspection."
+        )
     # Imported only once the inputs are known to be good: TFX, TFMA and TensorFlow take seconds to load.
     from pipeline import local_pipeline
     from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
@@ -40,16 +86,20 @@ def run(settings: configs.Settings, span: int | None = None) -> int:
     previous_run_id = run_summary.latest_run_id(settings.metadata_path, configs.PIPELINE_NAME)
     error = None
     try:
-        ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, span))
+        ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, span, **overrides))
     except Exception as raised:
         error = raised
     summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
     # A run that failed before its first component started left no record; don't report the previous one.
     if summary is None or summary["run_id"] == previous_run_id:
         summary = None
-    # Data rejected by validation is an outcome the summary explains, not a crash: no traceback.
+    # Data rejected by validation is an outcome the summary explains, not a crash: no traceback. Nor is a
+    # full output folder a bug in the pipeline.
     rejected = summary is not None and summary["stopped_before_training"]
-    if error is not None and not rejected:
+    if error is not None and _is_full_disk(error):
+        full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(settings.output_dir))
+        print(f"error: {unwritable_output(settings.output_dir, full)}", file=sys.stderr)
+    elif error is not None and not rejected:
         traceback.print_exception(error)
         print(f"error: the pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
     if summary is not None:
@@ -65,10 +115,20 @@ def run(settings: configs.Settings, span: int | None = None) -> int:
     return COMPONENT_FAILED_EXIT_CODE if error is not None else 0
 
 
+def _is_full_disk(error: BaseException | None) -> bool:
+    """Whether `error`, or an exception it was raised from, says the disk is full."""
+    while error is not None:
+        if getattr(error, "errno", None) == errno.ENOSPC or any(m in str(error) for m in FULL_DISK_MESSAGES):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def publish_summary(summary: dict, settings: configs.Settings) -> None:
     """Writes run_summary.json, prints the summary, and copies the slice report to a path that stays the same."""
     from reports import run_summary, slice_table
 
+    summary["serving_directory"] = run_summary.serving_directory(settings.serving_model_dir)
     run_summary.write_summary(summary, settings.run_summary_path)
     run_summary.print_summary(summary, settings.run_summary_path)
     if summary.get("slice_report"):

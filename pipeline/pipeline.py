@@ -8,7 +8,6 @@ from ml_metadata.proto import metadata_store_pb2
 # Not `tfx.v1`: it also imports the Google Cloud extensions (aiplatform: seconds per process), unused here.
 from tfx.components import (
     CsvExampleGen,
-    Pusher,
     SchemaGen,
     StatisticsGen,
     Trainer,
@@ -23,6 +22,7 @@ from components.data_validation import ExampleValidator
 from components.evaluation_sample import EvaluationSample
 from components.evaluator import Evaluator
 from components.production_model import ProductionModel
+from components.pusher import Pusher
 from components.slice_report import SliceReport
 from models import model
 from pipeline.configs import SERVING_SPLIT, SPAN_FOLDER_PREFIX
@@ -55,6 +55,8 @@ def create_pipeline(
     previous_span_split: str,
     statistics_histogram_buckets: int,
     min_examples_to_gate_on_distance: int,
+    unit_change_amounts: Sequence[str],
+    max_unit_change: float,
     train_steps: int,
     train_batch_size: int,
     learning_rate: float,
@@ -136,6 +138,10 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         schema=curated_schema_gen.outputs["schema"],
         serving_statistics=serving_statistics_gen.outputs["statistics"] if serving_nodes else None,
+        examples=example_gen.outputs["examples"],
+        serving_examples=serving_example_gen.outputs["examples"] if serving_nodes else None,
+        unit_change_amounts=unit_change_amounts,
+        max_unit_change=max_unit_change,
         current_span_split=current_span_split,
         previous_span_split=previous_span_split,
         training_split=train_split,

@@ -9,8 +9,6 @@ from models import features
 from pipeline import configs
 from pipeline.input_checks import InputError
 
-TIMESTAMP_COLUMN = "trip_start_timestamp"
-
 
 def sample_csv_path() -> Path:
     """The 15,002-row sample (2013-2016) shipped in the installed tfx package."""
@@ -34,18 +32,18 @@ def write_spans(source_csv: Path, spans_dir: Path) -> dict[int, int]:
     with source_csv.open(newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
-        if TIMESTAMP_COLUMN not in header:
+        if features.TIMESTAMP not in header:
             raise InputError(
-                f"{source_csv} has no {TIMESTAMP_COLUMN} column, which assigns each trip to a span."
+                f"{source_csv} has no {features.TIMESTAMP} column, which assigns each trip to a span."
             )
-        timestamp_index = header.index(TIMESTAMP_COLUMN)
+        timestamp_index = header.index(features.TIMESTAMP)
         rows_by_span: dict[int, list[list[str]]] = {}
         for line_number, row in enumerate(reader, start=2):
             try:
                 span = span_of(int(row[timestamp_index]))
             except (ValueError, IndexError) as error:
                 raise InputError(
-                    f"{source_csv}, line {line_number}: {TIMESTAMP_COLUMN} must be an integer number of seconds "
+                    f"{source_csv}, line {line_number}: {features.TIMESTAMP} must be an integer number of seconds "
                     f"since 1970 ({error})."
                 ) from error
             rows_by_span.setdefault(span, []).append(row)

@@ -139,9 +139,13 @@ def span_label(span: int) -> str:
 
 
 def comparisons(settings: configs.Settings, spans: dict[int, list[Path]]) -> list[Comparison]:
-    """Every consecutive span pair, oldest first, then serving logs vs. the newest span's training window."""
+    """Every consecutive span pair, oldest first, then serving logs vs. the newest span's training window.
+
+    `spans`: span number -> its checked files (`settings.checked_spans_dir`, as the run's input checks
+    laid them out: normalised where ExampleGen needs it, so TFDV reads them as ExampleGen does).
+    """
     cache = settings.drift_dir / "statistics"
-    folder = settings.spans_dir
+    folder = settings.checked_spans_dir
     by_span = {
         span: statistics(str(folder / f"{configs.SPAN_FOLDER_PREFIX}{span}" / "*.csv"), files, cache)
         for span, files in sorted(spans.items())
@@ -158,7 +162,7 @@ def comparisons(settings: configs.Settings, spans: dict[int, list[Path]]) -> lis
         )
         for previous, current in zip(ordered[:-1], ordered[1:], strict=True)
     ]
-    serving_dir = settings.serving_logs_dir
+    serving_dir = settings.checked_serving_logs_dir if settings.serving_logs_dir else None
     if serving_dir is not None:
         training_dir = (
             settings.example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{ordered[-1]}" / configs.TRAIN_SPLIT

@@ -12,7 +12,9 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.types.artifact import Artifact
 
 from pipeline import configs
+from registry import versions
 from reports import evaluation_results, runs, validation_results
+from reports.output_files import write_atomically
 from reports.slice_table import describe_failure
 
 STATUS_BY_STATE = {
@@ -97,6 +99,7 @@ def _data_validation(outputs: dict[str, list[Artifact]]) -> dict:
     return {
         "anomalies": validation_results.anomaly_rows(by_split),
         "distances": validation_results.distance_rows(by_split),
+        "unit_changes": validation_results.unit_change_rows(artifact),
         "distances_not_gated": artifact.get_string_custom_property("distances_not_gated"),
     }
 
@@ -171,8 +174,19 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
     }
 
 
+def serving_directory(serving_model_dir: Path) -> dict:
+    """What serving would load now, and the pushes that never completed (kept aside, never production)."""
+    return {
+        "path": str(serving_model_dir),
+        "production_version": versions.production_version(serving_model_dir),
+        "partial_pushes": [str(p) for p in versions.partial_pushes(serving_model_dir)],
+        "quarantined_partial_pushes": [str(p) for p in versions.quarantined(serving_model_dir)],
+    }
+
+
 def write_summary(summary: dict, path: Path) -> None:
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    """Writes the summary whole or not at all (a full disk must not leave half a file)."""
+    write_atomically(path, (json.dumps(summary, indent=2) + "\n").encode())
 
 
 def print_summary(summary: dict, summary_path: Path, out=None) -> None:
@@ -225,6 +239,15 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
     if summary.get("slice_report"):
         say(f"Slice report: {summary['slice_report']}")
     say(f"Pushed model: {summary['pushed_model'] or 'none (nothing pushed in this run)'}")
+    serving = summary.get("serving_directory")
+    if serving:
+        production = serving["production_version"]
+        say(f"In production: {'version ' + production if production else 'nothing yet'} ({serving['path']})")
+        partial = serving["partial_pushes"] + serving["quarantined_partial_pushes"]
+        if partial:
+            say(f"Pushes that never completed ({len(partial)}; never production, kept for inspection):")
+            for path in partial:
+                say(f"  {path}")
     if summary.get("push_held_because"):
         say("Push HELD by the serving data's anomalies (listed below); production is unchanged.")
     validation = summary.get("data_validation")
@@ -254,6 +277,17 @@ def _print_data_validation(validation: dict, say) -> None:
                 say(
                     f"  {row['feature']:<24} {row['measure']:<15} {row['value']:.3f} (threshold {row['threshold']:.3f}){flag}"
                 )
+    for comparison in dict.fromkeys(row["comparison"] for row in validation.get("unit_changes", [])):
+        rows = [r for r in validation["unit_changes"] if r["comparison"] == comparison]
+        say(f"Units, {comparison} (each amount against the others, per trip; bound x{rows[0]['bound']:.2f}):")
+        say(
+            "  "
+            + ", ".join(
+                f"{r['feature']} x{r['factor']:.2f}"
+                + ("  ABOVE" if max(r["factor"], 1 / r["factor"]) > r["bound"] else "")
+                for r in rows
+            )
+        )
     if validation["distances_not_gated"]:
         say(f"Distances recorded but not gated ({validation['distances_not_gated']}).")
     anomalies = validation["anomalies"]

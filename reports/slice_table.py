@@ -4,12 +4,12 @@ Reads only ML Metadata and the SliceReport's JSON, so `make report` answers in a
 """
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 from pipeline import configs
 from reports import runs
+from reports.output_files import write_atomically
 
 THRESHOLD = configs.REPORTED_DECISION_THRESHOLD
 COLUMNS = (
@@ -56,8 +56,8 @@ def find_report(
 
 
 def publish(report_html: Path, destination: Path) -> Path:
-    """Copies a run's slice report to a path that stays the same between runs."""
-    shutil.copyfile(report_html, destination)
+    """Copies a run's slice report to a path that stays the same between runs (whole, or not at all)."""
+    write_atomically(destination, report_html.read_bytes())
     return destination
 
 

@@ -4,6 +4,7 @@ Shared by the summary, `make drift` and the validator itself (components/data_va
 decides with `action_of` what an anomaly does; the gates (components/data_gates.py) act on it.
 """
 
+import json
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -30,6 +31,9 @@ DISTANCE_ANOMALIES = {
         anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE
     ),
 }
+# The artifact property where the validator records the changes of units it measured (components/unit_changes.py).
+UNIT_CHANGES_PROPERTY = "unit_changes"
+UNIT_CHANGE_MEASURE = "scale vs related amounts"
 MEASURE_NAMES = {
     anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity",
     anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon",
@@ -114,6 +118,26 @@ def distance_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> lis
                 }
             )
     return sorted(rows, key=lambda r: (r["comparison"], -r["value"] / (r["threshold"] or 1)))
+
+
+def unit_change_rows(anomalies_artifact: types.Artifact) -> list[dict]:
+    """Every change of units the validator measured: per comparison and amount, the factor its scale
+    seems to have changed by against the other amounts (1 = none), and the bound either way."""
+    recorded = anomalies_artifact.get_json_value_custom_property(UNIT_CHANGES_PROPERTY) or {}
+    recorded = recorded if isinstance(recorded, dict) else json.loads(str(recorded))
+    bound = recorded.get("max_change")
+    rows = [
+        {
+            "comparison": comparison,
+            "feature": amount,
+            "measure": UNIT_CHANGE_MEASURE,
+            "factor": factor,
+            "bound": bound,
+        }
+        for comparison, changes in (recorded.get("comparisons") or {}).items()
+        for amount, factor in changes.items()
+    ]
+    return sorted(rows, key=lambda r: (r["comparison"], -max(r["factor"], 1 / r["factor"])))
 
 
 def describe_anomaly(row: dict) -> str:

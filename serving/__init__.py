@@ -2,5 +2,5 @@
 
 Serving reads the Pusher's serving directory and never imports the code that assembles the pipeline.
 
-May import: models, reports, pipeline.configs.
+May import: models, registry, reports, pipeline.configs.
 """

@@ -44,6 +44,14 @@ def small_taxi_spans(tmp_path) -> Path:
     return data_root
 
 
+@pytest.fixture(scope="module")
+def small_taxi_spans_module(tmp_path_factory) -> Path:
+    """The same rows, shared by the tests of one module (which must not change them)."""
+    data_root = tmp_path_factory.mktemp("small") / "data"
+    write_sampled_spans(data_root, keep_every=7)
+    return data_root
+
+
 def tree_digest(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*")):

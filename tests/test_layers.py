@@ -143,6 +143,20 @@ def test_no_modules_import_each_other():
     assert import_loops(configs.REPO_ROOT) == []
 
 
+def test_the_architecture_page_states_the_same_rule():
+    """docs/architecture.md's table repeats each package's rule for readers: it must not drift from it."""
+    table = (configs.REPO_ROOT / "docs" / "architecture.md").read_text()
+    for package in packages(configs.REPO_ROOT):
+        rule = rule_of(configs.REPO_ROOT, package)
+        row = re.search(rf"^\| `{package}/`[^\n]*\| ([^|\n]*) \|$", table, re.M)
+        if row is None or rule is None or row.group(1) in ("everything", "everything above"):
+            continue
+        stated = set(re.findall(r"`([\w.]+)`", row.group(1)))
+        assert stated == rule, (
+            f"docs/architecture.md says {package} may import {sorted(stated)}, its docstring {sorted(rule)}"
+        )
+
+
 def _package(root: Path, name: str, rule: str, modules: dict[str, str]) -> None:
     (root / name).mkdir()
     (root / name / "__init__.py").write_text(f'"""A package.\n\nMay import: {rule}.\n"""\n')

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from cli import main as cli
-from components import production_model
 from pipeline import configs, inputs, local_pipeline, local_runner
 from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
+from registry import versions
 from reports import run_summary
 from tests import corrupted_data
 from tests.conftest import SMALL_RUN, tree_digest, write_sampled_spans
@@ -128,7 +128,7 @@ def test_label_flip_passes_validation_and_is_refused_by_the_evaluator(tmp_path):
     assert not evaluation["blessed"]
     assert any(f["metric"] == "auc" and f["slice"] == "Overall" for f in evaluation["not_blessed_because"])
     assert summary["pushed_model"] is None
-    assert production_model.pushed_versions(str(settings.serving_model_dir)) == []
+    assert versions.complete_versions(settings.serving_model_dir) == []
 
 
 def test_serving_skew_holds_the_push_of_a_blessed_model(tmp_path, real_spans):
@@ -152,4 +152,4 @@ def test_serving_skew_holds_the_push_of_a_blessed_model(tmp_path, real_spans):
     assert all(a["split"] == "serving" for a in held)
     assert "serving/fare" in summary["push_held_because"]
     assert summary["pushed_model"] is None
-    assert production_model.pushed_versions(str(settings.serving_model_dir)) == []
+    assert versions.complete_versions(settings.serving_model_dir) == []

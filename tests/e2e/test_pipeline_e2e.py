@@ -25,6 +25,7 @@ from tfx.orchestration import metadata
 from components import production_model
 from pipeline import configs, inputs, local_pipeline
 from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
+from registry import versions
 from reports import evaluation_results, run_summary
 from serving import raw_examples
 from tests import browser
@@ -142,7 +143,9 @@ def test_first_run_executes_every_component_once_and_pushes(workspace):
 
 def test_pushed_model_serves_raw_examples_without_tips(workspace):
     _, settings = workspace
-    [version] = list(settings.serving_model_dir.iterdir())
+    [version] = [
+        settings.serving_model_dir / v for v in versions.complete_versions(settings.serving_model_dir)
+    ]
     serve = tf.saved_model.load(str(version)).signatures["serving_default"]
     csv_file = next((settings.data_root / "span-20161").glob("*.csv"))
     header, *rows = [line.split(",") for line in csv_file.read_text().splitlines()[:6]]
@@ -226,7 +229,7 @@ def test_second_run_compares_with_production_and_reuses_the_rest(workspace):
     assert executed == ["Evaluator", "ProductionModel", "PushGate", "Pusher", "SliceReport"]
     assert all(states[node] == "CACHED" for node in COMPONENTS if node not in executed)
     summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
-    [first_version] = production_model.pushed_versions(str(settings.serving_model_dir))[:1]
+    [first_version] = versions.complete_versions(settings.serving_model_dir)[:1]
     assert summary["evaluation"]["baseline"]["source"] == production_model.FROM_PRODUCTION
     assert summary["evaluation"]["baseline"]["version"] == first_version
 
@@ -255,7 +258,8 @@ def test_new_span_reruns_example_gen_and_everything_downstream(workspace):
 def test_regression_overall_and_on_the_key_slice_is_not_pushed_and_named(workspace):
     _, settings = workspace
     pushed_before = {
-        p.name: production_model.model_fingerprint(str(p)) for p in settings.serving_model_dir.iterdir()
+        v: versions.fingerprint(settings.serving_model_dir / v)
+        for v in versions.complete_versions(settings.serving_model_dir)
     }
     inputs.prepare(settings)
     # Also a cap under the evaluation window's size: the Evaluator judges exactly that many examples.
@@ -288,5 +292,6 @@ def test_regression_overall_and_on_the_key_slice_is_not_pushed_and_named(workspa
     ]
     # Production is untouched: the same versions, byte for byte.
     assert {
-        p.name: production_model.model_fingerprint(str(p)) for p in settings.serving_model_dir.iterdir()
+        v: versions.fingerprint(settings.serving_model_dir / v)
+        for v in versions.complete_versions(settings.serving_model_dir)
     } == pushed_before

@@ -46,7 +46,10 @@ def test_base_python_is_the_one_tfx_1_16_needs():
 def test_legacy_keras_and_installed_packages():
     assert "TF_USE_LEGACY_KERAS=1" in DOCKERFILE
     # Installed, then the sources removed: steps import the packages by module path.
-    assert "rm -rf build ./*.egg-info setup.py models components pipeline reports kubeflow" in DOCKERFILE
+    assert (
+        "rm -rf build ./*.egg-info setup.py models registry components pipeline reports kubeflow"
+        in DOCKERFILE
+    )
     assert compiler.ENTRYPOINT == ["python", "-m", "kubeflow.entrypoint"]
 
 

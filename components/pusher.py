@@ -1,0 +1,52 @@
+"""TFX's Pusher, writing each version so that it appears complete or not at all.
+
+The stock executor copies the model into `<serving dir>/<version>/` file by file: a Pusher killed mid-copy
+leaves a version folder that a model server (and ProductionModel) could take for a complete model. This
+executor writes through the registry (registry/versions.py), which copies into `.pushing-<version>/` and
+renames it once complete. Everything else is TFX's: the blessing check, the archive copy in the output
+artifact, and the `pushed`, `pushed_destination` and `pushed_version` properties.
+"""
+
+import time
+from pathlib import Path
+
+from absl import logging
+from tfx.components.pusher import component, executor
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from registry import versions
+
+
+def new_version(serving_dir: Path) -> str:
+    """The push's Unix time, made later than every existing version (two pushes in one second)."""
+    existing = [int(v) for v in versions.complete_versions(serving_dir)]
+    return str(max(int(time.time()), max(existing, default=0) + 1))
+
+
+class Executor(executor.Executor):
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        model_path = Path(self.GetModelPath(input_dict))
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        serving_dir = Path(destination.filesystem.base_directory)
+        serving_dir.mkdir(parents=True, exist_ok=True)
+        version = new_version(serving_dir)
+        pushed = versions.write_version(serving_dir, model_path, version)
+        logging.info("Model written to serving path %s.", pushed)
+        io_utils.copy_dir(str(model_path), model_push.uri)  # the archive copy, as the stock Pusher makes
+        self._MarkPushed(model_push, pushed_destination=str(pushed), pushed_version=version)
+
+
+class Pusher(component.Pusher):
+    """TFX's Pusher with the executor above (same inputs, outputs and parameters)."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
