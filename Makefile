@@ -27,6 +27,7 @@ VERBOSE ?=
 RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $(if $(VERBOSE),--verbose)
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
+TFX_CLI_EXIT_STATUS_FILE = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.TFX_CLI_EXIT_STATUS_FILE)')
 
 .PHONY: help setup data run drift report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
@@ -54,12 +55,15 @@ data: setup ## Write the Chicago Taxi sample from the tfx wheel as half-year spa
 run: setup ## Prepare data and run the whole pipeline on Beam's DirectRunner (DATA=, OUT=, SERVING_LOGS=, VERBOSE=1)
 	$(BIN)/taxi-pipeline run $(RUN_FLAGS) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
 
-tfx-run: setup ## Register and run the pipeline with the tfx CLI, as `make run` does (BEAM_HOME under the output folder)
-	$(BIN)/taxi-pipeline prepare-data $(RUN_FLAGS)
-	export BEAM_HOME=$(abspath $(OUTPUT_DIR))/tfx_cli_home TAXI_OUTPUT_DIR=$(abspath $(OUTPUT_DIR)) $(if $(DATA),TAXI_DATA_ROOT=$(abspath $(DATA))) && \
-	  $(BIN)/tfx pipeline update --engine beam --pipeline_path pipeline/beam_runner.py 2>/dev/null || \
-	  $(BIN)/tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py && \
-	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME)
+tfx-run: setup ## Register and run the pipeline with the tfx CLI, as `make run` does (DATA=, OUT=, SERVING_LOGS=, VERBOSE=1)
+	@export BEAM_HOME=$(abspath $(OUTPUT_DIR))/tfx_cli_home TAXI_OUTPUT_DIR=$(abspath $(OUTPUT_DIR)) \
+	  $(if $(DATA),TAXI_DATA_ROOT=$(abspath $(DATA))) $(if $(SERVING_LOGS),TAXI_SERVING_LOGS=$(abspath $(SERVING_LOGS))) \
+	  $(if $(VERBOSE),VERBOSE=1); \
+	  status_file=$$BEAM_HOME/$(TFX_CLI_EXIT_STATUS_FILE); rm -f $$status_file; \
+	  { $(BIN)/tfx pipeline update --engine beam --pipeline_path pipeline/beam_runner.py >/dev/null 2>&1 || \
+	    $(BIN)/tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py; } && \
+	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME); status=$$?; \
+	  if [ -f $$status_file ]; then status=$$(cat $$status_file); fi; exit $$status
 
 clean: ## Remove pipeline outputs (keeps .venv)
 	rm -rf $(OUTPUT_DIR)
@@ -117,7 +121,7 @@ kfp-run: kfp-compile ## Upload the compiled pipeline, run it on the cluster and 
 	$(call require,kubectl)
 	@kubectl -n kubeflow get service ml-pipeline-ui >/dev/null 2>&1 || { echo "make $@: no Kubeflow Pipelines found by kubectl; run 'make kind-up kfp-deploy' first" >&2; exit 1; }
 	kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80 >/dev/null 2>&1 & forward=$$!; \
-	  sleep 5; $(BIN)/python -m kubeflow.submit --host http://localhost:8080; status=$$?; kill $$forward; exit $$status
+	  sleep 5; $(BIN)/python -m kubeflow.submit --host http://localhost:8080 --shared-dir $(KFP_SHARED); status=$$?; kill $$forward; exit $$status
 
 kind-down: ## Delete the kind cluster (KFP_SHARED and its models stay)
 	$(call require,kind)

@@ -12,6 +12,7 @@ setup(
             f"{package}{suffix}"
             for package in (
                 "models",
+                "registry",
                 "components",
                 "pipeline",
                 "kubeflow",

@@ -11,10 +11,11 @@ output folder (the layout `--data-root` takes), plus the serving logs the sample
 
 import argparse
 import csv
+import datetime
 import random
 from pathlib import Path
 
-from pipeline import taxi_sample
+from pipeline import input_checks, taxi_sample
 
 SEED = 15002
 AMOUNT_COLUMNS = ("fare", "tips", "trip_miles")
@@ -37,6 +38,10 @@ def _jittered(row: list[str], index: dict[str, int], rng: random.Random) -> list
     moved = start + rng.randint(-WEEK_SECONDS, WEEK_SECONDS)
     if taxi_sample.span_of(moved) == taxi_sample.span_of(start):
         row[index["trip_start_timestamp"]] = str(moved)
+        # Hour, day and month follow the moved start, as the input checks require.
+        when = datetime.datetime.fromtimestamp(moved, tz=datetime.timezone.utc)
+        for column, value in input_checks.time_columns(when).items():
+            row[index[column]] = str(value)
     return row
 
 

@@ -48,7 +48,7 @@ def _prepare_data(args) -> int:
 
 def _run(args) -> int:
     settings = configs.Settings.resolve(args.output_dir, args.data_root, args.schema, args.serving_logs)
-    return local_runner.run(settings, args.span)
+    return local_runner.run(settings, args.span, push_replay=args.push_replay)
 
 
 @_holding_output_folder
@@ -63,7 +63,7 @@ def _summary(args) -> int:
         )
         return BAD_INPUT_EXIT_CODE
     local_runner.publish_summary(summary, settings)
-    return 0
+    return local_runner.exit_code_of(summary)
 
 
 def _report(args) -> int:
@@ -193,7 +193,15 @@ def main(argv: list[str] | None = None) -> int:
         "sample, its newest half-year without tips; with --data-root and neither, skew is not checked).",
     )
     run.add_argument(
-        "--span", type=int, help="Evaluate on the spans ending at this one instead of the newest."
+        "--span",
+        type=int,
+        help="Replay: evaluate on the spans ending at this one instead of the newest. A replay's model is "
+        "judged against production and not pushed, unless --push-replay.",
+    )
+    run.add_argument(
+        "--push-replay",
+        action="store_true",
+        help="Push a blessed model of a replayed older span (it becomes production, though trained on older data).",
     )
     run.add_argument(
         "--verbose",

@@ -6,7 +6,7 @@ own, rather than a failing ExampleValidator, so the anomalies artifact is still 
 (a failed TFX execution's outputs are deleted).
 
 PushGate sits between the Evaluator and the Pusher: its blessing is the Evaluator's, withdrawn when
-the serving data has anomalies. The Pusher pushes only a blessed model, so a held model stays unpushed
+the serving data has anomalies, or when the run replays an older span (`hold_reason`). The Pusher pushes only a blessed model, so a held model stays unpushed
 and production stays as it was.
 """
 
@@ -16,7 +16,9 @@ from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 
+from components import code_version
 from reports import validation_results
+from reports.run_summary import HELD_BECAUSE
 
 BLESSED = "blessed"
 
@@ -50,7 +52,7 @@ class TrainingDataGateExecutor(base_executor.BaseExecutor):
 
 
 class TrainingDataGateSpec(component_spec.ComponentSpec):
-    PARAMETERS = {}
+    PARAMETERS = {**code_version.PARAMETER}
     INPUTS = {"anomalies": component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
     OUTPUTS = {}
 
@@ -62,21 +64,26 @@ class TrainingDataGate(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(TrainingDataGateExecutor)
 
     def __init__(self, anomalies):
-        super().__init__(spec=TrainingDataGateSpec(anomalies=anomalies))
+        super().__init__(
+            spec=TrainingDataGateSpec(
+                anomalies=anomalies, code_fingerprint=code_version.of_executor(TrainingDataGateExecutor)
+            )
+        )
 
 
 class PushGateExecutor(base_executor.BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         evaluator_blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
         holding = push_holding_anomalies(artifact_utils.get_single_instance(input_dict["anomalies"]))
+        reasons = [validation_results.describe_anomaly(row) for row in holding]
+        if exec_properties.get("hold_reason"):
+            reasons.insert(0, exec_properties["hold_reason"])
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
         evaluator_blessed = evaluator_blessing.get_int_custom_property(BLESSED) == 1
-        blessed = evaluator_blessed and not holding
+        blessed = evaluator_blessed and not reasons
         blessing.set_int_custom_property(BLESSED, int(blessed))
         blessing.set_int_custom_property("evaluator_blessed", int(evaluator_blessed))
-        blessing.set_string_custom_property(
-            "held_because", "; ".join(validation_results.describe_anomaly(row) for row in holding)
-        )
+        blessing.set_string_custom_property(HELD_BECAUSE, "; ".join(reasons))
         # Like the Evaluator's blessing, a marker file says the verdict to anyone browsing the artifacts.
         os.makedirs(blessing.uri, exist_ok=True)
         with open(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w") as marker:
@@ -84,7 +91,11 @@ class PushGateExecutor(base_executor.BaseExecutor):
 
 
 class PushGateSpec(component_spec.ComponentSpec):
-    PARAMETERS = {}
+    PARAMETERS = {
+        # Why the push is held whatever the blessing (a replay of an older span); "" = not held.
+        "hold_reason": component_spec.ExecutionParameter(type=str, optional=True),
+        **code_version.PARAMETER,
+    }
     INPUTS = {
         "model_blessing": component_spec.ChannelParameter(type=standard_artifacts.ModelBlessing),
         "anomalies": component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies),
@@ -93,16 +104,19 @@ class PushGateSpec(component_spec.ComponentSpec):
 
 
 class PushGate(base_component.BaseComponent):
-    """Outputs `blessing`: the Evaluator's `model_blessing`, unless the serving data has anomalies."""
+    """Outputs `blessing`: the Evaluator's `model_blessing`, unless the serving data has anomalies or
+    `hold_reason` says why this run must not push (a replay of an older span)."""
 
     SPEC_CLASS = PushGateSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(PushGateExecutor)
 
-    def __init__(self, model_blessing, anomalies):
+    def __init__(self, model_blessing, anomalies, hold_reason: str = ""):
         super().__init__(
             spec=PushGateSpec(
                 model_blessing=model_blessing,
                 anomalies=anomalies,
+                hold_reason=hold_reason,
+                code_fingerprint=code_version.of_executor(PushGateExecutor),
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             )
         )

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import tensorflow_data_validation as tfdv
 from absl import logging
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
 from tfx.components.example_validator import executor as example_validator_executor
 from tfx.components.statistics_gen import stats_artifact_utils
@@ -33,7 +33,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 from tfx.utils import io_utils, writer_utils
 
-from components import unit_changes
+from components import code_version, unit_changes
 from pipeline.configs import SERVING_SPLIT
 from reports.validation_results import (
     ANOMALIES_FILE,
@@ -105,7 +105,7 @@ class Executor(example_validator_executor.Executor):
                         f"fewer than {min_examples}"
                     )
 
-        unit_changes = _UnitChanges(exec_properties, schema, min_examples)
+        unit_changes = _UnitChanges(exec_properties, min_examples)
         examples = input_dict.get("examples") or []
         if examples:
             unit_changes.compare(
@@ -169,10 +169,9 @@ class _UnitChanges:
     """Changes of units in the amounts (components/unit_changes.py): measured, recorded, and an anomaly
     when one crosses `max_unit_change` on enough examples."""
 
-    def __init__(self, exec_properties: dict, schema, min_examples: int):
+    def __init__(self, exec_properties: dict, min_examples: int):
         self.amounts = json.loads(exec_properties.get("unit_change_amounts") or "[]")
         self.max_change = exec_properties.get("max_unit_change") or 0.0
-        self.float_amounts = {f.name for f in schema.feature if f.type == schema_pb2.FLOAT}
         self.min_examples = min_examples
         self.recorded = {"max_change": self.max_change, "comparisons": {}}
 
@@ -180,9 +179,7 @@ class _UnitChanges:
         if not self.amounts:
             return
         medians = [
-            unit_changes.relation_medians(
-                unit_changes.columns_of_examples(files, self.amounts, self.float_amounts), self.amounts
-            )
+            unit_changes.relation_medians(unit_changes.columns_of_examples(files, self.amounts), self.amounts)
             for files in (current, reference)
         ]
         changes = unit_changes.scale_changes(*medians, self.amounts)
@@ -239,6 +236,7 @@ class ExampleValidatorSpec(component_spec.ComponentSpec):
         # JSON list of the amounts whose units are checked against each other (components/unit_changes.py).
         "unit_change_amounts": component_spec.ExecutionParameter(type=str, optional=True),
         "max_unit_change": component_spec.ExecutionParameter(type=float, optional=True),
+        **code_version.PARAMETER,
     }
     INPUTS = {
         "statistics": component_spec.ChannelParameter(type=standard_artifacts.ExampleStatistics),
@@ -285,6 +283,7 @@ class ExampleValidator(base_component.BaseComponent):
                 serving_examples=serving_examples,
                 unit_change_amounts=json.dumps(list(unit_change_amounts)),
                 max_unit_change=max_unit_change,
+                code_fingerprint=code_version.of_executor(Executor),
                 current_span_split=current_span_split,
                 previous_span_split=previous_span_split,
                 training_split=training_split,

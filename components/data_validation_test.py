@@ -325,3 +325,21 @@ def test_tfx_distribution_validator_cannot_replace_this_executor(tmp_path, half_
             {"anomalies": [anomalies]},
             {**properties, "distribution_validator_config": json_format.MessageToJson(config)},
         )
+
+
+def test_a_replay_holds_the_push_of_a_blessed_model(tmp_path):
+    evaluator_blessing = standard_artifacts.ModelBlessing()
+    evaluator_blessing.uri = str(tmp_path / "evaluator_blessing")
+    evaluator_blessing.set_int_custom_property("blessed", 1)
+    anomalies = standard_artifacts.ExampleAnomalies()
+    anomalies.uri = str(tmp_path / "anomalies")
+    anomalies.split_names = artifact_utils.encode_split_names([])
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "push_gate_blessing")
+    data_gates.PushGateExecutor().Do(
+        {"model_blessing": [evaluator_blessing], "anomalies": [anomalies]},
+        {"blessing": [blessing]},
+        {"hold_reason": "a replay of span 20161 (the newest is 20162) never moves production"},
+    )
+    assert blessing.get_int_custom_property("blessed") == 0
+    assert blessing.get_string_custom_property("held_because").startswith("a replay of span 20161")

@@ -25,6 +25,7 @@ from tfx.dsl.components.base import base_beam_component, base_beam_executor, exe
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 
+from components import code_version
 from reports.evaluation_results import EXAMPLES_IN_SPLIT, EXAMPLES_KEPT
 
 TF_EXAMPLE_PAYLOAD = "FORMAT_TF_EXAMPLE"
@@ -121,6 +122,7 @@ class EvaluationSampleSpec(component_spec.ComponentSpec):
         "split": component_spec.ExecutionParameter(type=str),
         "max_examples": component_spec.ExecutionParameter(type=int),
         "seed": component_spec.ExecutionParameter(type=int),
+        **code_version.PARAMETER,
     }
     INPUTS = {"examples": component_spec.ChannelParameter(type=standard_artifacts.Examples)}
     OUTPUTS = {"sample": component_spec.ChannelParameter(type=standard_artifacts.Examples)}
@@ -141,6 +143,7 @@ class EvaluationSample(base_beam_component.BaseBeamComponent):
                 split=split,
                 max_examples=max_examples,
                 seed=seed,
+                code_fingerprint=code_version.of_executor(EvaluationSampleExecutor),
                 sample=types.Channel(type=standard_artifacts.Examples),
             )
         )

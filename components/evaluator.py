@@ -8,11 +8,15 @@ drops such a baseline, so TFMA evaluates the candidate alone; TFX then ignores t
 TFMA names the only model of such an evaluation "" (reports/evaluation_results.py reads it so).
 """
 
+from tfx import types
 from tfx.components.evaluator import component, executor
 from tfx.dsl.components.base import executor_spec
-from tfx.types import artifact_utils, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.utils import json_utils
 
+from components import code_version
 from components.production_model import FROM_CANDIDATE
+from models import slice_floor_metric
 
 
 def baseline_is_the_candidate(input_dict: dict) -> bool:
@@ -34,7 +38,29 @@ class Executor(executor.Executor):
         super().Do(input_dict, output_dict, exec_properties)
 
 
-class Evaluator(component.Evaluator):
-    """TFX's Evaluator with the executor above (same inputs, outputs and parameters)."""
+class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
+    PARAMETERS = {**standard_component_specs.EvaluatorSpec.PARAMETERS, **code_version.PARAMETER}
 
+
+class Evaluator(component.Evaluator):
+    """TFX's Evaluator with the executor above, and the fingerprint of its code and of the metrics TFMA
+    loads from this project (models/slice_floor_metric.py) among its execution properties."""
+
+    SPEC_CLASS = EvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, examples, model, baseline_model, example_splits: list[str], eval_config):
+        spec = EvaluatorSpec(
+            examples=examples,
+            model=model,
+            baseline_model=baseline_model,
+            example_splits=json_utils.dumps(example_splits),
+            eval_config=eval_config,
+            code_fingerprint=code_version.source_fingerprint(
+                Executor.__module__, slice_floor_metric.__name__
+            ),
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+        )
+        # TFX's Evaluator builds its own spec, without the fingerprint: its base class takes ours.
+        super(component.Evaluator, self).__init__(spec=spec)

@@ -19,6 +19,7 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
+from components import code_version
 from registry import versions
 
 FROM_PRODUCTION = "production"
@@ -56,6 +57,7 @@ class ProductionModelSpec(component_spec.ComponentSpec):
         # Only part of the cache key: the production model's fingerprint when the pipeline was built,
         # so a run reuses the cached baseline (and evaluation) exactly while production is unchanged.
         "production_cache_key": component_spec.ExecutionParameter(type=str, optional=True),
+        **code_version.PARAMETER,
     }
     INPUTS = {"candidate_model": component_spec.ChannelParameter(type=standard_artifacts.Model)}
     OUTPUTS = {"baseline_model": component_spec.ChannelParameter(type=standard_artifacts.Model)}
@@ -73,6 +75,7 @@ class ProductionModel(base_component.BaseComponent):
                 candidate_model=candidate_model,
                 serving_model_dir=serving_model_dir,
                 production_cache_key=production_cache_key,
+                code_fingerprint=code_version.of_executor(ProductionModelExecutor),
                 baseline_model=types.Channel(type=standard_artifacts.Model),
             )
         )

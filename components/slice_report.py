@@ -14,6 +14,7 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import artifact, artifact_utils, component_spec, standard_artifacts
 
+from components import code_version
 from pipeline.configs import SLICE_METRICS_FILE, SLICE_REPORT_FILE
 from reports import evaluation_results, slice_report_html
 
@@ -55,6 +56,7 @@ class SliceReportSpec(component_spec.ComponentSpec):
         # JSON list of [feature, value] pairs, e.g. [["payment_type", "Credit Card"]].
         "key_slice": component_spec.ExecutionParameter(type=str),
         "min_slice_examples": component_spec.ExecutionParameter(type=int),
+        **code_version.PARAMETER,
     }
     INPUTS = {
         "evaluation": component_spec.ChannelParameter(type=standard_artifacts.ModelEvaluation),
@@ -78,6 +80,7 @@ class SliceReport(base_component.BaseComponent):
                 baseline_model=baseline_model,
                 key_slice=json.dumps([list(pair) for pair in key_slice]),
                 min_slice_examples=min_slice_examples,
+                code_fingerprint=code_version.of_executor(SliceReportExecutor),
                 report=types.Channel(type=HtmlReport),
             )
         )

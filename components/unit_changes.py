@@ -72,21 +72,50 @@ def size_of_change(factor: float) -> float:
     return max(factor, 1 / factor)
 
 
-def columns_of_examples(file_paths: Sequence[str], amounts: Sequence[str], float_amounts: set[str]) -> dict:
-    """Amount -> values (NaN where missing) of the first MAX_ROWS tf.Examples in gzipped TFRecord files."""
+def columns_of_examples(file_paths: Sequence[str], amounts: Sequence[str]) -> dict:
+    """Amount -> values (NaN where missing) of the first MAX_ROWS tf.Examples in gzipped TFRecord files.
+
+    Each amount is parsed as the type the examples store it in, not the schema's: CsvExampleGen infers a
+    column's type per span, so fares that are all whole dollars arrive as integers, and a column with text
+    in it as bytes. A text column has no scale to compare (NaN here); the schema's type check reports it.
+    """
     import tensorflow as tf
 
-    spec = {name: tf.io.VarLenFeature(tf.float32 if name in float_amounts else tf.int64) for name in amounts}
+    records = tf.data.TFRecordDataset(list(file_paths), compression_type="GZIP").take(MAX_ROWS)
+    kinds = _stored_kinds(records, amounts)
+    dtypes = {"float_list": tf.float32, "int64_list": tf.int64}
+    spec = {name: tf.io.VarLenFeature(dtypes[kinds[name]]) for name in amounts if kinds.get(name) in dtypes}
     values = {name: [] for name in amounts}
-    dataset = tf.data.TFRecordDataset(list(file_paths), compression_type="GZIP").take(MAX_ROWS).batch(4096)
-    for batch in dataset:
-        parsed = tf.io.parse_example(batch, spec)
+    for batch in records.batch(4096):
+        parsed = tf.io.parse_example(batch, spec) if spec else {}
         for name in amounts:
+            if name not in spec:
+                values[name].append(np.full(len(batch), np.nan))
+                continue
             dense = tf.sparse.to_dense(tf.sparse.reset_shape(parsed[name], [len(batch), 1]), default_value=-1)
             column = tf.cast(dense[:, 0], tf.float64).numpy()
             column[column < 0] = np.nan
             values[name].append(column)
     return {name: np.concatenate(parts) if parts else np.array([]) for name, parts in values.items()}
+
+
+def _stored_kinds(records, amounts: Sequence[str]) -> dict[str, str]:
+    """Amount -> the value list its examples use ("float_list", "int64_list" or "bytes_list"), from the
+    first example that has a value for it."""
+    import tensorflow as tf
+
+    kinds: dict[str, str] = {}
+    for serialized in records:
+        example = tf.train.Example.FromString(serialized.numpy())
+        for name in amounts:
+            feature = example.features.feature.get(name)
+            if name not in kinds and feature is not None and feature.WhichOneof("kind"):
+                kind = feature.WhichOneof("kind")
+                if len(getattr(feature, kind).value):
+                    kinds[name] = kind
+        if len(kinds) == len(amounts):
+            break
+    return kinds
 
 
 def columns_of_csv(files: Sequence[Path], amounts: Sequence[str]) -> dict[str, np.ndarray]:

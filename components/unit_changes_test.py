@@ -66,3 +66,28 @@ def test_missing_and_zero_values_are_left_out():
     assert medians[("fare", "trip_miles")] == 5.0  # rows 1 and 4
     assert medians[("fare", "trip_seconds")] == pytest.approx(10 / 600)
     assert medians[("trip_miles", "trip_seconds")] == pytest.approx((2 / 600 + 1 / 300) / 2)
+
+
+def test_amounts_are_read_as_the_examples_store_them(tmp_path):
+    """CsvExampleGen infers a column's type per span: whole-dollar fares arrive as integers and a column
+    with text in it as bytes. Integers are read as the amounts they are; text has no scale (NaN)."""
+    import tensorflow as tf
+
+    def example(fare, seconds, miles):
+        feature = {
+            "fare": tf.train.Feature(int64_list=tf.train.Int64List(value=[fare])),
+            "trip_seconds": tf.train.Feature(bytes_list=tf.train.BytesList(value=[seconds.encode()])),
+            "trip_miles": tf.train.Feature(float_list=tf.train.FloatList(value=miles)),
+        }
+        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+    path = str(tmp_path / "examples.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        writer.write(example(12, "15 min", []))  # miles missing: its kind comes from the next example
+        writer.write(example(30, "20 min", [2.5]))
+
+    columns = unit_changes.columns_of_examples([path], AMOUNTS)
+
+    assert columns["fare"].tolist() == [12.0, 30.0]
+    assert np.isnan(columns["trip_seconds"]).all()
+    assert np.isnan(columns["trip_miles"][0]) and columns["trip_miles"][1] == 2.5

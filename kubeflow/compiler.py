@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 from tfx import v1 as tfx
 
+from kubeflow import entrypoint
 from pipeline import configs
 from pipeline.local_pipeline import model_and_gate_arguments
 from pipeline.pipeline import create_pipeline
@@ -116,6 +117,29 @@ def pipeline_structure(pipeline_spec: dict) -> dict:
     }
 
 
+EXAMPLE_GEN_TASKS = ("CsvExampleGen", "ServingLogsExampleGen")
+
+
+def key_example_gens_on_their_data(pipeline_spec: dict) -> None:
+    """Makes the files ExampleGen would read part of its KFP cache key.
+
+    KFP keys a cached step on its parameters and input artifacts, never on files, and ExampleGen's
+    parameters are constants: a later run with a new span would reuse the first run's examples. So the
+    pipeline takes a parameter, `input_fingerprint` (`kubeflow/submit.py` sets it from the shared folder:
+    the newest span and its files' sizes and times, as ExampleGen's own fingerprint has them), and both
+    ExampleGen steps take it as an input: new data is a new cache key; unchanged data stays cached, and so
+    does everything downstream. The step's entrypoint takes it out again (kubeflow/entrypoint.py).
+    """
+    name = entrypoint.INPUT_FINGERPRINT
+    root_inputs = pipeline_spec["root"].setdefault("inputDefinitions", {}).setdefault("parameters", {})
+    root_inputs[name] = {"parameterType": "STRING", "defaultValue": "", "isOptional": True}
+    for task_name in EXAMPLE_GEN_TASKS:
+        task = pipeline_spec["root"]["dag"]["tasks"][task_name]
+        task["inputs"]["parameters"][name] = {"componentInputParameter": name}
+        component = pipeline_spec["components"][task["componentRef"]["name"]]
+        component["inputDefinitions"]["parameters"][name] = {"parameterType": "STRING"}
+
+
 def compile_pipeline(
     output_dir: Path = configs.KFP_BUILD_DIR,
     pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT,
@@ -135,6 +159,7 @@ def compile_pipeline(
     # KFP caches a step on its inputs; ProductionModel's real input is the serving folder, which KFP
     # cannot see, so a cached baseline could be a model that is no longer in production.
     pipeline_spec["root"]["dag"]["tasks"]["ProductionModel"]["cachingOptions"] = {"enableCache": False}
+    key_example_gens_on_their_data(pipeline_spec)
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / configs.KFP_PIPELINE_FILE
     with path.open("w") as spec_file:

@@ -5,6 +5,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -12,7 +14,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.utils import import_utils
 
-from kubeflow import compiler, entrypoint
+from kubeflow import compiler, entrypoint, submit
 from pipeline import configs
 from tests.kubeflow import container_launcher
 
@@ -78,6 +80,32 @@ def test_nothing_oss_kfp_cannot_run(compiled):
     for name, executor in spec["deploymentSpec"]["executors"].items():
         assert set(executor) == {"container"}, f"{name} is not a plain container executor"
         assert "resolver" not in json.dumps(executor).lower() and "customJob" not in executor
+
+
+def test_a_run_on_new_data_cannot_hit_the_example_gen_cache(compiled, tmp_path):
+    """KFP's cache key is a task's parameters and input artifacts: both ExampleGens take the run's input
+    fingerprint as a parameter, which submit.py sets from the data, so new data is a new key."""
+    _, _, spec, _ = compiled
+    name = entrypoint.INPUT_FINGERPRINT
+    assert spec["root"]["inputDefinitions"]["parameters"][name]["parameterType"] == "STRING"
+    for task_name in compiler.EXAMPLE_GEN_TASKS:
+        task = spec["root"]["dag"]["tasks"][task_name]
+        assert task["cachingOptions"] == {"enableCache": True}
+        assert task["inputs"]["parameters"][name] == {"componentInputParameter": name}
+        component = spec["components"][task["componentRef"]["name"]]
+        assert component["inputDefinitions"]["parameters"][name] == {"parameterType": "STRING"}
+    # What submit passes: a new span is a new fingerprint, unchanged data the same one.
+    shared = tmp_path / "shared"
+    subprocess.run(
+        [sys.executable, "-m", "cli.main", "prepare-data", "--output-dir", str(shared)],
+        check=True,
+        capture_output=True,
+    )
+    first = submit.run_arguments(shared)[name]
+    assert submit.run_arguments(shared)[name] == first
+    newest = max((shared / "example_gen_input").iterdir())
+    newest.rename(newest.with_name("span-20171"))  # a span newer than any: what ExampleGen would read next
+    assert submit.run_arguments(shared)[name] != first
 
 
 def test_only_the_production_model_step_is_never_cached(compiled):

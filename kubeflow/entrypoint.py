@@ -18,6 +18,9 @@ Two gaps between TFX 1.16's Kubeflow V2 (Vertex) runner and open-source KFP 2.x,
 
 And one for KFP's own local runner (`kfp.local`), which drops TFX's artifact types from inputs: they are
 restored from the step's inputs spec (see `restore_input_types`).
+
+The ExampleGen steps also receive the run's `input_fingerprint` (kubeflow/compiler.py): it is there for
+KFP's cache key alone, and is taken out before TFX sees the step's parameters.
 """
 
 import json
@@ -28,6 +31,8 @@ LAUNCHER_LOCAL_ROOTS = {"minio://": "/minio/", "s3://": "/s3/", "gs://": "/gcs/"
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 CLASS_PATH_FLAG = "--executor_class_path"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
+# A pipeline parameter that only keys KFP's cache (see kubeflow/compiler.py): not one of TFX's.
+INPUT_FINGERPRINT = "input_fingerprint"
 FILE_BASED_EXAMPLE_GEN_EXECUTORS = (
     "tfx.components.example_gen.csv_example_gen.executor.Executor",
     "tfx.components.example_gen.import_example_gen.executor.Executor",
@@ -66,6 +71,14 @@ def localize_invocation(invocation: dict) -> tuple[dict, dict[str, str]]:
                 original_uris[local] = uri
                 artifact["uri"] = local
     return localized, original_uris
+
+
+def without_cache_key_parameters(invocation: dict) -> dict:
+    """ExecutorInput JSON without the parameters that exist only for KFP's cache key."""
+    cleaned = json.loads(json.dumps(invocation))
+    for section in ("parameterValues", "parameters"):
+        cleaned.get("inputs", {}).get(section, {}).pop(INPUT_FINGERPRINT, None)
+    return cleaned
 
 
 def restore_input_types(invocation: dict, inputs_spec: dict) -> dict:
@@ -125,7 +138,7 @@ def main(argv: list[str]) -> int:
 
     argv = list(argv)
     position = argv.index(INVOCATION_FLAG) + 1
-    invocation, original_uris = localize_invocation(json.loads(argv[position]))
+    invocation, original_uris = localize_invocation(without_cache_key_parameters(json.loads(argv[position])))
     if INPUTS_SPEC_FLAG in argv:
         invocation = restore_input_types(invocation, json.loads(_flag_value(argv, INPUTS_SPEC_FLAG)))
     argv[position] = json.dumps(invocation)

@@ -107,3 +107,15 @@ def test_input_types_dropped_by_kfp_local_come_back_from_the_inputs_spec():
     restored = entrypoint.restore_input_types(invocation, inputs_spec)["inputs"]["artifacts"]
     assert restored["examples"]["artifacts"][0]["type"] == {"instanceSchema": schema}
     assert restored["schema"]["artifacts"][0]["type"] == {"instanceSchema": "title: tfx.Schema\n"}
+
+
+def test_the_input_fingerprint_is_taken_out_before_tfx_sees_the_parameters():
+    invocation = {
+        "inputs": {
+            "parameterValues": {"input_base": "/mnt/taxi/example_gen_input", "input_fingerprint": "abc"}
+        },
+        "outputs": {"outputFile": "/tmp/out.json"},
+    }
+    cleaned = entrypoint.without_cache_key_parameters(invocation)
+    assert cleaned["inputs"]["parameterValues"] == {"input_base": "/mnt/taxi/example_gen_input"}
+    assert invocation["inputs"]["parameterValues"]["input_fingerprint"] == "abc"  # not changed in place

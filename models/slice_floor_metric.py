@@ -1,12 +1,16 @@
-"""A TFMA metric that lets a per-slice floor gate a model only when the slice holds enough examples.
+"""TFMA metrics that let a per-slice gate judge a model only when the slice holds enough examples.
 
-TFMA checks a per-slice threshold on every matching slice, however few examples it has: a floor on the
-credit-card slice would then bless or reject a model on the noise of a thin evaluation window. This
-metric is the amount by which a wrapped metric falls short of its floor (0 when it clears the floor,
-and 0 when the slice holds fewer than `min_examples` examples); the Evaluator gates on it with an
-upper bound of 0. The wrapped metric itself is reported as usual.
+TFMA checks a per-slice threshold on every matching slice, however few examples it has: a gate on the
+credit-card slice would then bless or reject a model on the noise of a thin evaluation window. Two
+metrics wrap a TFMA metric so that it gates only on a slice of at least `min_examples` examples:
 
-Loaded by the Evaluator by module path, so it must stay importable (and be in the pipeline image).
+- `ShortfallBelowFloor`: how far the metric falls short of a floor (0 when it clears it, and 0 on too
+  few examples); the Evaluator gates on it with an upper bound of 0.
+- `ValueWhereJudged`: the metric itself, and a constant 0 on too few examples, for every model alike; a
+  change threshold on it compares the candidate with production only where the slice can tell them apart.
+
+The wrapped metric itself is reported as usual. Loaded by the Evaluator by module path, so it must stay
+importable (and be in the pipeline image).
 """
 
 from tensorflow_model_analysis.metrics import (
@@ -28,6 +32,16 @@ _WRAPPABLE = {
 def shortfall_name(metric: str) -> str:
     """The name under which TFMA reports the shortfall of `metric` below its floor."""
     return f"{metric}_shortfall_below_floor"
+
+
+def judged_name(metric: str) -> str:
+    """The name under which TFMA reports `metric` where it is judged (ValueWhereJudged)."""
+    return f"{metric}_where_judged"
+
+
+def where_judged(value: float, examples: float, min_examples: int) -> float:
+    """`value` when there are enough examples to tell; otherwise 0, the same for every model."""
+    return value if examples >= min_examples else 0.0
 
 
 def shortfall(value: float, floor: float, examples: float, min_examples: int) -> float:
@@ -53,7 +67,7 @@ class ShortfallBelowFloor(metric_types.Metric):
         if metric not in _WRAPPABLE:
             raise ValueError(f"ShortfallBelowFloor wraps one of {sorted(_WRAPPABLE)}, not {metric!r}")
         super().__init__(
-            metric_util.merge_per_key_computations(_shortfall_computations),
+            metric_util.merge_per_key_computations(_gated_computations),
             metric=metric,
             metric_config=metric_config or {},
             floor=floor,
@@ -62,13 +76,32 @@ class ShortfallBelowFloor(metric_types.Metric):
         )
 
 
+class ValueWhereJudged(metric_types.Metric):
+    """The metric on slices with at least `min_examples` examples, else 0 (for every model alike)."""
+
+    def __init__(
+        self, metric: str, min_examples: int, metric_config: dict | None = None, name: str | None = None
+    ):
+        if metric not in _WRAPPABLE:
+            raise ValueError(f"ValueWhereJudged wraps one of {sorted(_WRAPPABLE)}, not {metric!r}")
+        super().__init__(
+            metric_util.merge_per_key_computations(_gated_computations),
+            metric=metric,
+            metric_config=metric_config or {},
+            floor=None,
+            min_examples=min_examples,
+            name=name or judged_name(metric),
+        )
+
+
 metric_types.register_metric(ShortfallBelowFloor)
+metric_types.register_metric(ValueWhereJudged)
 
 
-def _shortfall_computations(
+def _gated_computations(
     metric: str,
     metric_config: dict,
-    floor: float,
+    floor: float | None,
     min_examples: int,
     name: str,
     eval_config=None,
@@ -102,6 +135,9 @@ def _shortfall_computations(
     count_key = counted[-1].keys[-1]
 
     def result(metrics: dict) -> dict:
-        return {key: shortfall(float(metrics[wrapped_key]), floor, float(metrics[count_key]), min_examples)}
+        value, examples = float(metrics[wrapped_key]), float(metrics[count_key])
+        if floor is None:  # ValueWhereJudged
+            return {key: where_judged(value, examples, min_examples)}
+        return {key: shortfall(value, floor, examples, min_examples)}
 
     return [*wrapped, *counted, metric_types.DerivedMetricComputation(keys=[key], result=result)]

@@ -59,6 +59,31 @@ def _floor_on_key_slice(
     )
 
 
+def _regression_on_key_slice(
+    metric: str, max_drop: float, key_slice, min_slice_examples: int, metric_config: dict
+) -> tfma.MetricConfig:
+    """Gate: `metric` on the key slice at most `max_drop` below production's, judged only with
+    >= min_slice_examples examples (below that, both models measure 0 and the change is 0)."""
+    return _metric(
+        "ValueWhereJudged",
+        module=slice_floor_metric.__name__,
+        per_slice_thresholds=[
+            _on_slice(
+                tfma.MetricThreshold(
+                    change_threshold=tfma.GenericChangeThreshold(
+                        direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop}
+                    )
+                ),
+                key_slice,
+            )
+        ],
+        metric=metric,
+        metric_config=metric_config,
+        min_examples=min_slice_examples,
+        name=slice_floor_metric.judged_name(metric),
+    )
+
+
 def build_eval_config(
     *,
     slice_features: Sequence[Sequence[str]],
@@ -68,10 +93,12 @@ def build_eval_config(
     max_auc_drop: float,
     key_slice_min_auc: float,
     key_slice_min_accuracy: float,
+    key_slice_max_auc_drop: float,
     min_slice_examples: int,
     decision_thresholds: Sequence[float],
 ) -> tfma.EvalConfig:
-    """Metrics on every slice; value floors overall and on the key slice; AUC change vs. production."""
+    """Metrics on every slice; value floors overall and on the key slice; AUC change vs. production,
+    overall and on the key slice."""
     thresholds = list(decision_thresholds)
     overall_auc = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}),
@@ -115,6 +142,9 @@ def build_eval_config(
                     _floor_on_key_slice("auc", key_slice_min_auc, key_slice, min_slice_examples, AUC_CONFIG),
                     _floor_on_key_slice(
                         "binary_accuracy", key_slice_min_accuracy, key_slice, min_slice_examples, {}
+                    ),
+                    _regression_on_key_slice(
+                        "auc", key_slice_max_auc_drop, key_slice, min_slice_examples, AUC_CONFIG
                     ),
                 ]
             )

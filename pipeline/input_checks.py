@@ -238,24 +238,35 @@ def _half_year(span: int) -> tuple[datetime.datetime, datetime.datetime] | None:
     return start, end
 
 
+TIME_RANGES = {"trip_start_hour": range(24), "trip_start_day": range(1, 8), "trip_start_month": range(1, 13)}
+
+
+def time_columns(start: datetime.datetime) -> dict[str, int]:
+    """The hour, day of week (1 = Sunday) and month columns of a trip starting at `start` (UTC)."""
+    return {
+        "trip_start_hour": start.hour,
+        "trip_start_day": start.isoweekday() % 7 + 1,
+        "trip_start_month": start.month,
+    }
+
+
 def _time_disagreement(row: list[str], index: dict[str, int], window) -> str:
     """What in this row contradicts its start time (an empty string when nothing does)."""
     try:
         start = datetime.datetime.fromtimestamp(int(row[index[features.TIMESTAMP]]), tz=datetime.timezone.utc)
     except (ValueError, OverflowError, OSError):
         return ""  # a malformed timestamp is the schema's to report (its type and range)
-    expected = {
-        "trip_start_hour": start.hour,
-        "trip_start_day": start.isoweekday() % 7 + 1,
-        "trip_start_month": start.month,
-    }
-    for column, value in expected.items():
+    for column, value in time_columns(start).items():
         written = row[index[column]].strip()
         try:
-            if written and int(float(written)) != value:
-                return f"has {column} {written} where {features.TIMESTAMP} {start:%Y-%m-%d %H:%M} UTC gives {value}"
+            number = int(float(written)) if written else None
         except ValueError:
             return ""  # not a number: the schema reports the type
+        # A value no clock gives (hour 25) is the schema's to report, as out of its domain.
+        if number is not None and number in TIME_RANGES[column] and number != value:
+            return (
+                f"has {column} {written} where {features.TIMESTAMP} {start:%Y-%m-%d %H:%M} UTC gives {value}"
+            )
     if window is not None and not window[0] <= start < window[1]:
         return f"starts at {start:%Y-%m-%d %H:%M} UTC"
     return ""

@@ -149,6 +149,12 @@ def test_an_hour_that_disagrees_with_the_timestamp_is_refused(tmp_path):
     assert "line 9 has trip_start_hour" in str(error.value)
 
 
+def test_an_hour_no_clock_gives_is_left_to_the_schema(tmp_path):
+    header, rows = real_rows(20)
+    rows[3][header.index("trip_start_hour")] = "25"  # out of the schema's domain: it reports that
+    assert checked(write_csv(tmp_path / "hour25.csv", header, rows), span=7).rows == 20
+
+
 def test_a_trip_outside_its_half_year_is_refused_and_other_numberings_are_not_checked(tmp_path):
     header, rows = real_rows(200)
     timestamp = header.index(features.TIMESTAMP)

@@ -3,27 +3,12 @@
 Shared by the project CLI (`make run`) and `beam_runner.py` (the tfx CLI), so both run the same thing.
 """
 
-import hashlib
-from pathlib import Path
-
 from tfx.orchestration import metadata
 from tfx.orchestration.pipeline import Pipeline
 
-from models import features
 from pipeline import configs, inputs
 from pipeline.pipeline import create_pipeline
 from registry import versions
-
-MODELS_PACKAGE = Path(features.__file__).parent
-
-
-def model_code_fingerprint() -> str:
-    """Hash of the `models` package's source files (tests excluded), which Transform and Trainer run."""
-    digest = hashlib.sha256()
-    for source in sorted(MODELS_PACKAGE.glob("*.py")):
-        if not source.name.endswith("_test.py"):
-            digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def model_and_gate_arguments() -> dict:
@@ -32,7 +17,6 @@ def model_and_gate_arguments() -> dict:
         pipeline_name=configs.PIPELINE_NAME,
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
-        model_code_fingerprint=model_code_fingerprint(),
         train_split=configs.TRAIN_SPLIT,
         eval_split=configs.EVAL_SPLIT,
         current_span_split=configs.CURRENT_SPAN_SPLIT,
@@ -54,6 +38,7 @@ def model_and_gate_arguments() -> dict:
         key_slice=configs.KEY_SLICE,
         key_slice_min_auc=configs.KEY_SLICE_MIN_AUC,
         key_slice_min_accuracy=configs.KEY_SLICE_MIN_ACCURACY,
+        key_slice_max_auc_drop=configs.KEY_SLICE_MAX_AUC_DROP,
         min_slice_examples=configs.MIN_SLICE_EXAMPLES,
         decision_thresholds=configs.DECISION_THRESHOLDS,
         beam_pipeline_args=configs.BEAM_PIPELINE_ARGS,
@@ -72,13 +57,19 @@ def parallel_components(training_rows: int, evaluation_rows: int) -> dict[str, t
     return parallel
 
 
-def build(settings: configs.Settings, span: int | None = None, **overrides) -> Pipeline:
+def build(
+    settings: configs.Settings, span: int | None = None, push_replay: bool = False, **overrides
+) -> Pipeline:
     """The pipeline for these folders; `span` replays one span instead of the newest.
 
+    A replayed older span is evaluated against the model in production, and its model is not pushed
+    unless `push_replay`: a replay must not move production back to a model of older data.
     `overrides` replace create_pipeline arguments (tests use fewer train steps and looser gates). Call
     after `inputs.prepare`: which components run on worker processes depends on the size of the windows.
     """
     settings.output_dir.mkdir(parents=True, exist_ok=True)
+    newest = inputs.newest_span(settings.example_gen_input)
+    replay = span is not None and newest is not None and span < newest
     arguments = dict(
         model_and_gate_arguments(),
         pipeline_root=str(settings.pipeline_root),
@@ -87,6 +78,10 @@ def build(settings: configs.Settings, span: int | None = None, **overrides) -> P
         serving_model_dir=str(settings.serving_model_dir),
         serving_logs=str(settings.checked_serving_logs_dir) if settings.serving_logs_dir else None,
         production_cache_key=versions.production_fingerprint(settings.serving_model_dir),
+        push_hold_reason=f"a replay of span {span} (the newest is {newest}) never moves production: "
+        "`--push-replay` pushes its model"
+        if replay and not push_replay
+        else "",
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(settings.metadata_path)),
         component_beam_pipeline_args=parallel_components(
             training_rows=inputs.split_rows(settings.example_gen_input, configs.TRAIN_SPLIT, span),

@@ -25,12 +25,15 @@ OUTPUT_FOLDER_BUSY_EXIT_CODE = 4
 FULL_DISK_MESSAGES = ("No space left on device", "database or disk is full")
 
 
-def run(settings: configs.Settings, span: int | None = None, **overrides) -> int:
+def run(settings: configs.Settings, span: int | None = None, push_replay: bool = False, **overrides) -> int:
     """Runs the pipeline on the newest span (or `span`), holding the output folder; returns the exit code above.
 
+    `push_replay`: push the model of a replayed older span if blessed (by default a replay never pushes).
     `overrides` replace create_pipeline arguments (tests train fewer steps on small data).
     """
-    return holding_output_folder(settings, "taxi-pipeline run", lambda: _run(settings, span, overrides))
+    return holding_output_folder(
+        settings, "taxi-pipeline run", lambda: _run(settings, span, dict(overrides, push_replay=push_replay))
+    )
 
 
 def holding_output_folder(settings: configs.Settings, command: str, work: Callable[[], int]) -> int:
@@ -90,9 +93,10 @@ def _run(settings: configs.Settings, span: int | None, overrides: dict) -> int:
     except Exception as raised:
         error = raised
     summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
-    # A run that failed before its first component started left no record; don't report the previous one.
+    # A run that failed before its first component started left no record: its summary says so, rather
+    # than the previous run's staying in place.
     if summary is None or summary["run_id"] == previous_run_id:
-        summary = None
+        summary = run_summary.failed_before_any_component(configs.PIPELINE_NAME, error) if error else None
     # Data rejected by validation is an outcome the summary explains, not a crash: no traceback. Nor is a
     # full output folder a bug in the pipeline.
     rejected = summary is not None and summary["stopped_before_training"]
@@ -113,6 +117,13 @@ def _run(settings: configs.Settings, span: int | None, overrides: dict) -> int:
         )
         return DATA_REJECTED_EXIT_CODE
     return COMPONENT_FAILED_EXIT_CODE if error is not None else 0
+
+
+def exit_code_of(summary: dict) -> int:
+    """The exit status the run a summary describes ended with (see the codes above)."""
+    if summary["stopped_before_training"]:
+        return DATA_REJECTED_EXIT_CODE
+    return 0 if summary["succeeded"] else COMPONENT_FAILED_EXIT_CODE
 
 
 def _is_full_disk(error: BaseException | None) -> bool:

@@ -17,6 +17,7 @@ from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGe
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
 
+from components import code_version
 from components.data_gates import PushGate, TrainingDataGate
 from components.data_validation import ExampleValidator
 from components.evaluation_sample import EvaluationSample
@@ -48,7 +49,6 @@ def create_pipeline(
     serving_model_dir: str,
     preprocessing_fn: str,
     run_fn: str,
-    model_code_fingerprint: str,
     train_split: str,
     eval_split: str,
     current_span_split: str,
@@ -70,9 +70,11 @@ def create_pipeline(
     key_slice: Sequence[tuple[str, str]],
     key_slice_min_auc: float,
     key_slice_min_accuracy: float,
+    key_slice_max_auc_drop: float,
     min_slice_examples: int,
     decision_thresholds: Sequence[float],
     production_cache_key: str = "",
+    push_hold_reason: str = "",
     serving_logs: str | None = None,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: Sequence[str] = (),
@@ -91,10 +93,11 @@ def create_pipeline(
     of `slice_features`; the Pusher only pushes a blessed model, into a new numbered folder there; the
     SliceReport renders the evaluation as one HTML page. `production_cache_key`: see ProductionModel.
     `component_beam_pipeline_args`: node id -> Beam args added after `beam_pipeline_args` for that node alone.
-    `model_code_fingerprint`: changes whenever the code behind `preprocessing_fn`/`run_fn` does; TFX's
-    cache key holds only their module paths, so without it edited model code would be served from cache.
+    TFX's cache key holds module and class paths, not the code behind them: every component that runs this
+    project's code carries its fingerprint (components/code_version.py), Transform and Trainer that of
+    `preprocessing_fn`'s and `run_fn`'s modules, so edited code is never served from the cache.
+    `push_hold_reason`: when set, nothing is pushed and the summary says why (a replay of an older span).
     """
-    code_version = {"model_code_fingerprint": model_code_fingerprint}
     range_config = (
         range_config_pb2.RangeConfig(
             static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
@@ -156,7 +159,7 @@ def create_pipeline(
         splits_config=transform_pb2.SplitsConfig(analyze=[train_split], transform=[train_split, eval_split]),
         # StatisticsGen already computes the input statistics; Transform's own copies only cost time.
         disable_statistics=True,
-        custom_config=code_version,
+        custom_config={code_version.KEY: _fingerprint_of_function(preprocessing_fn)},
     )
     transform.add_upstream_node(training_data_gate)
     trainer = Trainer(
@@ -167,7 +170,7 @@ def create_pipeline(
         train_args=trainer_pb2.TrainArgs(splits=[train_split], num_steps=train_steps),
         eval_args=trainer_pb2.EvalArgs(splits=[eval_split], num_steps=eval_steps),
         custom_config={
-            **code_version,
+            code_version.KEY: _fingerprint_of_function(run_fn),
             model.BATCH_SIZE_KEY: train_batch_size,
             model.LEARNING_RATE_KEY: learning_rate,
         },
@@ -197,6 +200,7 @@ def create_pipeline(
             max_auc_drop=max_auc_drop,
             key_slice_min_auc=key_slice_min_auc,
             key_slice_min_accuracy=key_slice_min_accuracy,
+            key_slice_max_auc_drop=key_slice_max_auc_drop,
             min_slice_examples=min_slice_examples,
             decision_thresholds=decision_thresholds,
         ),
@@ -209,7 +213,9 @@ def create_pipeline(
         min_slice_examples=min_slice_examples,
     )
     push_gate = PushGate(
-        model_blessing=evaluator.outputs["blessing"], anomalies=example_validator.outputs["anomalies"]
+        model_blessing=evaluator.outputs["blessing"],
+        anomalies=example_validator.outputs["anomalies"],
+        hold_reason=push_hold_reason,
     )
     pusher = Pusher(
         model=trainer.outputs["model"],
@@ -244,6 +250,11 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),
     )
+
+
+def _fingerprint_of_function(function_path: str) -> str:
+    """`models.preprocessing.preprocessing_fn` -> the fingerprint of `models.preprocessing` and its imports."""
+    return code_version.source_fingerprint(function_path.rsplit(".", 1)[0])
 
 
 def _add_component_beam_pipeline_args(

@@ -100,15 +100,22 @@ def _configured_thresholds(eval_config) -> list[float]:
     return []
 
 
-def _floors(eval_config) -> dict[str, dict]:
-    """Shortfall metric name -> {'metric', 'floor', 'min_examples'} of each key-slice floor."""
-    floors = {}
+GATED_METRICS = (
+    slice_floor_metric.ShortfallBelowFloor.__name__,
+    slice_floor_metric.ValueWhereJudged.__name__,
+)
+
+
+def _gated(eval_config) -> dict[str, dict]:
+    """Gated metric name -> its config ({'metric', 'min_examples', and 'floor' for a floor}) for each
+    key-slice gate (models/slice_floor_metric.py)."""
+    gated = {}
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
-            if metric.class_name == slice_floor_metric.ShortfallBelowFloor.__name__:
+            if metric.class_name in GATED_METRICS:
                 config = json.loads(metric.config)
-                floors[config["name"]] = config
-    return floors
+                gated[config["name"]] = config
+    return gated
 
 
 def _load(evaluation_uri: str, eval_config, model_name: str):
@@ -209,11 +216,12 @@ def validation_failures(
 ) -> list[dict]:
     """Each failed gate: metric, slice, the candidate's value, the bound, and the baseline's value.
 
-    A key-slice floor (ShortfallBelowFloor) is reported as the metric it guards against its floor.
+    A key-slice gate (models/slice_floor_metric.py) is reported as the metric it guards: against its floor,
+    or its change against production.
     """
     if candidate is None or baseline is None:
         candidate, baseline = load_rows(evaluation_uri)
-    floors = _floors(eval_config_writer.load_eval_run(evaluation_uri)[0])
+    gated = _gated(eval_config_writer.load_eval_run(evaluation_uri)[0])
     validation = tfma.load_validation_result(evaluation_uri)
     failures = []
     for per_slice in validation.metric_validations_per_slice:
@@ -224,10 +232,11 @@ def validation_failures(
         for failure in per_slice.failures:
             metric = failure.metric_key.name
             bound = _bound(failure.metric_threshold)
-            if metric in floors:
-                floor = floors[metric]
-                metric = floor["metric"]
-                bound = f">= {floor['floor']:g} (key slice, judged from {floor['min_examples']} examples)"
+            if metric in gated:
+                config = gated[metric]
+                metric = config["metric"]
+                judged = f"key slice, judged from {config['min_examples']} examples"
+                bound = f">= {config['floor']:g} ({judged})" if "floor" in config else f"{bound} ({judged})"
             failures.append(
                 {
                     "metric": metric,

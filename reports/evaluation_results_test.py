@@ -68,12 +68,31 @@ def test_failures_give_value_bound_and_the_baselines_value(content):
 
 
 def test_key_slice_floor_fails_a_model_below_it(tmp_path):
-    evaluation = model_free_evaluation.evaluate(tmp_path, key_slice_min_auc=0.9)
+    evaluation = model_free_evaluation.evaluate(tmp_path, key_slice_min_auc=0.9, key_slice_max_auc_drop=1.0)
     failures = evaluation_results.validation_failures(str(evaluation))
     [key_failure] = [f for f in failures if f["slice"] == "payment_type=Credit Card"]
     assert key_failure["metric"] == "auc"
     assert key_failure["value"] < 0.9
     assert key_failure["bound"].startswith(">= 0.9 (key slice")
+
+
+def test_a_key_slice_regression_against_production_is_not_blessed(tmp_path):
+    """The candidate clears every floor, but on card trips it is worse than production by more than 0.02."""
+    evaluation = model_free_evaluation.evaluate(
+        tmp_path,
+        min_auc=0.5,
+        min_accuracy=0.5,
+        max_auc_drop=1.0,
+        key_slice_min_auc=0.5,
+        key_slice_min_accuracy=0.5,
+    )
+    [failure] = evaluation_results.validation_failures(str(evaluation))
+    assert (failure["metric"], failure["slice"]) == ("auc", "payment_type=Credit Card")
+    assert failure["bound"] == "change vs baseline >= -0.02 (key slice, judged from 100 examples)"
+    assert failure["change_vs_baseline"] == pytest.approx(
+        failure["value"] - failure["baseline_value"], abs=1e-6
+    )
+    assert failure["change_vs_baseline"] < -0.02
 
 
 @pytest.mark.parametrize("min_slice_examples, fails", [(100, False), (5, True)])

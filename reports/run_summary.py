@@ -24,6 +24,10 @@ STATUS_BY_STATE = {
     metadata_store_pb2.Execution.RUNNING: "running",
     metadata_store_pb2.Execution.CANCELED: "canceled",
 }
+# Why a blessed model was not pushed: set on the Pusher's output artifact (components/pusher.py).
+NOT_PUSHED_BECAUSE = "not_pushed_because"
+# Why PushGate withdrew the Evaluator's blessing: set on its output (components/data_gates.py).
+HELD_BECAUSE = "held_because"
 # TFMA metric names -> names in the summary.
 HEADLINE_METRICS = {
     "auc": "auc",
@@ -140,12 +144,7 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
         if status in ("ran", "cached"):
             outputs_by_node[node_id] = _output_artifacts(store, execution.id)
 
-    pushed = outputs_by_node.get("Pusher", {}).get("pushed_model", [])
-    pushed_model = (
-        pushed[0].get_string_custom_property("pushed_destination")
-        if pushed and pushed[0].get_int_custom_property("pushed")
-        else None
-    )
+    pushed_model, not_pushed_because = _push(components, _single(outputs_by_node, "Pusher", "pushed_model"))
     return {
         "pipeline": pipeline_name,
         "run_id": run.name,
@@ -162,13 +161,14 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
         if (report := _single(outputs_by_node, "SliceReport", "report"))
         else None,
         "pushed_model": pushed_model,
+        "not_pushed_because": not_pushed_because,
         "data_validation": _data_validation(outputs_by_node["ExampleValidator"])
         if "ExampleValidator" in outputs_by_node
         else None,
         "stopped_before_training": any(
             c["component"] == "TrainingDataGate" and c["status"] == "failed" for c in components
         ),
-        "push_held_because": push_gate.get_string_custom_property("held_because") or None
+        "push_held_because": push_gate.get_string_custom_property(HELD_BECAUSE) or None
         if (push_gate := _single(outputs_by_node, "PushGate", "blessing"))
         else None,
     }
@@ -181,6 +181,40 @@ def serving_directory(serving_model_dir: Path) -> dict:
         "production_version": versions.production_version(serving_model_dir),
         "partial_pushes": [str(p) for p in versions.partial_pushes(serving_model_dir)],
         "quarantined_partial_pushes": [str(p) for p in versions.quarantined(serving_model_dir)],
+    }
+
+
+def _push(components: list[dict], pushed: Artifact | None) -> tuple[str | None, str | None]:
+    """(where this run pushed a model, or None; why it pushed none, when it says)."""
+    status = next((c["status"] for c in components if c["component"] == "Pusher"), None)
+    if status == "cached":
+        return (
+            None,
+            "the Pusher's inputs were unchanged, so its result came from the cache: nothing new to push",
+        )
+    if pushed is None:
+        return None, None
+    if pushed.get_int_custom_property("pushed"):
+        return pushed.get_string_custom_property("pushed_destination"), None
+    return None, pushed.get_string_custom_property(NOT_PUSHED_BECAUSE) or None
+
+
+def failed_before_any_component(pipeline_name: str, error: BaseException) -> dict:
+    """The summary of a run that failed before ML Metadata recorded it: it replaces the previous run's,
+    which must not go on saying `succeeded: true`."""
+    return {
+        "pipeline": pipeline_name,
+        "run_id": None,
+        "succeeded": False,
+        "error": f"{type(error).__name__}: {error}",
+        "components": [],
+        "evaluation": None,
+        "slice_report": None,
+        "pushed_model": None,
+        "not_pushed_because": None,
+        "data_validation": None,
+        "stopped_before_training": False,
+        "push_held_because": None,
     }
 
 
@@ -238,7 +272,14 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
                 say(f"  - {describe_failure(failure)}")
     if summary.get("slice_report"):
         say(f"Slice report: {summary['slice_report']}")
-    say(f"Pushed model: {summary['pushed_model'] or 'none (nothing pushed in this run)'}")
+    if summary.get("error"):
+        say(f"Run FAILED before any component was recorded: {summary['error']}")
+    if summary["pushed_model"]:
+        say(f"Pushed model: {summary['pushed_model']}")
+    elif summary.get("not_pushed_because"):
+        say(f"Pushed model: none: {summary['not_pushed_because']}: not pushed")
+    else:
+        say("Pushed model: none (nothing pushed in this run)")
     serving = summary.get("serving_directory")
     if serving:
         production = serving["production_version"]
@@ -249,7 +290,7 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
             for path in partial:
                 say(f"  {path}")
     if summary.get("push_held_because"):
-        say("Push HELD by the serving data's anomalies (listed below); production is unchanged.")
+        say(f"Push HELD, production unchanged: {summary['push_held_because']}")
     validation = summary.get("data_validation")
     if validation:
         _print_data_validation(validation, say)

@@ -67,6 +67,7 @@ def eval_config(**gates) -> tfma.EvalConfig:
         max_auc_drop=configs.MAX_AUC_DROP,
         key_slice_min_auc=configs.KEY_SLICE_MIN_AUC,
         key_slice_min_accuracy=configs.KEY_SLICE_MIN_ACCURACY,
+        key_slice_max_auc_drop=configs.KEY_SLICE_MAX_AUC_DROP,
         min_slice_examples=configs.MIN_SLICE_EXAMPLES,
         decision_thresholds=configs.DECISION_THRESHOLDS,
     )

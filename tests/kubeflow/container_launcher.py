@@ -1,6 +1,6 @@
 """Runs a compiled KFP pipeline step by step in Docker containers, as KFP's launcher would, for tests.
 
-For each task in dependency order it builds the ExecutorInput KFP's driver would (constant parameters;
+For each task in dependency order it builds the ExecutorInput KFP's driver would (constant and run parameters;
 input artifacts with their producer's URI and metadata; output artifacts with `minio://` URIs), runs
 the step's own container command from the spec in the pipeline image, with the launcher's local
 artifact copies (`/minio`) and the shared volume (`/mnt/taxi`) mounted from host folders, and keeps
@@ -30,7 +30,25 @@ def task_order(spec: dict) -> list[str]:
     )
 
 
-def executor_input(spec: dict, task: str, outputs_by_task: dict, run_id: str) -> dict:
+def parameter_values(spec: dict, task_spec: dict, run_parameters: dict | None = None) -> dict:
+    """A task's parameters as KFP's driver resolves them: constants, and the run's parameters (or their
+    defaults) where the task takes a pipeline input."""
+    defaults = {
+        name: definition.get("defaultValue")
+        for name, definition in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items()
+    }
+    run = {**defaults, **(run_parameters or {})}
+    return {
+        name: value["runtimeValue"]["constant"]
+        if "runtimeValue" in value
+        else run[value["componentInputParameter"]]
+        for name, value in task_spec.get("inputs", {}).get("parameters", {}).items()
+    }
+
+
+def executor_input(
+    spec: dict, task: str, outputs_by_task: dict, run_id: str, run_parameters: dict | None = None
+) -> dict:
     task_spec = spec["root"]["dag"]["tasks"][task]
     component = spec["components"][task_spec["componentRef"]["name"]]
     input_types = component.get("inputDefinitions", {}).get("artifacts", {})
@@ -60,10 +78,7 @@ def executor_input(spec: dict, task: str, outputs_by_task: dict, run_id: str) ->
     return {
         "inputs": {
             "artifacts": inputs,
-            "parameterValues": {
-                name: value["runtimeValue"]["constant"]
-                for name, value in task_spec.get("inputs", {}).get("parameters", {}).items()
-            },
+            "parameterValues": parameter_values(spec, task_spec, run_parameters),
         },
         "outputs": {"artifacts": outputs, "outputFile": "/tmp/kfp_outputs/output_metadata.json"},
     }
@@ -116,10 +131,18 @@ def run_task(
     }
 
 
-def run_pipeline(spec: dict, minio_dir: Path, shared_dir: Path, work_dir: Path, run_id: str) -> dict:
-    """Every task, in order; returns task -> output key -> artifacts."""
+def run_pipeline(
+    spec: dict,
+    minio_dir: Path,
+    shared_dir: Path,
+    work_dir: Path,
+    run_id: str,
+    run_parameters: dict | None = None,
+    tasks: list[str] | None = None,
+) -> dict:
+    """Every task (or those of `tasks`), in order; returns task -> output key -> artifacts."""
     outputs_by_task = {}
-    for task in task_order(spec):
-        invocation = executor_input(spec, task, outputs_by_task, run_id)
+    for task in [t for t in task_order(spec) if tasks is None or t in tasks]:
+        invocation = executor_input(spec, task, outputs_by_task, run_id, run_parameters)
         outputs_by_task[task] = run_task(spec, task, invocation, minio_dir, shared_dir, work_dir / run_id)
     return outputs_by_task

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from kubeflow import compiler
+from kubeflow import compiler, submit
 from pipeline import configs
 from tests.kubeflow import container_launcher
 
@@ -30,16 +30,25 @@ def image():
     return tag
 
 
-def test_pipeline_runs_in_containers_to_a_pushed_model(image, tmp_path):
-    spec = next(yaml.safe_load_all(compiler.compile_pipeline(tmp_path / "build").read_text()))
-    shared, minio = tmp_path / "shared", tmp_path / "minio"
+def _prepare_data(shared) -> None:
     subprocess.run(
         [sys.executable, "-m", "cli.main", "prepare-data", "--output-dir", str(shared)],
         check=True,
         capture_output=True,
     )
 
-    outputs = container_launcher.run_pipeline(spec, minio, shared, tmp_path / "runs", "run-1")
+
+def test_pipeline_runs_in_containers_to_a_pushed_model_then_reads_a_new_span(image, tmp_path):
+    spec = next(yaml.safe_load_all(compiler.compile_pipeline(tmp_path / "build").read_text()))
+    shared, minio = tmp_path / "shared", tmp_path / "minio"
+    _prepare_data(shared)
+    # The first run's data ends at 2016 H1: the 2016 H2 span arrives for the second.
+    shutil.rmtree(shared / "example_gen_input" / "span-20162")
+    first_arguments = submit.run_arguments(shared)
+
+    outputs = container_launcher.run_pipeline(
+        spec, minio, shared, tmp_path / "runs", "run-1", first_arguments
+    )
 
     assert set(outputs) == set(spec["root"]["dag"]["tasks"])
     [blessing] = outputs["Evaluator"]["blessing"]
@@ -54,4 +63,14 @@ def test_pipeline_runs_in_containers_to_a_pushed_model(image, tmp_path):
     assert "Slice report: blessed" in page.read_text()
     # ExampleGen resolved the newest span on the shared volume.
     [examples] = outputs["CsvExampleGen"]["examples"]
+    assert examples["metadata"]["custom:span"] == 20161
+
+    # A new span: submit's fingerprint changes (a new KFP cache key), and ExampleGen reads it.
+    _prepare_data(shared)
+    second_arguments = submit.run_arguments(shared)
+    assert second_arguments != first_arguments
+    second = container_launcher.run_pipeline(
+        spec, minio, shared, tmp_path / "runs", "run-2", second_arguments, tasks=["CsvExampleGen"]
+    )
+    [examples] = second["CsvExampleGen"]["examples"]
     assert examples["metadata"]["custom:span"] == 20162

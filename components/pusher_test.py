@@ -1,0 +1,79 @@
+"""Our Pusher on real TFX artifacts: a blessed model is pushed whole as a new version, unless it is the
+model already in production or one a person rolled back."""
+
+import json
+from pathlib import Path
+
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from components import pusher
+from registry import versions
+from registry.versions_test import saved_model
+from reports.run_summary import NOT_PUSHED_BECAUSE
+
+
+def _push(
+    tmp_path: Path, serving: Path, weights: bytes, blessed: bool = True
+) -> standard_artifacts.PushedModel:
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / f"model-{weights.decode()}")
+    if not Path(model.uri).exists():  # the same Trainer output, pushed again
+        saved_model(Path(model.uri) / "Format-Serving", weights)
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")
+    blessing.set_int_custom_property("blessed", int(blessed))
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / f"pushed-{weights.decode()}-{len(list(tmp_path.glob('pushed-*')))}")
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(serving))
+    )
+    pusher.Executor().Do(
+        {"model": [model], "model_blessing": [blessing]},
+        {"pushed_model": [pushed]},
+        {"push_destination": proto_utils.proto_to_json(destination), "custom_config": json.dumps({})},
+    )
+    return pushed
+
+
+def test_a_new_blessed_model_is_pushed_whole_as_a_new_version(tmp_path):
+    serving = tmp_path / "serving"
+    pushed = _push(tmp_path, serving, b"first")
+    [version] = versions.complete_versions(serving)
+    assert pushed.get_int_custom_property("pushed") == 1
+    assert pushed.get_string_custom_property("pushed_destination") == str(serving / version)
+    assert versions.partial_pushes(serving) == []
+    second = _push(tmp_path, serving, b"second")
+    assert second.get_int_custom_property("pushed") == 1
+    assert len(versions.complete_versions(serving)) == 2 and versions.production_path(serving).name != version
+
+
+def test_the_model_in_production_is_not_pushed_again(tmp_path):
+    serving = tmp_path / "serving"
+    _push(tmp_path, serving, b"same")
+    [version] = versions.complete_versions(serving)
+    again = _push(tmp_path, serving, b"same")
+    assert again.get_int_custom_property("pushed") == 0
+    assert again.get_string_custom_property(NOT_PUSHED_BECAUSE) == f"same as production (version {version})"
+    assert versions.complete_versions(serving) == [version]
+
+
+def test_a_rolled_back_model_is_never_pushed_again_until_the_rollback_is_undone(tmp_path):
+    serving = tmp_path / "serving"
+    _push(tmp_path, serving, b"good")
+    _push(tmp_path, serving, b"bad")
+    [rollback] = versions.record_rollback(serving, reason="canary errors")
+    refused = _push(tmp_path, serving, b"bad")
+    assert refused.get_int_custom_property("pushed") == 0
+    reason = refused.get_string_custom_property(NOT_PUSHED_BECAUSE)
+    assert reason.startswith(f"rolled back (as version {rollback.version}") and "canary errors" in reason
+    assert len(versions.complete_versions(serving)) == 2
+    versions.undo_rollback(serving, rollback.version)
+    assert _push(tmp_path, serving, b"bad").get_int_custom_property("pushed") == 0  # production again: same
+
+
+def test_a_model_that_is_not_blessed_is_not_pushed(tmp_path):
+    serving = tmp_path / "serving"
+    assert _push(tmp_path, serving, b"unblessed", blessed=False).get_int_custom_property("pushed") == 0
+    assert versions.complete_versions(serving) == []

@@ -1,0 +1,163 @@
+"""Runs that repeat, as production repeats them: real runs on ~1,800 real rows, asserting from ML Metadata
+and the serving directory.
+
+One output folder, in order: a first run pushes a model; a second on unchanged data pushes nothing (the
+same model is production); an edit to a gate's source re-runs the gates and nothing upstream of them;
+a new span trains a new model, which is pushed; a person rolls it back; two more runs leave production
+on the version rolled back to. The runs use a copy of this repository's code, so that the gate can be
+edited for real.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import configs
+from registry import versions
+from reports import runs
+
+pytestmark = pytest.mark.e2e
+
+PACKAGES = (
+    "models",
+    "registry",
+    "components",
+    "pipeline",
+    "reports",
+    "serving",
+    "monitoring",
+    "cli",
+    "schema",
+    "tests",
+)
+# A model trained on one more half-year must be pushed even if it is a little worse than the first:
+# the gates against production are not what this test is about.
+NEW_MODEL_PUSHED = {"max_auc_drop": 1.0, "key_slice_max_auc_drop": 1.0}
+CACHED, COMPLETE = metadata_store_pb2.Execution.CACHED, metadata_store_pb2.Execution.COMPLETE
+
+
+class Workspace:
+    def __init__(self, root: Path, data_root: Path):
+        self.code = root / "code"
+        for package in PACKAGES:
+            shutil.copytree(
+                configs.REPO_ROOT / package, self.code / package, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        self.settings = configs.Settings(output_dir=root / "outputs", data_root=data_root)
+
+    def run(self, **overrides) -> dict:
+        """One `make run` with the copied code (the real runner, in its own process); returns its summary."""
+        code = textwrap.dedent(
+            f"""
+            import sys
+            from pathlib import Path
+            from pipeline import configs, local_runner
+            from tests.conftest import SMALL_RUN
+            settings = configs.Settings(output_dir=Path({str(self.settings.output_dir)!r}),
+                                        data_root=Path({str(self.settings.data_root)!r}))
+            sys.exit(local_runner.run(settings, **dict(SMALL_RUN, **{overrides!r})))
+            """
+        )
+        result = self.python("-c", code)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return json.loads(self.settings.run_summary_path.read_text())
+
+    def python(self, *arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, *arguments],
+            cwd=self.code,
+            env={**os.environ, "PYTHONPATH": str(self.code)},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    def states(self) -> dict[str, int]:
+        store = runs.open_store(self.settings.metadata_path)
+        run = runs.run_context(store, configs.PIPELINE_NAME)
+        return {
+            runs.node_id_of(store, e.id, configs.PIPELINE_NAME): e.last_known_state
+            for e in store.get_executions_by_context(run.id)
+        }
+
+    def versions(self) -> list[str]:
+        return versions.complete_versions(self.settings.serving_model_dir)
+
+    def production(self) -> str | None:
+        return versions.production_version(self.settings.serving_model_dir)
+
+
+@pytest.fixture
+def workspace(tmp_path, small_taxi_spans_module) -> Workspace:
+    data_root = tmp_path / "data"
+    shutil.copytree(small_taxi_spans_module, data_root)
+    shutil.move(data_root / "span-20162", tmp_path / "span-20162")  # arrives later
+    return Workspace(tmp_path, data_root)
+
+
+def test_repeated_runs_push_once_follow_edited_code_and_keep_a_rollback(workspace, tmp_path):
+    first = workspace.run()
+    assert first["pushed_model"] and len(workspace.versions()) == 1
+    [v1] = workspace.versions()
+
+    # Unchanged data: the Evaluator now compares the candidate with itself in production, blesses it, and
+    # the Pusher declines to push the same model again.
+    second = workspace.run()
+    assert workspace.versions() == [v1]
+    assert second["pushed_model"] is None
+    assert second["not_pushed_because"] == f"same as production (version {v1})"
+
+    # An edit to the gates' module re-runs both gates and what their outputs feed, and nothing upstream.
+    gates = workspace.code / "components" / "data_gates.py"
+    gates.write_text(gates.read_text() + "\n\nEDITED = True  # a change of code, not of a comment\n")
+    workspace.run()
+    states = workspace.states()
+    assert states["TrainingDataGate"] == COMPLETE and states["PushGate"] == COMPLETE
+    for upstream in (
+        "CsvExampleGen",
+        "StatisticsGen",
+        "ExampleValidator",
+        "Transform",
+        "Trainer",
+        "Evaluator",
+    ):
+        assert states[upstream] == CACHED, (upstream, states)
+    assert workspace.versions() == [v1]
+
+    # A new span: a new model, pushed as a second version.
+    shutil.move(tmp_path / "span-20162", workspace.settings.data_root / "span-20162")
+    third = workspace.run(**NEW_MODEL_PUSHED)
+    assert third["pushed_model"] and len(workspace.versions()) == 2
+    v2 = workspace.production()
+    assert v2 != v1
+
+    # A person rolls it back. The next run finds every input unchanged (the candidate was evaluated against
+    # the version rolled back to before it was pushed), so the Pusher's result comes from the cache and
+    # nothing is written. An edit to the Pusher's code then makes it run again on the same blessed model:
+    # it refuses the rolled-back version by name. Production stays where the person put it.
+    rolled_back = workspace.python(
+        "-m", "cli.main", "rollback", "--output-dir", str(workspace.settings.output_dir), "--reason", "test"
+    )
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert workspace.production() == v1
+    after_rollback = workspace.run(**NEW_MODEL_PUSHED)
+    assert (
+        after_rollback["evaluation"]["baseline"]["version"] == v1 and after_rollback["evaluation"]["blessed"]
+    )
+    assert after_rollback["pushed_model"] is None and workspace.states()["Pusher"] == CACHED
+    pusher = workspace.code / "components" / "pusher.py"
+    pusher.write_text(pusher.read_text() + "\n\nEDITED = True\n")
+    again = workspace.run(**NEW_MODEL_PUSHED)
+    assert workspace.states()["Pusher"] == COMPLETE
+    assert again["pushed_model"] is None
+    assert again["not_pushed_because"].startswith(f"rolled back (as version {v2}"), again[
+        "not_pushed_because"
+    ]
+    assert workspace.production() == v1 and workspace.versions() == [v1, v2]
