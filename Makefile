@@ -29,7 +29,7 @@ OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outpu
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
 TFX_CLI_EXIT_STATUS_FILE = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.TFX_CLI_EXIT_STATUS_FILE)')
 
-.PHONY: help setup data run drift report tfx-run kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
+.PHONY: help setup data run drift report tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
 help: ## List the targets, by group
 	@awk '/^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {split($$0, parts, ":.*## "); printf "  make %-17s %s\n", parts[1], parts[2]}' $(MAKEFILE_LIST)
@@ -75,6 +75,53 @@ report: setup ## Print the latest run's slice table and HTML report path (RUN=<r
 
 drift: setup ## Print every feature's span-to-span drift and serving skew; write outputs/drift_report.html
 	$(BIN)/taxi-pipeline drift $(if $(OUT),--output-dir $(OUT)) $(if $(DATA),--data-root $(DATA)) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
+
+##@ Serve (docs/serving.md)
+
+SERVE = $(BIN)/taxi-pipeline serve $(if $(OUT),--output-dir $(OUT))
+
+serve: setup ## Start nginx, a model server and Prometheus on 127.0.0.1 on the production model (VERSION=, SERVE_PORT=)
+	$(SERVE) start $(if $(VERSION),--version $(VERSION)) $(if $(SERVE_PORT),--port $(SERVE_PORT)) $(if $(PROMETHEUS_PORT),--prometheus-port $(PROMETHEUS_PORT))
+
+serve-status: setup ## What is live (versions, mode, canary share) and whether each process is ready
+	$(SERVE) status
+
+serve-stop: setup ## Stop every process of the serving stack
+	$(SERVE) stop
+
+serve-shadow: setup ## Copy every request to VERSION=V (stable still answers)
+	$(SERVE) shadow $(VERSION)
+
+serve-canary: setup ## Send PERCENT= (default 5) of requests to VERSION=V; AUTO=1 lets the analysis ramp, promote or roll back
+	$(SERVE) canary $(VERSION) --percent $(or $(PERCENT),5) $(if $(AUTO),--auto)
+
+serve-promote: setup ## The canary or shadow becomes stable
+	$(SERVE) promote
+
+serve-switch: setup ## Blue-green: all traffic to VERSION=V at once
+	$(SERVE) switch $(VERSION)
+
+serve-manifests: setup ## KServe/Istio manifests of a pattern for a cluster: STABLE=V [CANDIDATE=V2 PERCENT= or SHADOW=1]
+	$(SERVE) manifests --stable $(STABLE) $(if $(CANDIDATE),--candidate $(CANDIDATE)) $(if $(PERCENT),--canary-percent $(PERCENT)) $(if $(SHADOW),--shadow)
+
+serve-rollback: setup ## All traffic back to stable now; the other version is recorded as rolled back (REASON=)
+	$(SERVE) rollback $(if $(REASON),--reason "$(REASON)")
+
+##@ Monitor and close the loop (docs/monitoring.md)
+
+MONITOR = $(BIN)/taxi-pipeline monitor $(if $(OUT),--output-dir $(OUT))
+
+monitor: setup ## Write the monitor page (outputs/monitor.html, and each replay's) and print a summary (MINUTES=)
+	$(MONITOR) report $(if $(MINUTES),--minutes $(MINUTES))
+
+feedback: setup ## Labels that arrived later, from a CSV: FILE= with request_id, tips (and trip, fare)
+	$(MONITOR) feedback $(FILE)
+
+monitor-loop: setup ## One step of the loop: export labelled trips into DATA= and retrain when the policy says so
+	$(MONITOR) $(if $(DATA),--data-root $(DATA)) loop
+
+replay: setup ## The loop on real data: 2016 H2 replayed as traffic, tips as feedback, retrain, canary (SCENARIO=clean|concept, RATE=)
+	$(MONITOR) replay --scenario $(or $(SCENARIO),clean) $(if $(RATE),--rate $(RATE))
 
 ##@ Kubeflow Pipelines (kubeflow/README.md)
 
@@ -135,6 +182,9 @@ bench: setup ## Ours cold/cached vs TFX's official taxi example vs a one-process
 bench-scale: setup ## The whole pipeline cold at 15k/100k/300k/1M generated rows (SIZES= to choose)
 	$(BIN)/python -m benchmarks.scale $(if $(SIZES),--sizes $(SIZES)) --work-dir $(abspath build/bench-scale)
 
+bench-serve: setup ## The serving stack's p50/p99 at RATE= (200) requests/s, through nginx and direct, vs the in-process floor (needs `make run`)
+	$(BIN)/python -m benchmarks.serve --output-dir $(OUTPUT_DIR) --work-dir $(abspath build/bench-serve) --rate $(or $(RATE),200) --seconds $(or $(SECONDS),20)
+
 bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (REPETITIONS=1, ROWS=, MODES=)
 	$(BIN)/python -m benchmarks.beam_modes --repetitions $(or $(REPETITIONS),1) $(if $(ROWS),--rows $(ROWS)) $(if $(MODES),--modes $(MODES))
 
@@ -143,14 +193,14 @@ bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (RE
 test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -m "not e2e and not kfp"
-	$(BIN)/pytest -m e2e
+	$(BIN)/pytest -m "not e2e and not kfp" --durations=10
+	$(BIN)/pytest -m e2e --durations=25
 
 test-fast: setup ## Unit and input-validation tests only (skips e2e)
-	$(BIN)/pytest -m "not e2e and not kfp"
+	$(BIN)/pytest -m "not e2e and not kfp" --durations=10
 
 test-e2e: setup ## Only the end-to-end pipeline tests
-	$(BIN)/pytest -m e2e
+	$(BIN)/pytest -m e2e --durations=25
 
 test-kfp: setup kfp-local-env ## The compiled Kubeflow pipeline in containers of the image, by kfp.local too
 	$(MAKE) image-offline
@@ -175,6 +225,6 @@ lock: ## Re-resolve requirements.lock in a scratch venv (needs network to PyPI)
 	rm -rf build/lock-venv && $(PYTHON310) -m venv build/lock-venv
 	build/lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
 	build/lock-venv/bin/uv pip install --python build/lock-venv/bin/python \
-	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest ruff
+	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest ruff starlette uvicorn
 	{ sed -n '/^#/p' requirements.lock; build/lock-venv/bin/uv pip freeze --python build/lock-venv/bin/python | grep -v -e '^pip==' -e '^uv=='; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock

@@ -30,24 +30,29 @@ from models import features, model, preprocessing  # noqa: E402
 from pipeline import configs, input_checks, inputs  # noqa: E402
 
 
-def _instances(csv_files: list[Path], feature_spec: dict) -> list[dict]:
+def typed_instances(header: list[str], rows, feature_spec: dict) -> list[dict]:
     """CSV rows as tf.Transform instance dicts typed by the feature spec (empty cells: no value)."""
     converters = {tf.int64: lambda v: int(float(v)), tf.float32: float, tf.string: str.encode}
+    instances = []
+    for row in rows:
+        instance = {}
+        for name, value in zip(header, row, strict=True):
+            spec = feature_spec[name]
+            convert = converters[spec.dtype]
+            if isinstance(spec, tf.io.FixedLenFeature):
+                instance[name] = [convert(value)] if spec.shape else convert(value)
+            else:
+                instance[name] = [convert(value)] if value != "" else []
+        instances.append(instance)
+    return instances
+
+
+def _instances(csv_files: list[Path], feature_spec: dict) -> list[dict]:
     instances = []
     for csv_file in csv_files:
         with csv_file.open(newline="") as handle:
             reader = csv.reader(handle)
-            header = next(reader)
-            for row in reader:
-                instance = {}
-                for name, value in zip(header, row, strict=True):
-                    spec = feature_spec[name]
-                    convert = converters[spec.dtype]
-                    if isinstance(spec, tf.io.FixedLenFeature):
-                        instance[name] = [convert(value)] if spec.shape else convert(value)
-                    else:
-                        instance[name] = [convert(value)] if value != "" else []
-                instances.append(instance)
+            instances.extend(typed_instances(next(reader), reader, feature_spec))
     return instances
 
 

@@ -1,8 +1,10 @@
 """The Keras (tf-keras 2.16) big-tipper classifier and the Trainer's `run_fn`.
 
 A small network over embeddings of the categorical inputs and the scaled numeric ones. The saved
-model has two signatures: `serving_default` takes raw serialized tf.Examples (no label) and returns
-the big-tipper probability; `transform_features` applies Transform so the Evaluator can read labels.
+model has three signatures: `serving_default` takes raw serialized tf.Examples (no label) and returns
+the big-tipper probability; `raw_features` takes each raw feature as a named tensor (JSON clients, TF
+Serving's REST API) and returns the same; `transform_features` applies Transform so the Evaluator can
+read labels.
 """
 
 import tensorflow as tf
@@ -20,6 +22,10 @@ DROPOUT = 0.5
 SEED = 0
 # Trainer custom_config keys: the pipeline sets these hyperparameters (pipeline/configs.py).
 BATCH_SIZE_KEY = "train_batch_size"
+# The saved model's signatures: `serving_default` (serialized tf.Examples), this one (each raw feature as a
+# named tensor, for JSON clients) and `transform_features` (for the Evaluator).
+RAW_FEATURES_SIGNATURE = "raw_features"
+PREDICTION = "big_tipper_probability"
 LEARNING_RATE_KEY = "learning_rate"
 
 
@@ -119,12 +125,25 @@ def _dataset(
     return dataset.map(lambda inputs, label: ({name: inputs[name] for name in input_names}, label)).repeat()
 
 
+def model_input_spec(transform_output: tft.TFTransformOutput) -> dict:
+    """The raw features the model reads, with their parsing spec (FixedLen: required, VarLen: optional).
+
+    What a request must or may carry: the schema's other columns (the label's source `tips`, the
+    timestamp, the census tracts) are not read, so a request may leave them out.
+    """
+    return {
+        name: spec
+        for name, spec in transform_output.raw_feature_spec().items()
+        if name in features.MODEL_INPUTS
+    }
+
+
 def _serving_signature(model: tf.keras.Model, transform_output: tft.TFTransformOutput):
-    """Serialized raw tf.Examples without the label -> {'big_tipper_probability': [batch, 1]}."""
+    """Serialized raw tf.Examples -> {'big_tipper_probability': [batch, 1]}; features the model does not
+    read may be absent."""
     # Assigned to the model so the layer's assets are tracked and saved with it.
     model.transform_layer = transform_output.transform_features_layer()
-    raw_feature_spec = transform_output.raw_feature_spec()
-    raw_feature_spec.pop(features.TIPS)
+    raw_feature_spec = model_input_spec(transform_output)
 
     @tf.function(
         input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")], autograph=False
@@ -135,6 +154,51 @@ def _serving_signature(model: tf.keras.Model, transform_output: tft.TFTransformO
         return {"big_tipper_probability": model({name: transformed[name] for name in model_input_names()})}
 
     return serve
+
+
+# A value the raw-features signature reads as missing, by dtype (one value per row and feature).
+MISSING = {tf.float32: float("nan"), tf.int64: -1, tf.string: ""}
+
+
+def _raw_features_signature(model: tf.keras.Model, transform_output: tft.TFTransformOutput):
+    """Each raw model input as a named tensor of one value per row -> {'big_tipper_probability': [batch, 1]}.
+
+    What TF Serving's REST API takes as JSON (`{"instances": [{"fare": 12.5, ...}]}` or `{"inputs": ...}`)
+    with no client-side tf.Example encoding. An optional feature is missing where its value is NaN
+    (floats), negative (integers) or "" (strings), as an empty CSV cell is in training; the same rows give
+    the same outputs as `serving_default`.
+    """
+    spec = model_input_spec(transform_output)
+
+    @tf.function(
+        input_signature=[
+            {name: tf.TensorSpec([None], feature.dtype, name=name) for name, feature in spec.items()}
+        ],
+        autograph=False,
+    )
+    def raw_features(values):
+        parsed = {}
+        for name, feature in spec.items():
+            column = values[name]
+            if isinstance(feature, tf.io.FixedLenFeature):
+                parsed[name] = tf.reshape(column, [-1, *feature.shape])
+                continue
+            if feature.dtype == tf.float32:
+                present = tf.logical_not(tf.math.is_nan(column))
+            elif feature.dtype == tf.int64:
+                present = tf.greater_equal(column, 0)
+            else:
+                present = tf.not_equal(column, "")
+            rows = tf.where(present)
+            parsed[name] = tf.SparseTensor(
+                tf.concat([rows, tf.zeros_like(rows)], axis=1),
+                tf.boolean_mask(column, present),
+                tf.stack([tf.shape(column, out_type=tf.int64)[0], 1]),
+            )
+        transformed = model.transform_layer(parsed)
+        return {"big_tipper_probability": model({name: transformed[name] for name in model_input_names()})}
+
+    return raw_features
 
 
 def _transform_features_signature(model: tf.keras.Model, transform_output: tft.TFTransformOutput):
@@ -175,11 +239,17 @@ def run_fn(fn_args: FnArgs) -> None:
         fn_args.eval_steps,
         float(auc.result()),
     )
+    save(model, transform_output, fn_args.serving_model_dir)
+
+
+def save(model: tf.keras.Model, transform_output: tft.TFTransformOutput, path: str) -> None:
+    """Saves the trained model as the SavedModel the Pusher pushes and servers load, with its signatures."""
     signatures = {
         "serving_default": _serving_signature(model, transform_output),
+        RAW_FEATURES_SIGNATURE: _raw_features_signature(model, transform_output),
         "transform_features": _transform_features_signature(model, transform_output),
     }
     # save_traces=False: Keras would otherwise trace every layer's call for re-use without the class; all
     # layers here are Keras's own, so loading rebuilds them from their config (save 15 s -> 2 s, load
-    # 2.5 s -> 1 s). The two signatures above are saved either way: they are what serving and TFMA call.
-    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures, save_traces=False)
+    # 2.5 s -> 1 s). The signatures above are saved either way: they are what serving and TFMA call.
+    model.save(path, save_format="tf", signatures=signatures, save_traces=False)

@@ -1,7 +1,9 @@
-"""Monitoring the served model and closing the loop back into training (to come: issue 17).
+"""Monitoring the served model and closing the loop back into training: labels that arrive later, live
+and estimated quality, alerting rules, the monitor page, the retraining loop and the replay.
 
-Monitoring reads the serving stack's metrics and request logs and the pipeline's artifacts, and
-starts the pipeline only as a command, never by importing the code that assembles it.
+Monitoring reads the serving stack's metrics and request logs and the pipeline's artifacts, and starts
+the pipeline only as a command, never by importing the code that assembles it (the sample's spans, for
+the replay, come from pipeline.taxi_sample, which assembles nothing).
 
-May import: models, registry, reports, serving, pipeline.configs.
+May import: models, registry, reports, serving, pipeline.configs, pipeline.taxi_sample.
 """

@@ -16,6 +16,7 @@ SCHEMA_PATH = REPO_ROOT / "schema" / "schema.pbtxt"
 OUTPUT_DIR_ENV = "TAXI_OUTPUT_DIR"
 DATA_ROOT_ENV = "TAXI_DATA_ROOT"
 SERVING_LOGS_ENV = "TAXI_SERVING_LOGS"
+SERVING_LOGS_HOURS_ENV = "TAXI_SERVING_LOGS_HOURS"
 SCHEMA_PATH_ENV = "TAXI_SCHEMA_PATH"
 PUSH_REPLAY_ENV = "TAXI_PUSH_REPLAY"  # for the tfx CLI, which passes no flags: as `run --push-replay`
 # Where the tfx-CLI run (pipeline/beam_runner.py) leaves its exit status, under BEAM_HOME: the CLI itself
@@ -145,6 +146,66 @@ PARALLEL_FROM_WINDOW_ROWS = {"CsvExampleGen": 250_000, "Transform": 250_000}
 PARALLEL_EVALUATION_MIN_EXAMPLES = 10_000
 
 
+# Serving (docs/serving.md). The model's name in TF Serving's REST paths (/v1/models/taxi:predict).
+SERVING_MODEL_NAME = "taxi"
+# How often a model server looks for a new version in the serving directory, in seconds.
+SERVING_POLL_SECONDS = 1.0
+# The most trips one request may carry, and the largest body (nginx refuses larger ones the same way).
+SERVING_MAX_BATCH = 1000
+SERVING_MAX_BODY_BYTES = 1_000_000
+# The request log: buffered rows reach the disk every second (at most that much is lost to a crash); a
+# file is closed (and readable by the pipeline) at 8 MB or after 5 minutes.
+REQUEST_LOG_FLUSH_SECONDS = 1.0
+REQUEST_LOG_MAX_BYTES = 8_000_000
+REQUEST_LOG_MAX_SECONDS = 300.0
+# The request log's route column; the pipeline reads a shadow's rows as what they are, the same trips
+# again (answered by stable too), and leaves them out of the serving data.
+REQUEST_LOG_ROUTE_COLUMN = "route"
+REQUEST_LOG_TIME_COLUMN = "time"  # ISO 8601, UTC: when the trip was answered
+SHADOW_ROUTE = "shadow"
+# The local stack (serving/stack.py): nginx's port (the base URL), Prometheus's; servers take free ports.
+SERVING_PORT = 8500
+PROMETHEUS_PORT = 9290
+SERVING_START_SECONDS = 120.0  # for a server to load its version and answer ready
+SERVING_DRAIN_SECONDS = 2.0  # after nginx stops sending to a server, before it is stopped
+# A shadow's answer is thrown away, but nginx waits for it before the connection's next request: past
+# this it stops waiting (docs/serving.md, "Shadow's cost").
+SHADOW_TIMEOUT_MS = 100
+# Prometheus scrapes each server this often (local stack), and evaluates its rules as often.
+PROMETHEUS_SCRAPE_SECONDS = 2
+# The automatic canary analysis (serving/analysis.py), as Flagger's: every interval, the candidate's
+# error rate and p99 latency over the interval against their bounds; `CANARY_FAILED_CHECKS` failed
+# intervals roll it back, each healthy one adds `CANARY_STEP_PERCENT` up to `CANARY_MAX_PERCENT`, then it is
+# promoted. Intervals without candidate traffic neither pass nor fail.
+CANARY_INTERVAL_SECONDS = 10.0
+CANARY_MAX_ERROR_RATE = 0.01
+CANARY_MAX_P99_SECONDS = 0.05
+CANARY_FAILED_CHECKS = 2
+CANARY_STEP_PERCENT = 10.0
+CANARY_MAX_PERCENT = 50.0
+
+# Monitoring (docs/monitoring.md). Live quality is measured over the newest labelled trips per version and
+# route; the monitor recomputes every few seconds. Feedback for a trip the request log does not show yet
+# waits this long (the log is flushed every second) before it is counted as unknown.
+LIVE_QUALITY_WINDOW = 1000
+MONITOR_REFRESH_SECONDS = 5.0
+FEEDBACK_GRACE_SECONDS = 30.0
+FEEDBACK_PATH = "/v1/feedback"
+MONITOR_PATH = "/v1/monitor"
+# The pipeline's skew check reads the request log since the production model was pushed, or over the
+# last SERVING_LOG_WINDOW_HOURS when set (`--serving-logs-hours`); request-log files older than the
+# retention are moved to `request_log/archive/`, kept, and never read by the pipeline again.
+SERVING_LOG_WINDOW_HOURS: float | None = None
+REQUEST_LOG_RETENTION_DAYS = 30.0
+REQUEST_LOG_ARCHIVE = "archive"
+# The retraining policy (monitoring/loop.py): retrain when this many labelled trips are new since the
+# last export, or when one of these alerts fires (monitoring/prometheus/monitoring_rules.yml).
+RETRAIN_MIN_NEW_LABELLED_TRIPS = 1000
+RETRAIN_ON_ALERTS = ("TaxiLiveQualityBelowEvaluated", "TaxiOutputShift", "TaxiInputOutOfDomain")
+# A new model pushed by the loop starts as a canary with this share; the canary analysis takes it on.
+LOOP_CANARY_PERCENT = 10.0
+
+
 # Kubeflow Pipelines (kubeflow/README.md). The image holds the project; a volume shared by every step
 # (a PersistentVolumeClaim, on kind a folder of the host) holds ExampleGen's input and the serving models,
 # which must outlive a run; artifacts go to KFP's object store (the pipeline root, set per run).
@@ -168,6 +229,9 @@ class Settings:
     # Folder of serving request logs (CSV). None with the sample: its newest half-year without tips,
     # prepared under output_dir; None with a --data-root: no serving data, skew is not checked.
     serving_logs: Path | None = None
+    # A request log's window for the skew check: the last this many hours; None: since the production
+    # model was pushed.
+    serving_logs_hours: float | None = SERVING_LOG_WINDOW_HOURS
 
     @classmethod
     def resolve(
@@ -176,6 +240,7 @@ class Settings:
         data_root: str | None = None,
         schema_path: str | None = None,
         serving_logs: str | None = None,
+        serving_logs_hours: float | None = None,
     ) -> "Settings":
         """Flags win over environment variables, which win over the defaults."""
         output = output_dir or os.environ.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR
@@ -187,6 +252,9 @@ class Settings:
             data_root=Path(data).resolve() if data else None,
             schema_path=Path(schema).resolve(),
             serving_logs=Path(serving).resolve() if serving else None,
+            serving_logs_hours=serving_logs_hours
+            or float(os.environ.get(SERVING_LOGS_HOURS_ENV) or 0)
+            or SERVING_LOG_WINDOW_HOURS,
         )
 
     @property
@@ -261,6 +329,26 @@ class Settings:
     @property
     def drift_report_path(self) -> Path:
         return self.output_dir / DRIFT_REPORT_FILE
+
+    @property
+    def serving_stack_dir(self) -> Path:
+        """The local serving stack's state, nginx and Prometheus configuration and logs."""
+        return self.output_dir / "serving"
+
+    @property
+    def request_log_dir(self) -> Path:
+        """Where the model servers log every answered trip: serving logs the pipeline can read."""
+        return self.output_dir / "request_log"
+
+    @property
+    def feedback_dir(self) -> Path:
+        """Labels that arrived later (tips per served trip), as received."""
+        return self.output_dir / "feedback"
+
+    @property
+    def loop_dir(self) -> Path:
+        """The monitoring loop's decision log and the monitor page."""
+        return self.output_dir / "loop"
 
     @property
     def tfx_cli_home(self) -> Path:

@@ -38,6 +38,9 @@ class CsvFile:
     has_byte_order_mark: bool
     rows: int = 0
     rows_with_line_breaks: int = 0  # rows with a line break inside a quoted field
+    shadow_rows: int = 0  # request-log rows of a shadow's answers: the same trips again, left out
+    rows_before_window: int = 0  # request-log rows answered before the window the skew check reads
+    window_start: float | None = None  # Unix time; rows answered earlier are left out
 
     def needs_normalising(self, columns: list[str]) -> bool:
         """True unless ExampleGen can read the file as it is, as part of an input whose columns are `columns`."""
@@ -46,7 +49,17 @@ class CsvFile:
             or self.unknown_columns != []
             or self.known_columns != columns
             or self.rows_with_line_breaks > 0
+            or self.shadow_rows > 0
+            or self.rows_before_window > 0
         )
+
+    def keeps(self, row: list[str]) -> bool:
+        """False for a row left out of what ExampleGen reads: a shadow's answer in a request log, or one
+        answered before the window."""
+        route = self.header.index(configs.REQUEST_LOG_ROUTE_COLUMN) if self.shadow_rows else -1
+        if route >= 0 and row[route] == configs.SHADOW_ROUTE:
+            return False
+        return not (self.rows_before_window and _answered_before(row, self))
 
 
 def discover_spans(spans_dir: Path) -> dict[int, list[Path]]:
@@ -157,6 +170,7 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
     """
     header, path = csv_file.header, csv_file.path
     index = {name: position for position, name in enumerate(header)}
+    route = index.get(configs.REQUEST_LOG_ROUTE_COLUMN) if span is None else None
     first_seen: dict[int, int] = {}
     duplicates, label_missing, inconsistent, outside_span = _Tally(), _Tally(), _Tally(), _Tally()
     window = _half_year(span) if span is not None else None
@@ -177,6 +191,10 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
             else:
                 first_seen[key] = line
             if span is None:
+                if route is not None and row[route] == configs.SHADOW_ROUTE:
+                    csv_file.shadow_rows += 1
+                elif csv_file.window_start is not None and _answered_before(row, csv_file):
+                    csv_file.rows_before_window += 1
                 continue
             empty = [name for name in (features.TIPS, features.FARE) if row[index[name]].strip() == ""]
             if empty:
@@ -272,11 +290,13 @@ def _time_disagreement(row: list[str], index: dict[str, int], window) -> str:
     return ""
 
 
-def check_serving_logs(serving_logs_dir: Path) -> list[CsvFile]:
+def check_serving_logs(serving_logs_dir: Path, since: float | None = None) -> list[CsvFile]:
     """Checks the CSV request logs in `serving_logs_dir`; returns them with their header order.
 
     Requests carry every column of the training data except `tips`, which is not known when a trip
-    is scored; repeated requests are normal.
+    is scored; repeated requests are normal. With `since` (Unix time), the folder is a request log read
+    as a window: files last written before it are not read, and rows with a `time` column earlier than it
+    are left out. Files in sub-folders (the log's archive) are never read.
     """
     logs = sorted(serving_logs_dir.glob("*.csv")) if serving_logs_dir.is_dir() else []
     if not logs:
@@ -284,8 +304,23 @@ def check_serving_logs(serving_logs_dir: Path) -> list[CsvFile]:
             f"Serving logs folder {serving_logs_dir} holds no .csv file. Expected CSV request logs with the "
             f"taxi columns except {features.TIPS}; pass --serving-logs only when there are some."
         )
+    if since is not None:
+        logs = [log for log in logs if log.stat().st_mtime >= since]
+        if not logs:
+            return []
     files, _ = read_headers(logs, features.SERVING_COLUMNS)
+    for log in files:
+        if since is not None and configs.REQUEST_LOG_TIME_COLUMN in log.header:
+            log.window_start = since
     return [check_rows(log, span=None, max_duplicate_fraction=1.0) for log in files]
+
+
+def _answered_before(row: list[str], csv_file: CsvFile) -> bool:
+    written = row[csv_file.header.index(configs.REQUEST_LOG_TIME_COLUMN)]
+    try:
+        return datetime.datetime.fromisoformat(written).timestamp() < csv_file.window_start
+    except ValueError:
+        return False  # not a request log's time: the row is read
 
 
 def check_schema_file(schema_path: Path) -> None:

@@ -14,10 +14,12 @@ unchanged span keeps its cache.
 """
 
 import csv
+import datetime
 import filecmp
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 from models import features
@@ -32,6 +34,7 @@ from pipeline.input_checks import (
     read_headers,
     rows_of,
 )
+from registry import versions
 
 
 def prepare(settings: configs.Settings) -> list[int]:
@@ -52,7 +55,13 @@ def prepare(settings: configs.Settings) -> list[int]:
     }
     if settings.data_root is None and settings.serving_logs is None:
         taxi_sample.write_serving_logs(spans[max(spans)][0], settings.prepared_serving_logs_dir)
-    serving_logs = check_serving_logs(settings.serving_logs_dir) if settings.serving_logs_dir else []
+    since, window = serving_logs_window(settings)
+    serving_logs = check_serving_logs(settings.serving_logs_dir, since) if settings.serving_logs_dir else []
+    if settings.serving_logs_dir and not serving_logs:
+        print(
+            f"note: {settings.serving_logs_dir} holds no request answered {window}: the skew check has no "
+            "serving data this run."
+        )
     # Every input is good: only now is anything derived from it written.
     laid_out = {
         span: lay_out_checked(
@@ -66,9 +75,37 @@ def prepare(settings: configs.Settings) -> list[int]:
     elif settings.checked_serving_logs_dir.exists():
         shutil.rmtree(settings.checked_serving_logs_dir)
     _report_normalised([*[f for files in checked.values() for f in files], *serving_logs], columns)
+    before = sum(f.rows_before_window for f in serving_logs)
+    if before:
+        print(f"note: {before} request-log row(s) answered before the window are left out: reading {window}.")
     return write_example_gen_input(
         laid_out, settings.example_gen_input, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
     )
+
+
+def has_serving_logs(settings: configs.Settings) -> bool:
+    """True when `prepare` laid out serving data for the skew check (none in a request log's window: False)."""
+    return settings.serving_logs_dir is not None and any(settings.checked_serving_logs_dir.glob("*.csv"))
+
+
+def serving_logs_window(settings: configs.Settings) -> tuple[float | None, str]:
+    """(start, description) of the window of a serving-logs folder the skew check reads: the last
+    `serving_logs_hours`, else the time since the production model was pushed (a version is the push's
+    Unix time). No window for the sample's prepared logs, or before anything was pushed."""
+    if settings.serving_logs is None:
+        return None, "at any time"
+    if settings.serving_logs_hours:
+        return (
+            time.time() - settings.serving_logs_hours * 3600,
+            f"in the last {settings.serving_logs_hours:g} h",
+        )
+    production = versions.production_version(settings.serving_model_dir)
+    if production is None:
+        return None, "at any time"
+    pushed = datetime.datetime.fromtimestamp(int(production), tz=datetime.timezone.utc)
+    return float(
+        production
+    ), f"since production (version {production}) was pushed, {pushed:%Y-%m-%d %H:%M} UTC"
 
 
 def _check_span_count(ordered: list[int], evaluation_spans: int) -> None:
@@ -104,7 +141,8 @@ def _write_normalised(csv_file: CsvFile, columns: list[str], target: Path) -> No
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
         for _, row in rows_of(csv_file):
-            writer.writerow([" ".join(row[p].splitlines()) for p in positions])
+            if csv_file.keeps(row):
+                writer.writerow([" ".join(row[p].splitlines()) for p in positions])
     if target.is_file() and not target.is_symlink() and filecmp.cmp(temporary, target, shallow=False):
         temporary.unlink()
     else:
@@ -112,18 +150,29 @@ def _write_normalised(csv_file: CsvFile, columns: list[str], target: Path) -> No
 
 
 def _report_normalised(files: list[CsvFile], columns: list[str]) -> None:
-    """Says what was left out of, or changed in, what ExampleGen reads: never silently."""
+    """Says what was left out of, or changed in, what ExampleGen reads: never silently. Files of one folder
+    with the same columns left out (a request log's many files) get one note."""
+    unknown: dict[tuple[Path, tuple[str, ...]], list[CsvFile]] = {}
     for csv_file in files:
         if csv_file.unknown_columns:
-            print(
-                f"note: {csv_file.path} has column(s) the pipeline does not use: "
-                f"{', '.join(csv_file.unknown_columns)}. They are left out of what ExampleGen reads."
-            )
+            unknown.setdefault((csv_file.path.parent, tuple(csv_file.unknown_columns)), []).append(csv_file)
         if csv_file.rows_with_line_breaks:
             print(
                 f"note: {csv_file.path}: {csv_file.rows_with_line_breaks} row(s) have a line break inside a "
                 "quoted field; ExampleGen reads one line per row, so it reads each as a space."
             )
+    for (folder, names), group in unknown.items():
+        where = str(group[0].path) if len(group) == 1 else f"{len(group)} files in {folder}"
+        print(
+            f"note: {where}: column(s) the pipeline does not use: {', '.join(names)}. They are left out of "
+            "what ExampleGen reads."
+        )
+    shadow = [csv_file for csv_file in files if csv_file.shadow_rows]
+    if shadow:
+        print(
+            f"note: {sum(f.shadow_rows for f in shadow)} request-log row(s) of a shadow's answers in "
+            f"{shadow[0].path.parent} are left out: stable answered the same trips, which are read once."
+        )
 
 
 def windows(ordered: list[int], end: int, training_window_spans: int, evaluation_spans: int):

@@ -1,7 +1,11 @@
 """What ExampleGen reads, laid out from span folders: checked files (normalised where needed) and windows."""
 
 import csv
+import dataclasses
+import datetime
+import os
 import shutil
+import time
 
 import pytest
 
@@ -86,6 +90,78 @@ def test_serving_logs_are_checked_and_laid_out_like_spans(tmp_path, real_spans):
     [laid_out] = settings.checked_serving_logs_dir.iterdir()
     assert laid_out.read_text().splitlines()[0] == ",".join(columns)
     assert [dict(r) for r in _rows(laid_out)] == [{c: r[c] for c in columns} for r in rows]
+
+
+def test_a_request_logs_own_columns_and_shadow_rows_are_left_out_with_one_note(tmp_path, real_spans, capsys):
+    """The serving stack's request log, as the folder holds it: several files, each with the log's own
+    columns first; a shadowed trip logged twice (stable and shadow) is one trip."""
+    logs = tmp_path / "request_log"
+    rows = _rows(real_spans / "span-20162" / "data.csv")
+    columns = [c for c in rows[0] if c != features.TIPS]
+    own = ["request_id", "trip", configs.REQUEST_LOG_ROUTE_COLUMN]
+    shadowed = 0
+    for part in range(3):
+        logged = []
+        for index, row in enumerate(rows[part::3]):
+            for route in ("stable", configs.SHADOW_ROUTE) if index % 2 else ("stable",):
+                logged.append([f"{part}-{index}", "0", route, *[row[c] for c in columns]])
+                shadowed += route == configs.SHADOW_ROUTE
+        write_csv(logs / f"requests-{part}.csv", own + columns, logged)
+    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
+
+    inputs.prepare(settings)
+
+    laid_out = [r for path in sorted(settings.checked_serving_logs_dir.iterdir()) for r in _rows(path)]
+    expected = [{c: r[c] for c in columns} for part in range(3) for r in rows[part::3]]
+    assert [dict(r) for r in laid_out] == expected and shadowed > 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"note: 3 files in {logs}: column(s) the pipeline does not use: request_id, trip, route. They are "
+        "left out of what ExampleGen reads.",
+        f"note: {shadowed} request-log row(s) of a shadow's answers in {logs} are left out: stable answered the "
+        "same trips, which are read once.",
+    ]
+
+
+def test_a_request_log_is_read_since_production_was_pushed(tmp_path, real_spans, capsys):
+    """Files last written before the push are not read, rows answered before it are left out, and the
+    archive is never read; `serving_logs_hours` reads a period instead."""
+    logs = tmp_path / "request_log"
+    rows = _rows(real_spans / "span-20162" / "data.csv")
+    columns = [c for c in rows[0] if c != features.TIPS]
+    own = ["request_id", configs.REQUEST_LOG_TIME_COLUMN]
+    pushed = 1_800_000_000  # production's version: the push's Unix time
+    iso = lambda t: datetime.datetime.fromtimestamp(t, tz=datetime.timezone.utc).isoformat()  # noqa: E731
+
+    def log(path, times, first):
+        write_csv(
+            path,
+            own + columns,
+            [[str(first + i), iso(t), *[rows[first + i][c] for c in columns]] for i, t in enumerate(times)],
+        )
+        os.utime(path, (times[-1], times[-1]))
+
+    log(logs / "requests-a.csv", [pushed - 7200, pushed - 3600], 0)  # all before the push
+    log(logs / "requests-b.csv", [pushed - 60, pushed + 60, pushed + 120], 2)  # straddles it
+    log(logs / "archive" / "requests-old.csv", [pushed + 10], 5)  # archived: never read
+    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
+    model = settings.serving_model_dir / str(pushed)
+    model.mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"a pushed model")
+
+    inputs.prepare(settings)
+
+    laid_out = [r for path in sorted(settings.checked_serving_logs_dir.iterdir()) for r in _rows(path)]
+    assert [dict(r) for r in laid_out] == [{c: rows[i][c] for c in columns} for i in (3, 4)]
+    assert (
+        "note: 1 request-log row(s) answered before the window are left out: reading since production (version 1800000000) was pushed"
+        in capsys.readouterr().out
+    )
+
+    hours = dataclasses.replace(settings, serving_logs_hours=(time.time() - pushed + 7300) / 3600)
+    inputs.prepare(hours)
+    laid_out = [r for path in sorted(settings.checked_serving_logs_dir.iterdir()) for r in _rows(path)]
+    assert len(laid_out) == 5
 
 
 def test_windows_train_on_older_spans_and_evaluate_on_newer(tmp_path):

@@ -76,7 +76,7 @@ def build(
         example_gen_input=str(settings.example_gen_input),
         schema_path=str(inputs.snapshot_schema(settings.schema_path, settings.schema_snapshots_dir)),
         serving_model_dir=str(settings.serving_model_dir),
-        serving_logs=str(settings.checked_serving_logs_dir) if settings.serving_logs_dir else None,
+        serving_logs=str(settings.checked_serving_logs_dir) if inputs.has_serving_logs(settings) else None,
         production_cache_key=versions.production_fingerprint(settings.serving_model_dir),
         push_hold_reason=f"a replay of span {span} (the newest is {newest}) never moves production: "
         "`--push-replay` pushes its model"

@@ -194,6 +194,29 @@ def record_rollback(serving_dir: Path, to_version: str | None = None, reason: st
     return recorded
 
 
+def reject(serving_dir: Path, version: str, reason: str) -> Rollback:
+    """Rolls back one version (a canary or a switch that failed): it never serves or is pushed again, until
+    undone; production becomes the newest live version without it."""
+    if version not in complete_versions(serving_dir):
+        raise RegistryError(
+            f"Version {version} is not a complete version in {serving_dir}: nothing to roll back."
+        )
+    already = next((r for r in rollbacks(serving_dir) if r.version == version), None)
+    if already:
+        return already
+    remaining = [
+        v
+        for v in complete_versions(serving_dir)
+        if v != version and v not in rolled_back_versions(serving_dir)
+    ]
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    rollback = Rollback(
+        version, fingerprint(serving_dir / version), now, remaining[-1] if remaining else None, reason
+    )
+    _write_rollbacks(serving_dir, [*rollbacks(serving_dir), rollback])
+    return rollback
+
+
 def undo_rollback(serving_dir: Path, version: str) -> Rollback:
     """Lets a rolled-back version serve (and its model be pushed) again; returns the rollback undone."""
     kept, undone = [], None

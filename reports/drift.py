@@ -162,8 +162,8 @@ def comparisons(settings: configs.Settings, spans: dict[int, list[Path]]) -> lis
         )
         for previous, current in zip(ordered[:-1], ordered[1:], strict=True)
     ]
-    serving_dir = settings.checked_serving_logs_dir if settings.serving_logs_dir else None
-    if serving_dir is not None:
+    serving_dir = settings.checked_serving_logs_dir
+    if settings.serving_logs_dir and any(serving_dir.glob("*.csv")):
         training_dir = (
             settings.example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{ordered[-1]}" / configs.TRAIN_SPLIT
         )

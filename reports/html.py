@@ -124,6 +124,51 @@ def line_chart(title: str, series: list[dict], x_label: str, y_label: str, diago
     return "".join(parts)
 
 
+SERIES_COLORS = ("#1f6feb", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#57606a", "#0969da")
+
+
+def time_series_chart(title: str, series: list[dict], y_label: str, start: float, end: float,
+                      y_range: tuple[float, float] | None = None) -> str:  # fmt: skip
+    """Lines over time: each series {'name', 'points': [(unix time, value)]}; x from `start` to `end`,
+    y over `y_range` or the values' own range (from 0). No points at all: the chart says so."""
+    width, height, margin = 420, 150, 44
+    values = [v for line in series for _, v in line["points"] if v is not None]
+    low, high = y_range or (min([0.0, *values]), max(values, default=1.0) or 1.0)
+    high = high if high > low else low + 1.0
+    span = max(end - start, 1e-9)
+    parts = [
+        f'<svg class="plot time-series" role="img" aria-label="{escape(title)}" width="{width + margin + 170}" '
+        f'height="{height + 2 * margin}" viewBox="0 0 {width + margin + 170} {height + 2 * margin}" xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="{margin}" y="16" class="plot-title">{escape(title)}</text>',
+        f'<rect x="{margin}" y="{margin}" width="{width}" height="{height}" class="frame"/>',
+        f'<text x="{margin - 4}" y="{margin + 4}" text-anchor="end" class="axis">{high:.3g}</text>',
+        f'<text x="{margin - 4}" y="{margin + height}" text-anchor="end" class="axis">{low:.3g}</text>',
+        f'<text x="{margin}" y="{margin + height + 14}" class="axis">-{span / 60:.0f} min</text>',
+        f'<text x="{margin + width}" y="{margin + height + 14}" text-anchor="end" class="axis">now</text>',
+        f'<text x="{margin + width / 2}" y="{margin + height + 28}" text-anchor="middle" class="axis">{escape(y_label)}</text>',
+    ]
+    if not values:
+        parts.append(
+            f'<text x="{margin + width / 2}" y="{margin + height / 2}" text-anchor="middle" class="label">no data in this window</text>'
+        )
+    for index, line in enumerate(series):
+        color = SERIES_COLORS[index % len(SERIES_COLORS)]
+        points = [
+            f"{margin + (t - start) / span * width:.1f},{margin + (1 - (min(max(v, low), high) - low) / (high - low)) * height:.1f}"
+            for t, v in line["points"]
+            if v is not None
+        ]
+        if points:
+            parts.append(
+                f'<polyline class="series" points="{" ".join(points)}" fill="none" stroke="{color}" stroke-width="1.5"/>'
+            )
+        parts.append(
+            f'<text x="{margin + width + 8}" y="{margin + 10 + 14 * index}" fill="{color}" class="legend">{escape(line["name"])}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328;max-width:1400px}
 h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d7de}

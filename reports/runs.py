@@ -68,3 +68,26 @@ def output_uri(store, run, pipeline_name: str, node_id: str, key: str) -> str | 
             artifacts = output_artifacts(store, execution.id).get(key, [])
             return artifacts[0].uri if artifacts else None
     return None
+
+
+def evaluation_of_pushed_version(metadata_path: Path, pipeline_name: str, version: str) -> str | None:
+    """URI of the Evaluator's result in the run whose Pusher pushed `version`: what was measured for the
+    model that serves as that version, on held-out data. None when no run pushed it (a folder copied by
+    hand) or the store does not exist."""
+    if not metadata_path.exists():
+        return None
+    store = open_store(metadata_path)
+    for artifact in store.get_artifacts_by_type("PushedModel"):
+        pushed = artifact.custom_properties.get("pushed_version")
+        if pushed is None or (pushed.string_value or str(pushed.int_value)) != str(version):
+            continue
+        events = store.get_events_by_artifact_ids([artifact.id])
+        for event in events:
+            if event.type not in OUTPUT_EVENTS:
+                continue
+            for context in store.get_contexts_by_execution(event.execution_id):
+                if context.type_id == store.get_context_type("pipeline_run").id:
+                    found = output_uri(store, context, pipeline_name, "Evaluator", "evaluation")
+                    if found:
+                        return found
+    return None

@@ -1,6 +1,8 @@
-"""Serving the pushed model: what a client sends it (raw_examples.py: CSV rows as serialized tf.Examples).
+"""Serving the pushed model: the model server (TF Serving's REST API), the request log, the local stack
+(nginx patterns, Prometheus, the canary analysis) and the same patterns as Kubernetes manifests.
 
-Serving reads the Pusher's serving directory and never imports the code that assembles the pipeline.
+Serving reads the Pusher's serving directory and never imports the code that assembles the pipeline;
+what runs beside the stack (the monitor) attaches itself (`stack.attach`), so serving knows nothing of it.
 
 May import: models, registry, reports, pipeline.configs.
 """

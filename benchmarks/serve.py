@@ -1,0 +1,224 @@
+"""`make bench-serve`: the serving stack's latency and throughput against the in-process floor.
+
+On the production model of an output folder (run `make run` first), in a stack of its own on free
+loopback ports, in one invocation:
+- **floor**: the SavedModel's `raw_features` signature called in this process;
+- **direct**: open-loop load straight to a model server;
+- **nginx**: the same load through nginx (the stack's front door);
+- **shadow**: through nginx with every request mirrored to a second server;
+- **batched**: requests of BATCH trips, back to back, through nginx and direct, against the floor's batch.
+
+Open loop: each request is sent when due (RATE a second), not after the previous answer, and its latency
+counts from when it was due. The variants alternate, round after round, so the machine's drift in speed
+falls on all of them. Reports p50, p99 and max latency, throughput, errors and CPU milliseconds per
+request of the stack's processes; differences and ratios against the named baselines (the in-process floor,
+stable alone through nginx), and writes `serve_bench.json`. Shadows: the same model, and ones slowed to
+50 ms and 500 ms, to show what the mirror's timeout bounds.
+
+    python -m benchmarks.serve --output-dir outputs --rate 200 --seconds 20
+"""
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from pipeline import configs
+from registry import versions
+from serving import load, request_contract, stack
+
+TRIP = dict(request_contract.EXAMPLE_TRIP, pickup_community_area=8)
+PREDICT = f"/v1/models/{configs.SERVING_MODEL_NAME}:predict"
+
+
+def _percentiles(latencies: list[float]) -> dict:
+    ordered = sorted(latencies)
+    if not ordered:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    return {
+        "p50_ms": round(pick(0.5), 3),
+        "p99_ms": round(pick(0.99), 3),
+        "max_ms": round(ordered[-1] * 1000, 3),
+    }
+
+
+def floor(model_dir: Path, batch: int, calls: int) -> dict:
+    """The raw-features signature in this process: single-trip latency, and batched throughput."""
+    import tensorflow as tf
+
+    from models.model import MISSING, PREDICTION, RAW_FEATURES_SIGNATURE
+
+    signature = tf.saved_model.load(str(model_dir)).signatures[RAW_FEATURES_SIGNATURE]
+    dtypes = {name: spec.dtype for name, spec in signature.structured_input_signature[1].items()}
+
+    def call(size: int) -> float:
+        started = time.perf_counter()
+        tensors = {n: tf.constant([TRIP.get(n, MISSING[d])] * size, dtype=d) for n, d in dtypes.items()}
+        signature(**tensors)[PREDICTION].numpy()
+        return time.perf_counter() - started
+
+    for _ in range(20):
+        call(1)
+    single = [call(1) for _ in range(calls)]
+    batched = [call(batch) for _ in range(max(20, calls // 20))]
+    return {**_percentiles(single), "batched_trips_per_second": round(batch / statistics.median(batched), 1)}
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            for member in [process, *process.children(recursive=True)]:
+                times = member.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def measure(url: str, pids: list[int], rate: float, seconds: float, body: dict) -> dict:
+    """One open-loop run: raw latencies (s) of the answered requests, errors, throughput, CPU."""
+    cpu_before = _cpu_seconds(pids)
+    result = load.open_loop(url, PREDICT, body, rate, seconds)
+    return {**result, "cpu_seconds": _cpu_seconds(pids) - cpu_before}
+
+
+def merged(runs: list[dict]) -> dict:
+    """The runs of one variant across rounds, as one measurement."""
+    sent = sum(r["sent"] for r in runs)
+    return {
+        **_percentiles([latency for r in runs for latency in r["latencies"]]),
+        "throughput_per_second": round(sum(r["throughput"] for r in runs) / len(runs), 1),
+        "errors": sum(r["errors"] for r in runs),
+        "sent": sent,
+        "cpu_ms_per_request": round(1000 * sum(r["cpu_seconds"] for r in runs) / max(1, sent), 3),
+    }
+
+
+def batched(url: str, batch: int, seconds: float) -> dict:
+    body = {"instances": [TRIP] * batch}
+    client = load.Client(url)
+    started, trips, errors = time.perf_counter(), 0, 0
+    while time.perf_counter() - started < min(seconds, load.MAX_SECONDS):
+        status = client.post(PREDICT, body)[0]
+        trips += batch if status == 200 else 0
+        errors += status != 200
+    return {"trips_per_second": round(trips / (time.perf_counter() - started), 1), "errors": errors}
+
+
+# Shadow candidates: the same model, and the same model made slower than nginx's mirror timeout allows
+# and than it does not (tests/serving_models.slow), to measure what a slow shadow costs stable's clients.
+SHADOWS = {"shadow": None, "shadow_slow_50ms": 0.05, "shadow_slow_500ms": 0.5}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--output-dir", default="outputs", help="The output folder whose production model to serve."
+    )
+    parser.add_argument("--work-dir", default="build/bench-serve")
+    parser.add_argument("--rate", type=float, default=200.0, help="Requests a second (open loop).")
+    parser.add_argument("--seconds", type=float, default=20.0, help="Per variant, over all rounds.")
+    parser.add_argument("--rounds", type=int, default=3, help="Variants alternate, round after round.")
+    parser.add_argument("--batch", type=int, default=100, help="Trips per batched request.")
+    args = parser.parse_args(argv)
+    source = configs.Settings.resolve(args.output_dir)
+    production = versions.production_path(source.serving_model_dir)
+    if production is None:
+        print(
+            f"error: {source.serving_model_dir} holds no pushed model: run `make run` first", file=sys.stderr
+        )
+        return 2
+    from tests import serving_models
+
+    work = Path(args.work_dir).resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    settings = configs.Settings(output_dir=work, data_root=None)
+    serving_dir = settings.serving_model_dir
+    versions.write_version(serving_dir, production, production.name)
+    shadow_versions = {}
+    for offset, (name, delay) in enumerate(SHADOWS.items(), start=1):
+        version = str(int(production.name) + offset)
+        if delay is None:
+            versions.write_version(serving_dir, production, version)
+        else:
+            serving_models.slow(production, serving_dir / version, seconds=delay)
+        shadow_versions[name] = version
+    paths = stack.StackPaths.of(settings)
+    single = {"instances": [TRIP]}
+    per_round = args.seconds / args.rounds
+    report = {"rate": args.rate, "seconds": args.seconds, "rounds": args.rounds, "batch": args.batch,
+              "version": production.name, "cpus": psutil.cpu_count()}  # fmt: skip
+    print(f"Floor: {production} in this process ...", flush=True)
+    floors = [floor(production, args.batch, calls=1000)]
+    state = stack.start(paths, production.name, stack.free_port(), stack.free_port())
+    runs: dict[str, list[dict]] = {name: [] for name in ("direct", "nginx", *SHADOWS)}
+    batches: dict[str, list[dict]] = {"batched_nginx": [], "batched_direct": []}
+    try:
+        nginx_url, direct_url = (
+            f"http://127.0.0.1:{state['port']}",
+            f"http://127.0.0.1:{state['stable']['port']}",
+        )
+        stable_pids = [state["stable"]["pid"]]
+        nginx_pids = [int((paths.run / "nginx.pid").read_text())]
+        for round_number in range(1, args.rounds + 1):
+            print(
+                f"round {round_number} of {args.rounds}: {args.rate:g} requests/s, {per_round:g} s per variant",
+                flush=True,
+            )
+            runs["direct"].append(measure(direct_url, stable_pids, args.rate, per_round, single))
+            runs["nginx"].append(measure(nginx_url, stable_pids + nginx_pids, args.rate, per_round, single))
+            for name, version in shadow_versions.items():
+                state = stack.shadow(paths, version)
+                pids = stable_pids + nginx_pids + [state["candidate"]["pid"]]
+                runs[name].append(measure(nginx_url, pids, args.rate, per_round, single))
+                stack.rollback(paths, "benchmark")
+                versions.undo_rollback(serving_dir, version)
+            batches["batched_nginx"].append(batched(nginx_url, args.batch, per_round))
+            batches["batched_direct"].append(batched(direct_url, args.batch, per_round))
+    finally:
+        stack.stop(paths)
+    floors.append(floor(production, args.batch, calls=1000))
+    report["floor"] = {
+        "p50_ms": round(statistics.mean(f["p50_ms"] for f in floors), 3),
+        "p99_ms": round(statistics.mean(f["p99_ms"] for f in floors), 3),
+        "batched_trips_per_second": round(statistics.mean(f["batched_trips_per_second"] for f in floors), 1),
+    }
+    for name, measured in runs.items():
+        report[name] = merged(measured)
+    for name, measured in batches.items():
+        report[name] = {
+            "trips_per_second": round(statistics.mean(m["trips_per_second"] for m in measured), 1),
+            "errors": sum(m["errors"] for m in measured),
+        }
+    floor_p50, nginx = report["floor"]["p50_ms"], report["nginx"]
+    report["against_baselines"] = {
+        "baseline": "floor: the raw_features signature called in this process; nginx: stable alone",
+        "nginx_p50_minus_floor_ms": round(nginx["p50_ms"] - floor_p50, 3),
+        "direct_p50_minus_floor_ms": round(report["direct"]["p50_ms"] - floor_p50, 3),
+        **{
+            f"{name}_p50_minus_nginx_ms": round(report[name]["p50_ms"] - nginx["p50_ms"], 3)
+            for name in SHADOWS
+        },
+        **{f"{name}_p99_over_nginx": round(report[name]["p99_ms"] / nginx["p99_ms"], 2) for name in SHADOWS},
+        "batched_nginx_over_floor": round(
+            report["batched_nginx"]["trips_per_second"] / report["floor"]["batched_trips_per_second"], 3
+        ),
+        "batched_direct_over_floor": round(
+            report["batched_direct"]["trips_per_second"] / report["floor"]["batched_trips_per_second"], 3
+        ),
+    }
+    (work / "serve_bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Starting and stopping the monitor beside a running serving stack.
+
+The monitor (monitoring/service.py) is its own process on a free loopback port. Attached to the stack
+(`serving.stack.attach`), nginx routes the feedback and monitor paths to it, Prometheus scrapes its
+/metrics and evaluates monitoring/prometheus/'s rules, and `make serve-stop` stops it with the rest.
+"""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pipeline import configs
+from serving import stack
+
+NAME = "monitor"
+RULE_FILES = sorted((Path(__file__).parent / "prometheus").glob("*_rules.yml"))
+
+
+def start(settings: configs.Settings, refresh_seconds: float = configs.MONITOR_REFRESH_SECONDS) -> dict:
+    """Starts the monitor for the stack of `settings` and attaches it; returns its slot. The running one
+    if it is attached and alive."""
+    paths = stack.StackPaths.of(settings)
+    state = stack.read_state(paths)
+    if state is None:
+        raise stack.StackError("the serving stack is not running: `make serve` starts it")
+    current = (state.get("services") or {}).get(NAME)
+    if current and stack.alive(current.get("pid")):
+        return current
+    port = stack.free_port()
+    log = paths.run / f"monitor-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitoring.service", "--output-dir", str(settings.output_dir),
+         "--port", str(port), "--refresh-seconds", str(refresh_seconds)],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + configs.SERVING_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise stack.StackError(f"the monitor exited (code {process.returncode}); see {log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        stack.stop_process(process.pid)
+        raise stack.StackError(
+            f"the monitor did not answer in {configs.SERVING_START_SECONDS:g} s; see {log}"
+        )
+    stack.attach(
+        paths,
+        NAME,
+        port,
+        process.pid,
+        [configs.FEEDBACK_PATH, configs.MONITOR_PATH],
+        [str(p) for p in RULE_FILES],
+    )
+    return {"port": port, "pid": process.pid}
+
+
+def stop(settings: configs.Settings) -> bool:
+    """Stops the monitor; False when none was attached."""
+    return stack.detach(stack.StackPaths.of(settings), NAME) is not None
+
+
+def figures(base_url: str, timeout: float = 5) -> dict:
+    """The monitor's latest figures, through the stack's front door."""
+    try:
+        with urllib.request.urlopen(f"{base_url}{configs.MONITOR_PATH}", timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise stack.StackError(f"the monitor answered {error.code}: {error.read()[:200]!r}") from error

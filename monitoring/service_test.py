@@ -1,0 +1,115 @@
+"""The monitor's HTTP side (in process, Starlette's test client): feedback refused with a 4xx naming the
+problem or counted, never a crash; live figures equal scikit-learn's on the same labelled trips."""
+
+import csv
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from pipeline import configs
+from serving import request_log
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from monitoring import service  # noqa: E402
+
+
+def _settings(tmp_path) -> configs.Settings:
+    return configs.Settings(output_dir=tmp_path / "outputs", data_root=None)
+
+
+def _log(settings, trips):
+    """A closed request-log file: trips of (request_id, fare, prediction, payment_type)."""
+    settings.request_log_dir.mkdir(parents=True)
+    with (settings.request_log_dir / "requests-1.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(request_log.COLUMNS)
+        for index, (request_id, fare, prediction, payment) in enumerate(trips):
+            values = dict.fromkeys(request_log.COLUMNS, "")
+            values.update(request_id=request_id, trip=0, time=f"2026-11-30T08:00:{index % 60:02d}+00:00",
+                          model_version="7", route="stable", prediction=prediction, fare=fare, payment_type=payment)  # fmt: skip
+            writer.writerow([values[c] for c in request_log.COLUMNS])
+
+
+@pytest.fixture
+def client(tmp_path):
+    settings = _settings(tmp_path)
+    rng = np.random.default_rng(3)
+    predictions = rng.random(400)
+    tips = [
+        round(f * (0.3 if rng.random() < p else 0.05), 2)
+        for f, p in zip([10.0] * 400, predictions, strict=True)
+    ]
+    _log(
+        settings,
+        [
+            (f"r{i}", "10.0", round(p, 6), "Credit Card" if i % 2 else "Cash")
+            for i, p in enumerate(predictions)
+        ],
+    )
+    app = service.create_app(settings, window=1000, refresh_seconds=3600, grace_seconds=0)
+    with TestClient(app) as test_client:
+        test_client.settings, test_client.predictions, test_client.tips = settings, predictions, tips
+        yield test_client
+
+
+@pytest.mark.parametrize(
+    "body, status, expected",
+    [
+        (b"{not json", 400, "malformed JSON"),
+        (b'{"feedback": []}', 400, 'expected {"feedback": [{"request_id"'),
+        (b'{"feedback": [{"request_id": "r1"}]}', 400, "row 0: tips is missing"),
+        (
+            b'{"feedback": [{"request_id": "r1", "tips": "a lot"}]}',
+            400,
+            "row 0: tips must be a number, got 'a lot'",
+        ),
+        (b"[1, 2]", 400, "row 0: expected an object"),
+    ],
+)
+def test_malformed_feedback_gets_a_400_naming_the_problem(client, body, status, expected):
+    answer = client.post(configs.FEEDBACK_PATH, content=body)
+    assert answer.status_code == status and expected in answer.json()["error"]
+
+
+def test_duplicates_are_refused_and_unknown_trips_counted(client):
+    assert (
+        client.post(configs.FEEDBACK_PATH, json={"feedback": [{"request_id": "r1", "tips": 3}]}).json()[
+            "accepted"
+        ]
+        == 1
+    )
+    again = client.post(configs.FEEDBACK_PATH, json={"feedback": [{"request_id": "r1", "tips": 0}]})
+    assert again.status_code == 409 and "labelled already" in again.json()["error"]
+    mixed = client.post(
+        configs.FEEDBACK_PATH, json={"feedback": [{"request_id": "nobody", "tips": 1}, {"request_id": "r2"}]}
+    )
+    assert mixed.status_code == 200 and mixed.json()["accepted"] == 1 and len(mixed.json()["refused"]) == 1
+    client.app.state.monitor.refresh()
+    figures = client.get(configs.MONITOR_PATH).json()
+    assert figures["feedback"] == {"unknown": 1, "duplicates": 0, "waiting": 0}
+    metrics = client.get("/metrics").text
+    assert (
+        "taxi_feedback_duplicate_rows_total 1.0" in metrics and "taxi_feedback_unknown_trips 1.0" in metrics
+    )
+
+
+def test_live_figures_are_scikit_learns_on_the_same_trips(client):
+    labels = [{"request_id": f"r{i}", "tips": t} for i, t in enumerate(client.tips)]
+    assert client.post(configs.FEEDBACK_PATH, json={"feedback": labels}).json()["accepted"] == 400
+    client.app.state.monitor.refresh()
+    [live] = client.get(configs.MONITOR_PATH).json()["live"]
+    truth = np.array([int(t * 100 > 10.0 * 20) for t in client.tips])
+    assert live["overall"]["trips"] == 400
+    assert live["overall"]["auc"] == pytest.approx(roc_auc_score(truth, client.predictions), abs=1e-5)
+    assert live["overall"]["accuracy"] == pytest.approx(accuracy_score(truth, client.predictions >= 0.5))
+    card = np.arange(400) % 2 == 1
+    assert live["key_slice"]["trips"] == 200
+    assert live["key_slice"]["auc"] == pytest.approx(
+        roc_auc_score(truth[card], client.predictions[card]), abs=1e-5
+    )
+    assert 'taxi_live_auc{route="stable",slice="overall",version="7"}' in client.get("/metrics").text

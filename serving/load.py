@@ -1,0 +1,168 @@
+"""Load on the local stack, always bounded in count and time and only ever to 127.0.0.1.
+
+- `Client`: one keep-alive HTTP connection, for requests one after another.
+- `BackgroundLoad`: a thread sending requests back to back until stopped (or its caps), counting every
+  answer by status: what the zero-failure tests run through a switch or a rollback.
+- `open_loop`: requests sent on a fixed schedule, whether or not earlier ones have been answered, so a slow
+  answer cannot hide the ones it delays (make bench-serve).
+"""
+
+import concurrent.futures
+import dataclasses
+import http.client
+import json
+import threading
+import time
+import urllib.parse
+
+MAX_SECONDS = 600  # no load here runs longer, whatever it is asked
+
+
+def _loopback(url: str) -> urllib.parse.SplitResult:
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"load is only ever sent to this machine's loopback address, not {parts.hostname}")
+    return parts
+
+
+class Client:
+    """One keep-alive connection. A request on a reused connection that the server closed meanwhile (as
+    nginx does to idle connections when it reloads) is sent again on a new one, once, as HTTP clients do
+    (Go's net/http, browsers): the server never saw it. `retries` counts them."""
+
+    def __init__(self, base_url: str, timeout: float = 10):
+        self.parts = _loopback(base_url)
+        self.timeout = timeout
+        self.retries = 0
+        self._connect()
+
+    def _connect(self) -> None:
+        self.connection = http.client.HTTPConnection(
+            self.parts.hostname, self.parts.port, timeout=self.timeout
+        )
+        self.used = False
+
+    def post(self, path: str, body, headers: dict | None = None) -> tuple[int, dict, dict]:
+        """(status, JSON body, headers) of one request; `body` is JSON-encoded unless it is bytes."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        try:
+            self.connection.request("POST", path, data, headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not self.used:
+                raise
+            self.retries += 1
+            self.connection.close()
+            self._connect()
+            self.connection.request("POST", path, data, headers)
+            response = self.connection.getresponse()
+        self.used = True
+        payload = response.read()
+        try:
+            decoded = json.loads(payload) if payload else {}
+        except ValueError:
+            decoded = {"raw": payload.decode(errors="replace")}
+        return response.status, decoded, {k.lower(): v for k, v in response.getheaders()}
+
+    def get(self, path: str) -> tuple[int, dict]:
+        self.connection.request("GET", path)
+        response = self.connection.getresponse()
+        self.used = True
+        return response.status, json.loads(response.read() or b"{}")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclasses.dataclass
+class Tally:
+    statuses: dict[int, int] = dataclasses.field(default_factory=dict)
+    versions: dict[str, int] = dataclasses.field(default_factory=dict)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    retries: int = 0  # requests sent again on a new connection after nginx closed an idle one
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(count for status, count in self.statuses.items() if status != 200) + len(self.errors)
+
+
+class BackgroundLoad:
+    """Sends `body` to `path` back to back from a thread until `stop()`, at most `max_requests`."""
+
+    def __init__(self, base_url: str, path: str, body, max_requests: int = 100_000, max_seconds: float = 300):
+        self.base_url, self.path, self.body = base_url, path, body
+        self.max_requests, self.max_seconds = max_requests, min(max_seconds, MAX_SECONDS)
+        self.tally = Tally()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "BackgroundLoad":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> Tally:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self.tally
+
+    def _run(self) -> None:
+        client = Client(self.base_url)
+        deadline = time.monotonic() + self.max_seconds
+        while (
+            not self._stop.is_set() and self.tally.total < self.max_requests and time.monotonic() < deadline
+        ):
+            try:
+                status, _, headers = client.post(self.path, self.body)
+            except (OSError, http.client.HTTPException) as error:
+                self.tally.errors.append(f"{type(error).__name__}: {error}")
+                client.close()
+                client = Client(self.base_url)
+                continue
+            self.tally.retries = client.retries
+            self.tally.statuses[status] = self.tally.statuses.get(status, 0) + 1
+            version = headers.get("x-model-version", "?")
+            self.tally.versions[version] = self.tally.versions.get(version, 0) + 1
+        client.close()
+
+
+def open_loop(base_url: str, path: str, body, rate: float, seconds: float, connections: int = 32) -> dict:
+    """Sends `rate` requests a second for `seconds` on schedule; returns latencies (s) and outcomes.
+
+    Each request's latency counts from when it was due, not from when a connection was free, so a
+    server falling behind shows as latency rather than as a lower rate.
+    """
+    seconds = min(seconds, MAX_SECONDS)
+    data = json.dumps(body).encode()
+    count = int(rate * seconds)
+    local = threading.local()
+
+    def send(due: float):
+        while time.perf_counter() < due:
+            time.sleep(max(0.0, due - time.perf_counter()))
+        if not hasattr(local, "client"):
+            local.client = Client(base_url)
+        try:
+            status, _, _ = local.client.post(path, data)
+        except (OSError, http.client.HTTPException):
+            local.client = Client(base_url)
+            status = -1
+        return time.perf_counter() - due, status
+
+    start = time.perf_counter() + 0.2
+    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+        results = list(pool.map(send, (start + i / rate for i in range(count))))
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    return {
+        "latencies": [latency for latency, status in results if status == 200],
+        "errors": sum(1 for _, status in results if status != 200),
+        "sent": count,
+        "throughput": sum(1 for _, status in results if status == 200) / elapsed,
+    }

@@ -1,0 +1,458 @@
+"""The model server: TF Serving's REST API for the pushed model, on Starlette and uvicorn.
+
+    GET  /v1/models/taxi                               version status, in TF Serving's shape
+    GET  /v1/models/taxi/metadata                      the signatures
+    POST /v1/models/taxi:predict                       {"instances": [...]} or {"inputs": {...}}
+    POST /v1/models/taxi/versions/{v}:predict          the same, naming the version
+    POST /v1/models/taxi/labels/{label}:predict        the same, naming the label (stable, canary)
+    GET  /metrics   /ready   /healthz
+
+A server serves one version of the Pusher's serving directory: a pinned one (`--version V`, what the
+local stack runs, one process per live version), or the newest that is in production (`--version latest`,
+what TF Serving does by default), picked up without a restart when a new one is pushed. It reads the
+directory through the registry, so a half-written version is never loaded, and a version that fails to
+load leaves the server up and saying why (`/ready`: 503 and the reason).
+
+Requests are JSON rows of raw features (the `raw_features` signature) or, with `"signature_name":
+"serving_default"`, serialized tf.Examples as `{"b64": ...}`; the contract is the schema's SERVING
+environment (serving/request_contract.py). Bad requests get a 4xx and `{"error": ...}` naming the field;
+never a 5xx for a request's fault. Every answered trip goes to the request log (serving/request_log.py).
+"""
+
+import argparse
+import base64
+import contextlib
+import dataclasses
+import datetime
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import prometheus_client
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from models import features
+from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
+from pipeline import configs
+from registry import versions
+from serving import request_log
+from serving.metrics import ServerMetrics
+from serving.request_contract import BadRequest, Batch, RequestContract
+
+EXAMPLES_SIGNATURE = "serving_default"
+ROUTE_HEADER, REQUEST_ID_HEADER, VERSION_HEADER = "x-route", "x-request-id", "x-model-version"
+LATEST = "latest"
+
+
+@dataclasses.dataclass
+class ServerSettings:
+    serving_dir: Path
+    version: str  # a version number, or LATEST
+    labels: tuple[str, ...]  # the labels this server answers for (stable, canary)
+    request_log_dir: Path | None
+    schema_path: Path = configs.SCHEMA_PATH
+    model_name: str = configs.SERVING_MODEL_NAME
+    poll_seconds: float = configs.SERVING_POLL_SECONDS
+    max_batch: int = configs.SERVING_MAX_BATCH
+    max_body_bytes: int = configs.SERVING_MAX_BODY_BYTES
+
+
+class LoadedModel:
+    """One SavedModel version, loaded, with the two prediction signatures."""
+
+    def __init__(self, path: Path):
+        import tensorflow as tf
+
+        self.version = path.name
+        self.loaded = tf.saved_model.load(str(path))
+        self.raw = self.loaded.signatures[RAW_FEATURES_SIGNATURE]
+        self.examples = self.loaded.signatures[EXAMPLES_SIGNATURE]
+        self.input_dtypes = {
+            name: spec.dtype for name, spec in self.raw.structured_input_signature[1].items()
+        }
+        # One prediction before serving: TensorFlow's first call builds what later ones reuse (~0.3 s),
+        # which would otherwise fall on the first request (and, for a shadow, past its timeout).
+        warm_up = {"float32": 1.0, "int64": 1, "string": "warm-up"}
+        self.raw(
+            **{
+                name: tf.constant([warm_up[dtype.name]], dtype=dtype)
+                for name, dtype in self.input_dtypes.items()
+            }
+        )
+
+    def predict(self, batch: Batch) -> list[float]:
+        import tensorflow as tf
+
+        from models.model import MISSING
+
+        tensors = {}
+        for name, dtype in self.input_dtypes.items():
+            marker = MISSING[dtype]
+            values = [marker if v is None else v for v in batch.columns[name]]
+            tensors[name] = tf.constant(values, dtype=dtype)
+        return self.raw(**tensors)[PREDICTION].numpy().reshape(-1).tolist()
+
+    def predict_examples(self, serialized: list[bytes]) -> list[float]:
+        import tensorflow as tf
+
+        return self.examples(examples=tf.constant(serialized))[PREDICTION].numpy().reshape(-1).tolist()
+
+    def signature_defs(self) -> dict:
+        """The signatures in TF Serving's metadata shape (names, dtypes, shapes)."""
+
+        def tensors(specs: dict) -> dict:
+            return {
+                name: {
+                    "dtype": f"DT_{spec.dtype.name.upper()}",
+                    "tensor_shape": {"dim": [{"size": str(-1 if d is None else d)} for d in spec.shape]},
+                    "name": name,
+                }
+                for name, spec in specs.items()
+            }
+
+        return {
+            name: {
+                "inputs": tensors(self.loaded.signatures[name].structured_input_signature[1]),
+                "outputs": tensors(self.loaded.signatures[name].structured_outputs),
+                "method_name": "tensorflow/serving/predict",
+            }
+            for name in (EXAMPLES_SIGNATURE, RAW_FEATURES_SIGNATURE)
+        }
+
+
+class VersionSlot:
+    """The version this server serves, loaded in the background: the one pinned, or the newest in
+    production; never a half-written one. Keeps serving the old one until a new one has loaded."""
+
+    def __init__(self, settings: ServerSettings, metrics: ServerMetrics):
+        self.settings, self.metrics = settings, metrics
+        self.model: LoadedModel | None = None
+        self.state, self.error = "START", ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="version-watch", daemon=True)
+
+    def start(self) -> None:
+        self._load_wanted()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wanted(self) -> str | None:
+        if self.settings.version != LATEST:
+            return (
+                self.settings.version
+                if self.settings.version in versions.complete_versions(self.settings.serving_dir)
+                else None
+            )
+        return versions.production_version(self.settings.serving_dir)
+
+    def _load_wanted(self) -> None:
+        try:
+            wanted = self.wanted()
+        except versions.RegistryError as error:
+            self.state, self.error = "END", str(error)
+            return
+        if wanted is None:
+            if self.model is None:
+                which = "" if self.settings.version == LATEST else f" {self.settings.version}"
+                self.state = "END"
+                self.error = f"{self.settings.serving_dir} holds no complete version{which} to serve"
+            return
+        if self.model is not None and self.model.version == wanted:
+            return
+        self.state, self.error = "LOADING", ""
+        try:
+            model = LoadedModel(self.settings.serving_dir / wanted)
+        except Exception as error:  # a broken version must not take the server down
+            self.state, self.error = (
+                "END",
+                f"version {wanted} failed to load: {type(error).__name__}: {error}",
+            )
+            return
+        previous, self.model = self.model, model
+        self.state = "AVAILABLE"
+        self.metrics.loaded.labels(model.version).set(1)
+        if previous is not None:
+            self.metrics.loaded.labels(previous.version).set(0)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.poll_seconds):
+            self._load_wanted()
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(settings: ServerSettings) -> Starlette:
+    metrics = ServerMetrics(configs.REPORTED_DECISION_THRESHOLD)
+    contract = RequestContract(settings.schema_path, settings.max_batch)
+    slot = VersionSlot(settings, metrics)
+    log = None
+    default_route = settings.labels[0] if settings.labels else "stable"
+    name = settings.model_name
+
+    async def status(request: Request) -> Response:
+        wanted = request.path_params.get("version")
+        model = slot.model
+        if model is None and slot.error:
+            return _error(404, f"Could not find any versions of model {name}: {slot.error}")
+        shown = [model.version] if model else []
+        if wanted and wanted not in shown:
+            return _error(
+                404, f"Version {wanted} of model {name} is not served here (serving {shown or 'none'})"
+            )
+        return JSONResponse(
+            {
+                "model_version_status": [
+                    {
+                        "version": version,
+                        "state": slot.state,
+                        "status": {
+                            "error_code": "OK" if slot.state == "AVAILABLE" else "UNKNOWN",
+                            "error_message": slot.error,
+                        },
+                    }
+                    for version in shown
+                ]
+            }
+        )
+
+    async def metadata(request: Request) -> Response:
+        model = slot.model
+        if model is None:
+            return _error(404, f"Could not find any versions of model {name}: {slot.error}")
+        return JSONResponse(
+            {
+                "model_spec": {"name": name, "signature_name": "", "version": model.version},
+                "metadata": {"signature_def": {"signature_def": model.signature_defs()}},
+            }
+        )
+
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        route = request.headers.get(ROUTE_HEADER, default_route)
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        model = slot.model
+        version = model.version if model else "none"
+        try:
+            response = await _answer(request, model, route)
+        except Exception as error:  # the model's fault, not the request's: 500, counted, the server stays up
+            message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())[:300]
+            print(f"version {version} failed a request: {type(error).__name__}: {message}", flush=True)
+            response = _error(500, f"version {version} failed to predict: {type(error).__name__}: {message}")
+        seconds = time.perf_counter() - started
+        metrics.record(version, route, response.status_code, seconds)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        if model is not None:
+            response.headers[VERSION_HEADER] = model.version
+        if log is not None and response.status_code == 200 and hasattr(response, "logged_rows"):
+            timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+            log.append(
+                [
+                    [request_id, trip, timestamp, version, route, round(seconds * 1000, 3), round(p, 6), *row]
+                    for trip, (p, row) in enumerate(response.logged_rows)
+                ]
+            )
+        return response
+
+    async def _answer(request: Request, model: LoadedModel | None, route: str) -> Response:
+        wanted_version = request.path_params.get("version")
+        wanted_label = request.path_params.get("label")
+        if wanted_label is not None and wanted_label not in settings.labels:
+            return _error(
+                404,
+                f"Label {wanted_label} of model {name} is not served here (labels: {', '.join(settings.labels) or 'none'})",
+            )
+        if model is None:
+            return _error(503, f"Model {name} is not ready: {slot.error or 'still loading'}")
+        if wanted_version is not None and wanted_version != model.version:
+            return _error(
+                404, f"Version {wanted_version} of model {name} is not served here (serving {model.version})"
+            )
+        body = await request.body()
+        if len(body) > settings.max_body_bytes:
+            return _error(
+                413, f"the request body is {len(body)} bytes, more than the {settings.max_body_bytes} allowed"
+            )
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            return _error(400, f"malformed JSON: {error}")
+        try:
+            if (
+                isinstance(payload, dict)
+                and payload.get("signature_name", RAW_FEATURES_SIGNATURE) == EXAMPLES_SIGNATURE
+            ):
+                return _predict_examples(model, payload, route)
+            if (
+                isinstance(payload, dict)
+                and payload.get("signature_name", RAW_FEATURES_SIGNATURE) != RAW_FEATURES_SIGNATURE
+            ):
+                raise BadRequest(
+                    f"unknown signature_name {payload['signature_name']!r}: expected {RAW_FEATURES_SIGNATURE} "
+                    f"(raw features, the default) or {EXAMPLES_SIGNATURE} (serialized tf.Examples)"
+                )
+            batch = contract.parse(payload)
+        except BadRequest as error:
+            return _error(400, str(error))
+        probabilities = model.predict(batch)
+        metrics.record_predictions(model.version, route, probabilities, batch.missing, batch.out_of_domain)
+        rows = [
+            ["" if batch.columns[c][i] is None else batch.columns[c][i] for c in features.SERVING_COLUMNS]
+            for i in range(batch.size)
+        ]
+        return _predictions(payload, probabilities, model.version, rows)
+
+    def _predict_examples(model: LoadedModel, payload: dict, route: str) -> Response:
+        instances = payload.get("instances")
+        if not isinstance(instances, list) or not instances:
+            raise BadRequest('"instances" must be a non-empty list of {"b64": "<serialized tf.Example>"}')
+        if len(instances) > settings.max_batch:
+            raise BadRequest(
+                f"the batch holds {len(instances)} trips, more than the {settings.max_batch} a request may carry"
+            )
+        serialized = []
+        for index, instance in enumerate(instances):
+            value = instance.get("examples", instance) if isinstance(instance, dict) else None
+            if not isinstance(value, dict) or not isinstance(value.get("b64"), str):
+                raise BadRequest(f'trip {index}: expected {{"b64": "<serialized tf.Example>"}}')
+            try:
+                serialized.append(base64.b64decode(value["b64"], validate=True))
+            except ValueError as error:
+                raise BadRequest(f"trip {index}: b64 is not base64 ({error})") from error
+        rows = [_example_row(example, index, contract.columns) for index, example in enumerate(serialized)]
+        probabilities = model.predict_examples(serialized)
+        metrics.record_predictions(model.version, route, probabilities, {}, {})
+        return _predictions(payload, probabilities, model.version, rows)
+
+    async def ready(request: Request) -> Response:
+        if slot.model is None:
+            # `failed`: a pinned version that failed to load will not load by waiting (the stack stops).
+            return JSONResponse(
+                {"error": f"not ready: {slot.error or 'loading'}", "failed": bool(slot.error)},
+                status_code=503,
+            )
+        return JSONResponse(
+            {"ready": True, "version": slot.model.version, "state": slot.state, "error": slot.error}
+        )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"alive": True})
+
+    async def scrape(request: Request) -> Response:
+        return Response(
+            prometheus_client.generate_latest(metrics.registry),
+            media_type=prometheus_client.CONTENT_TYPE_LATEST,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        startup()
+        try:
+            yield
+        finally:
+            shutdown()
+
+    def startup() -> None:
+        nonlocal log
+        slot.start()
+        if settings.request_log_dir is not None:
+            writer = f"{'-'.join(settings.labels) or 'server'}-{settings.version}-{uuid.uuid4().hex[:6]}"
+            log = request_log.RequestLog(
+                settings.request_log_dir,
+                writer,
+                configs.REQUEST_LOG_FLUSH_SECONDS,
+                configs.REQUEST_LOG_MAX_BYTES,
+                configs.REQUEST_LOG_MAX_SECONDS,
+            )
+
+    def shutdown() -> None:
+        slot.stop()
+        if log is not None:
+            log.close()
+
+    base = f"/v1/models/{name}"
+    return Starlette(
+        routes=[
+            Route(base, status),
+            Route(f"{base}/versions/{{version}}", status),
+            Route(f"{base}/metadata", metadata),
+            Route(f"{base}:predict", predict, methods=["POST"]),
+            Route(f"{base}/versions/{{version}}:predict", predict, methods=["POST"]),
+            Route(f"{base}/labels/{{label}}:predict", predict, methods=["POST"]),
+            Route("/ready", ready),
+            Route("/healthz", healthz),
+            Route("/metrics", scrape),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _predictions(payload: dict, probabilities: list[float], version: str, rows: list) -> JSONResponse:
+    """TF Serving's response shape: `predictions` (one list per row) for rows, `outputs` for columns."""
+    values = [[p] for p in probabilities]
+    key = "outputs" if "inputs" in payload else "predictions"
+    response = JSONResponse({key: values, "model_version": version})
+    response.logged_rows = list(zip(probabilities, rows, strict=True))
+    return response
+
+
+LIST_OF_KIND = {"int": "int64_list", "float": "float_list", "string": "bytes_list"}
+
+
+def _example_row(serialized: bytes, index: int, columns: dict) -> list:
+    """A tf.Example's raw features as a request-log row (the training columns without `tips`); raises
+    BadRequest for a feature stored as another type than the schema's (parsing would fail on it)."""
+    import tensorflow as tf
+
+    try:
+        example = tf.train.Example.FromString(serialized)
+    except Exception as error:  # noqa: BLE001 - protobuf's DecodeError has no stable import path
+        raise BadRequest(f"trip {index}: not a serialized tf.Example ({error})") from error
+    row = []
+    for column in features.SERVING_COLUMNS:
+        feature = example.features.feature.get(column)
+        kind = feature.WhichOneof("kind") if feature is not None else None
+        values = list(getattr(feature, kind).value) if kind else []
+        expected = LIST_OF_KIND[columns[column].kind] if column in columns else None
+        if values and expected and kind != expected:
+            raise BadRequest(f"trip {index}: {column} is a {kind} in the tf.Example, expected a {expected}")
+        value = values[0] if values else ""
+        row.append(value.decode() if isinstance(value, bytes) else value)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.model_server", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--serving-dir", required=True, help="The Pusher's serving directory.")
+    parser.add_argument("--version", default=LATEST, help=f"A version to serve, or '{LATEST}' (default).")
+    parser.add_argument(
+        "--label", action="append", default=[], help="A label this server answers for (repeatable)."
+    )
+    parser.add_argument("--request-log", help="Folder for the request log (default: none).")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    settings = ServerSettings(
+        serving_dir=Path(args.serving_dir),
+        version=args.version,
+        labels=tuple(args.label),
+        request_log_dir=Path(args.request_log) if args.request_log else None,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

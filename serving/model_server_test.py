@@ -1,0 +1,253 @@
+"""The model server's API on a real trained SavedModel (in process: Starlette's test client; the stack
+with nginx and real processes is tests/e2e/test_serving_stack.py)."""
+
+import base64
+import json
+import shutil
+import time
+
+import pytest
+import tensorflow as tf
+from starlette.testclient import TestClient
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from models import features
+from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
+from pipeline import configs
+from serving import model_server, raw_examples, request_log
+from tests import serving_models
+
+PREDICT = f"/v1/models/{configs.SERVING_MODEL_NAME}:predict"
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory):
+    return serving_models.train(tmp_path_factory.mktemp("trained") / "model")
+
+
+@pytest.fixture
+def serving_dir(tmp_path, trained_model):
+    shutil.copytree(trained_model, tmp_path / "serving" / "100")
+    return tmp_path / "serving"
+
+
+def _client(serving_dir, tmp_path, version=model_server.LATEST, labels=("stable",), **settings):
+    app = model_server.create_app(
+        model_server.ServerSettings(
+            serving_dir=serving_dir,
+            version=version,
+            labels=labels,
+            request_log_dir=tmp_path / "log",
+            **settings,
+        )
+    )
+    return TestClient(app)
+
+
+def _trips(count: int = 5) -> tuple[list[str], list[list[str]]]:
+    header, rows = serving_models.sample_rows(keep_every=97)
+    return header, rows[:count]
+
+
+def _instance(header, row, drop=()) -> dict:
+    """A CSV row as the JSON a client sends, typed by the schema (None for an empty cell)."""
+    types = raw_examples.column_types()
+    convert = {schema_pb2.INT: lambda v: int(float(v)), schema_pb2.FLOAT: float, schema_pb2.BYTES: str}
+    return {
+        name: None if value == "" else convert[types[name]](value)
+        for name, value in zip(header, row, strict=True)
+        if name != features.TIPS and name not in drop
+    }
+
+
+def _direct(model_dir, header, rows) -> list[float]:
+    """The SavedModel's own `serving_default` outputs for the same rows (as serialized tf.Examples)."""
+    loaded = tf.saved_model.load(str(model_dir))
+    serialized = [raw_examples.serialized_example(header, row, raw_examples.column_types()) for row in rows]
+    return (
+        loaded.signatures["serving_default"](examples=tf.constant(serialized))[PREDICTION]
+        .numpy()
+        .reshape(-1)
+        .tolist()
+    )
+
+
+def test_rows_columns_and_examples_give_the_saved_models_own_outputs(serving_dir, tmp_path):
+    header, rows = _trips()
+    expected = _direct(serving_dir / "100", header, rows)
+    instances = [_instance(header, row) for row in rows]
+    with _client(serving_dir, tmp_path) as client:
+        by_rows = client.post(PREDICT, json={"instances": instances}).json()
+        columns = {name: [i[name] for i in instances] for name in instances[0]}
+        by_columns = client.post(PREDICT, json={"inputs": columns}).json()
+        examples = [
+            {
+                "b64": base64.b64encode(
+                    raw_examples.serialized_example(header, row, raw_examples.column_types())
+                ).decode()
+            }
+            for row in rows
+        ]
+        by_examples = client.post(
+            PREDICT, json={"signature_name": "serving_default", "instances": examples}
+        ).json()
+    assert [p[0] for p in by_rows["predictions"]] == pytest.approx(expected, abs=1e-6)
+    assert [p[0] for p in by_columns["outputs"]] == pytest.approx(expected, abs=1e-6)
+    assert [p[0] for p in by_examples["predictions"]] == pytest.approx(expected, abs=1e-6)
+    assert by_rows["model_version"] == "100"
+
+
+def test_what_the_model_does_not_read_is_optional_and_a_missing_input_is_missing(serving_dir, tmp_path):
+    header, rows = _trips(3)
+    without = [
+        features.TIMESTAMP,
+        "pickup_census_tract",
+        "dropoff_census_tract",
+        "company",
+        "pickup_latitude",
+    ]
+    # The same trips as tf.Examples without those features: how training sees empty cells.
+    stripped = [
+        ["" if name in without else value for name, value in zip(header, row, strict=True)] for row in rows
+    ]
+    expected = _direct(serving_dir / "100", header, stripped)
+    with _client(serving_dir, tmp_path) as client:
+        answer = client.post(
+            PREDICT, json={"instances": [_instance(header, row, drop=without) for row in rows]}
+        )
+    assert answer.status_code == 200, answer.text
+    assert [p[0] for p in answer.json()["predictions"]] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "body, status, expected",
+    [
+        (b'{"instances": [', 400, "malformed JSON"),
+        (
+            json.dumps({"instances": [{"fare": 9.5}]}).encode(),
+            400,
+            "lacks the required feature(s) trip_start_month",
+        ),
+        (
+            json.dumps({"instances": [{"fare": 9.5, "tip_percent": 3}]}).encode(),
+            400,
+            "unknown feature(s) tip_percent",
+        ),
+        (json.dumps({"instances": []}).encode(), 400, "the batch is empty"),
+        (json.dumps({"instances": [{}], "inputs": {}}).encode(), 400, 'exactly one of "instances"'),
+        (json.dumps({"signature_name": "other", "instances": [{}]}).encode(), 400, "unknown signature_name"),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_what_is_wrong(serving_dir, tmp_path, body, status, expected):
+    with _client(serving_dir, tmp_path) as client:
+        answer = client.post(PREDICT, content=body)
+    assert answer.status_code == status and expected in answer.json()["error"], answer.text
+
+
+def test_wrong_types_oversized_batches_and_bodies_are_refused(serving_dir, tmp_path):
+    header, rows = _trips(1)
+    trip = _instance(header, rows[0])
+    with _client(serving_dir, tmp_path, max_batch=3, max_body_bytes=20_000) as client:
+        wrong = client.post(PREDICT, json={"instances": [dict(trip, fare="12.5")]})
+        assert (
+            wrong.status_code == 400
+            and "fare must be a number (or null), got str '12.5'" in wrong.json()["error"]
+        )
+        hour = client.post(PREDICT, json={"instances": [dict(trip, trip_start_hour=3.5)]})
+        assert hour.status_code == 400 and "trip_start_hour must be an integer" in hour.json()["error"]
+        many = client.post(PREDICT, json={"instances": [trip] * 4})
+        assert many.status_code == 400 and "more than the 3 a request may carry" in many.json()["error"]
+        large = client.post(PREDICT, content=json.dumps({"instances": [trip] * 3, "pad": "x" * 30_000}))
+        assert large.status_code == 413 and "more than the 20000 allowed" in large.json()["error"]
+
+
+def test_status_metadata_versions_and_labels_speak_tf_servings_rest(serving_dir, tmp_path):
+    base = f"/v1/models/{configs.SERVING_MODEL_NAME}"
+    with _client(serving_dir, tmp_path, labels=("stable",)) as client:
+        assert client.get(base).json() == {
+            "model_version_status": [
+                {"version": "100", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            ]
+        }
+        signatures = client.get(f"{base}/metadata").json()["metadata"]["signature_def"]["signature_def"]
+        assert set(signatures[RAW_FEATURES_SIGNATURE]["inputs"]) == set(features.MODEL_INPUTS)
+        assert client.post(f"{base}/versions/999:predict", json={}).status_code == 404
+        assert "is not served here" in client.post(f"{base}/labels/canary:predict", json={}).json()["error"]
+        header, rows = _trips(1)
+        labelled = client.post(
+            f"{base}/labels/stable:predict", json={"instances": [_instance(header, rows[0])]}
+        )
+        assert labelled.status_code == 200 and labelled.headers[model_server.VERSION_HEADER] == "100"
+
+
+def test_an_empty_directory_or_a_broken_version_leave_the_server_up_and_not_ready(tmp_path, trained_model):
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    with _client(serving, tmp_path, poll_seconds=0.2) as client:
+        not_ready = client.get("/ready")
+        assert (
+            not_ready.status_code == 503 and "holds no complete version to serve" in not_ready.json()["error"]
+        )
+        assert client.post(PREDICT, json={"instances": [{}]}).status_code == 503
+        (serving / "200").mkdir()
+        (serving / "200" / "saved_model.pb").write_bytes(b"not a model")
+        _wait(lambda: "failed to load" in client.get("/ready").json()["error"])
+        assert client.get("/healthz").status_code == 200
+        # A good version pushed next is picked up without a restart.
+        shutil.copytree(trained_model, serving / "300")
+        _wait(lambda: client.get("/ready").status_code == 200)
+        assert client.get("/ready").json()["version"] == "300"
+
+
+def test_every_answered_trip_is_logged_with_its_request_id_and_counted(serving_dir, tmp_path):
+    header, rows = _trips(2)
+    with _client(serving_dir, tmp_path) as client:
+        answer = client.post(
+            PREDICT,
+            json={"instances": [_instance(header, r) for r in rows]},
+            headers={"X-Request-Id": "abc123", "X-Route": "canary"},
+        )
+        metrics = client.get("/metrics").text
+    assert answer.headers[model_server.REQUEST_ID_HEADER] == "abc123"
+    assert 'taxi_requests_total{route="canary",status="200",version="100"} 1.0' in metrics
+    assert 'taxi_predicted_trips_total{route="canary",version="100"} 2.0' in metrics
+    [logged] = (tmp_path / "log").glob("*.csv")  # the server's stop closed the file
+    lines = logged.read_text().splitlines()
+    assert lines[0].split(",") == request_log.COLUMNS and len(lines) == 3
+    assert [line.split(",")[:2] for line in lines[1:]] == [["abc123", "0"], ["abc123", "1"]]
+    assert all(",100,canary," in line for line in lines[1:])
+
+
+def _wait(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_model_that_fails_answers_500_counted_and_the_server_stays_up(tmp_path, trained_model):
+    """A version that passes the warm-up, then fails on real fares: its failures are the server's (5xx,
+    what the canary analysis counts), never a dropped connection, and nothing is logged for them."""
+    serving = tmp_path / "serving"
+    serving_models.broken(trained_model, serving / "300")
+    header, rows = _trips(2)
+    with _client(serving, tmp_path, version="300") as client:
+        _wait(lambda: client.get("/ready").status_code == 200)
+        failed = client.post(PREDICT, json={"instances": [_instance(header, r) for r in rows]})
+        assert failed.status_code == 500
+        assert "version 300 failed to predict" in failed.json()["error"]
+        assert "a broken model version" in failed.json()["error"]
+        assert client.get("/healthz").status_code == 200
+        metrics = client.get("/metrics").text
+    assert 'taxi_requests_total{route="stable",status="500",version="300"} 1.0' in metrics
+    assert not list((tmp_path / "log").glob("*.csv"))
+
+
+def test_a_tf_example_with_a_wrongly_typed_feature_is_the_requests_fault(serving_dir, tmp_path):
+    feature = {"fare": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"twelve"]))}
+    example = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    body = {"signature_name": "serving_default", "instances": [{"b64": base64.b64encode(example).decode()}]}
+    with _client(serving_dir, tmp_path) as client:
+        answer = client.post(PREDICT, json=body)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "trip 0: fare is a bytes_list in the tf.Example, expected a float_list"

@@ -1,0 +1,125 @@
+"""The request log: one CSV row per answered trip, in the folder the pipeline reads as serving logs.
+
+Columns: the request's id, the trip's place in it, time, model version, route (stable, canary or
+shadow), latency and prediction, then the trip's raw features: the training data's columns without `tips`. The pipeline's
+`--serving-logs` reads the folder as it is (it reports the first seven columns and leaves them out), so its
+skew check compares real served traffic with the training data.
+
+Rows are buffered and appended every `flush_seconds` to the writer's open file, `requests-....csv.open`,
+which no reader reads; when it reaches `max_bytes` or `max_seconds` it is renamed to `.csv`, complete. A
+crash therefore loses at most one flush interval, and a torn last line can only be in a `.open` file: the
+next writer in the folder recovers such files (cutting the torn line) before it starts.
+"""
+
+import csv
+import datetime
+import io
+import os
+import threading
+import time
+from pathlib import Path
+
+from models import features
+from pipeline import configs
+
+OPEN_SUFFIX = ".open"
+# A trip is (request_id, trip): a request may carry several, numbered from 0 in the order sent.
+LOG_COLUMNS = [
+    "request_id",
+    "trip",
+    "time",
+    "model_version",
+    configs.REQUEST_LOG_ROUTE_COLUMN,
+    "latency_ms",
+    "prediction",
+]
+COLUMNS = LOG_COLUMNS + features.SERVING_COLUMNS
+
+
+def _writer_alive(path: Path) -> bool:
+    """Whether the process whose pid ends the file's name (`...-<pid>.csv.open`) is running."""
+    try:
+        os.kill(int(path.name[: -len(f".csv{OPEN_SUFFIX}")].rsplit("-", 1)[1]), 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(folder: Path) -> list[Path]:
+    """Closes the `.open` files writers left when they died (a live writer's are its own): cuts a torn
+    last line and renames to `.csv`."""
+    recovered = []
+    for path in sorted(folder.glob(f"*.csv{OPEN_SUFFIX}")):
+        if _writer_alive(path):
+            continue
+        content = path.read_bytes()
+        complete = content[: content.rfind(b"\n") + 1]
+        if complete.count(b"\n") > 1:  # a header and at least one row
+            target = path.with_name(path.name[: -len(OPEN_SUFFIX)])
+            target.write_bytes(complete)
+            recovered.append(target)
+        path.unlink()
+    return recovered
+
+
+class RequestLog:
+    """Appends rows from any thread; a background thread flushes and rotates."""
+
+    def __init__(
+        self, folder: Path, writer_name: str, flush_seconds: float, max_bytes: int, max_seconds: float
+    ):
+        self.folder = folder
+        self.writer_name = writer_name
+        self.flush_seconds, self.max_bytes, self.max_seconds = flush_seconds, max_bytes, max_seconds
+        folder.mkdir(parents=True, exist_ok=True)
+        recover(folder)
+        self._rows: list[list] = []
+        self._lock = threading.Lock()
+        self._file: Path | None = None
+        self._opened = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
+        self._thread.start()
+
+    def append(self, rows: list[list]) -> None:
+        with self._lock:
+            self._rows.extend(rows)
+
+    def close(self) -> None:
+        """Flushes what is buffered and closes the open file (a clean stop loses nothing)."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.flush()
+        self._rotate()
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return
+        if self._file is None:
+            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            self._file = self.folder / f"requests-{stamp}-{self.writer_name}-{os.getpid()}.csv{OPEN_SUFFIX}"
+            self._opened = time.monotonic()
+            rows = [COLUMNS, *rows]
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        with self._file.open("a", encoding="utf-8") as handle:
+            handle.write(text.getvalue())
+            handle.flush()
+            os.fsync(handle.fileno())
+        if self._file.stat().st_size >= self.max_bytes or time.monotonic() - self._opened >= self.max_seconds:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        if self._file is not None:
+            self._file.rename(self._file.with_name(self._file.name[: -len(OPEN_SUFFIX)]))
+            self._file = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+            if self._file is not None and time.monotonic() - self._opened >= self.max_seconds:
+                self._rotate()
