@@ -111,10 +111,15 @@ def run_once(settings: configs.Settings, policy: Policy = Policy(), force: bool 
 def retrain(settings: configs.Settings, reason: str, policy: Policy) -> dict:
     """Runs the pipeline as a command; a pushed model starts as a canary under the analysis."""
     log_decision(settings, "retrain", reason)
+    paths = stack.StackPaths.of(settings)
+    if stack.read_state(paths) is not None:
+        stack.close_request_logs(paths)  # the skew check reads closed files only: all traffic until now
     command = [
         sys.executable, "-m", "cli.main", "run", "--output-dir", str(settings.output_dir),
-        "--data-root", str(settings.data_root), "--serving-logs", str(settings.request_log_dir),
+        "--data-root", str(settings.data_root),
     ]  # fmt: skip
+    if any(settings.request_log_dir.glob("*.csv")):
+        command += ["--serving-logs", str(settings.request_log_dir)]
     started = time.monotonic()
     exit_code = subprocess.run(command).returncode
     seconds = round(time.monotonic() - started, 1)
@@ -125,7 +130,6 @@ def retrain(settings: configs.Settings, reason: str, policy: Policy) -> dict:
         return log_decision(
             settings, "not deployed", because, pipeline_exit_code=exit_code, pipeline_seconds=seconds
         )
-    paths = stack.StackPaths.of(settings)
     if stack.read_state(paths) is None:
         return log_decision(settings, "pushed", f"version {pushed} pushed; no stack runs to start its canary")
     stack.canary(paths, str(pushed), policy.canary_percent)

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import signal
 import threading
 import time
 import uuid
@@ -372,6 +373,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 configs.REQUEST_LOG_MAX_BYTES,
                 configs.REQUEST_LOG_MAX_SECONDS,
             )
+            signal.signal(signal.SIGUSR1, lambda *_: log.close_file_soon())
 
     def shutdown() -> None:
         slot.stop()

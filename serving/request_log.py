@@ -8,7 +8,9 @@ skew check compares real served traffic with the training data.
 Rows are buffered and appended every `flush_seconds` to the writer's open file, `requests-....csv.open`,
 which no reader reads; when it reaches `max_bytes` or `max_seconds` it is renamed to `.csv`, complete. A
 crash therefore loses at most one flush interval, and a torn last line can only be in a `.open` file: the
-next writer in the folder recovers such files (cutting the torn line) before it starts.
+next writer in the folder recovers such files (cutting the torn line) before it starts. A server closes
+its open file early on SIGUSR1 (as nginx reopens its logs), so that a reader, such as the retraining
+loop's pipeline run, sees every trip logged until then (`serving.stack.close_request_logs`).
 """
 
 import csv
@@ -80,12 +82,18 @@ class RequestLog:
         self._file: Path | None = None
         self._opened = 0.0
         self._stop = threading.Event()
+        self._close_file = threading.Event()
         self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
         self._thread.start()
 
     def append(self, rows: list[list]) -> None:
         with self._lock:
             self._rows.extend(rows)
+
+    def close_file_soon(self) -> None:
+        """Closes the open file at the next flush, so readers get what was logged until now (safe to call
+        from a signal handler)."""
+        self._close_file.set()
 
     def close(self) -> None:
         """Flushes what is buffered and closes the open file (a clean stop loses nothing)."""
@@ -121,5 +129,8 @@ class RequestLog:
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
             self.flush()
-            if self._file is not None and time.monotonic() - self._opened >= self.max_seconds:
+            if self._close_file.is_set() or (
+                self._file is not None and time.monotonic() - self._opened >= self.max_seconds
+            ):
+                self._close_file.clear()
                 self._rotate()

@@ -29,6 +29,23 @@ def test_rows_are_flushed_rotated_and_readable_as_csv(tmp_path):
     assert all(list(csv.reader(path.open()))[0] == request_log.COLUMNS for path in files)
 
 
+def test_close_file_soon_hands_readers_every_row_logged_so_far_and_logging_goes_on(tmp_path):
+    log = request_log.RequestLog(tmp_path, "test", flush_seconds=0.05, max_bytes=10**9, max_seconds=600)
+    log.append([_row(0), _row(1)])
+    deadline = time.monotonic() + 5
+    while not list(tmp_path.glob("*.csv.open")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    log.close_file_soon()
+    while not list(tmp_path.glob("*.csv")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [closed] = tmp_path.glob("*.csv")
+    assert [row[0] for row in list(csv.reader(closed.open()))[1:]] == ["id0", "id1"]
+    log.append([_row(2)])
+    log.close()
+    rows = [row[0] for path in sorted(tmp_path.glob("*.csv")) for row in list(csv.reader(path.open()))[1:]]
+    assert rows == ["id0", "id1", "id2"] and not list(tmp_path.glob("*.open"))
+
+
 def test_a_killed_writer_loses_at_most_a_flush_and_no_reader_sees_a_torn_line(tmp_path):
     code = textwrap.dedent(
         f"""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pipeline import configs
 from registry import versions
-from serving import prometheus, traffic
+from serving import prometheus, request_log, traffic
 
 STATE_FILE, LOCK_FILE = "state.json", "state.lock"
 
@@ -409,6 +409,26 @@ def switch(paths: StackPaths, version: str) -> dict:
     if replaced:
         _retire(replaced)
     return state
+
+
+def close_request_logs(paths: StackPaths, timeout_seconds: float = 10) -> list[Path]:
+    """Asks every live server to close its open request-log file (SIGUSR1), and waits until each has: a
+    reader then sees every trip answered until now. Returns the files that were open."""
+    state = read_state(paths)
+    servers = [(state or {}).get("stable"), (state or {}).get("candidate")]
+    pids = [server["pid"] for server in servers if server and alive(server.get("pid"))]
+    open_files = [
+        path for pid in pids for path in paths.request_log.glob(f"*-{pid}.csv{request_log.OPEN_SUFFIX}")
+    ]
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout_seconds
+    while any(path.exists() for path in open_files) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    still_open = [str(path) for path in open_files if path.exists()]
+    if still_open:
+        raise StackError(f"the request log was not closed in {timeout_seconds:g} s: {', '.join(still_open)}")
+    return open_files
 
 
 def restart_stable(paths: StackPaths) -> dict:
