@@ -373,7 +373,8 @@ def create_app(settings: ServerSettings) -> Starlette:
                 configs.REQUEST_LOG_MAX_BYTES,
                 configs.REQUEST_LOG_MAX_SECONDS,
             )
-            signal.signal(signal.SIGUSR1, lambda *_: log.close_file_soon())
+            if threading.current_thread() is threading.main_thread():  # not under a test client's thread
+                signal.signal(signal.SIGUSR1, lambda *_: log.close_file_soon())
 
     def shutdown() -> None:
         slot.stop()
