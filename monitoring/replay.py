@@ -31,8 +31,6 @@ import threading
 import time
 from pathlib import Path
 
-from tensorflow_metadata.proto.v0 import schema_pb2
-
 from models import features
 from monitoring import control, loop, spans
 from pipeline import configs, taxi_sample
@@ -119,17 +117,7 @@ def feedback_tips(header: list[str], row: list[str], scenario: str) -> float:
 
 def instance(header: list[str], row: list[str], types: dict[str, int]) -> dict:
     """A trip as a client sends it: the serving columns it knows (empty ones left out), typed."""
-    found = {}
-    for name, value in zip(header, row, strict=True):
-        if name == features.TIPS or value == "":
-            continue
-        if types[name] == schema_pb2.BYTES:
-            found[name] = value
-        elif types[name] == schema_pb2.INT:
-            found[name] = int(float(value))
-        else:
-            found[name] = float(value)
-    return found
+    return raw_examples.typed_values(header, row, types)
 
 
 @dataclasses.dataclass
