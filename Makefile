@@ -190,21 +190,28 @@ bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (RE
 
 ##@ Tests and code health
 
+# Test files run on TEST_WORKERS processes (pytest-xdist), a whole file per worker so that a module's
+# fixture (a trained model, a running stack) is built once. The end-to-end tests spend much of their time
+# in subprocesses, sleeps and waits on servers, so two workers on two cores took them from 54 to 32
+# minutes (docs/performance.md). TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -m "not e2e and not kfp" --durations=10
-	$(BIN)/pytest -m e2e --durations=25
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e and not kfp" --durations=10
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m e2e --durations=25
 
 test-fast: setup ## Unit and input-validation tests only (skips e2e)
-	$(BIN)/pytest -m "not e2e and not kfp" --durations=10
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e and not kfp" --durations=10
 
 test-e2e: setup ## Only the end-to-end pipeline tests
-	$(BIN)/pytest -m e2e --durations=25
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m e2e --durations=25
 
 test-kfp: setup kfp-local-env ## The compiled Kubeflow pipeline in containers of the image, by kfp.local too
 	$(MAKE) image-offline
-	$(BIN)/pytest -m kfp
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m kfp
 
 KFP_LOCAL_VENV := build/kfp-local-venv
 kfp-local-env: $(KFP_LOCAL_VENV)/.installed ## The separate environment for KFP's local runner (kfp 2.7)
@@ -225,6 +232,6 @@ lock: ## Re-resolve requirements.lock in a scratch venv (needs network to PyPI)
 	rm -rf build/lock-venv && $(PYTHON310) -m venv build/lock-venv
 	build/lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
 	build/lock-venv/bin/uv pip install --python build/lock-venv/bin/python \
-	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest ruff starlette uvicorn
+	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest pytest-xdist ruff starlette uvicorn httptools uvloop
 	{ sed -n '/^#/p' requirements.lock; build/lock-venv/bin/uv pip freeze --python build/lock-venv/bin/python | grep -v -e '^pip==' -e '^uv=='; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock

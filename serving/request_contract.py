@@ -150,22 +150,17 @@ class RequestContract:
 
 def _typed(value, column: Column, row: int):
     """`value` as the column's type; raises BadRequest on a wrong type."""
-    wrong = BadRequest(
+    if column.kind == "string":
+        if isinstance(value, str):
+            return value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if column.kind == "float" and math.isfinite(value):
+            return float(value)
+        if column.kind == "int" and (isinstance(value, int) or value.is_integer()):
+            return int(value)
+    raise BadRequest(
         f"trip {row}: {column.name} must be {EXPECTED[column.kind]} (or null), got {type(value).__name__} {value!r}"
     )
-    if column.kind == "string":
-        if not isinstance(value, str):
-            raise wrong
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise wrong
-    if column.kind == "int":
-        if isinstance(value, float) and not value.is_integer():
-            raise wrong
-        return int(value)
-    if not math.isfinite(value):
-        raise wrong
-    return float(value)
 
 
 def _in_domain(value, column: Column) -> bool:
