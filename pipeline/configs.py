@@ -168,9 +168,12 @@ SERVING_PORT = 8500
 PROMETHEUS_PORT = 9290
 SERVING_START_SECONDS = 120.0  # for a server to load its version and answer ready
 SERVING_DRAIN_SECONDS = 2.0  # after nginx stops sending to a server, before it is stopped
-# A shadow's answer is thrown away, but nginx waits for it before the connection's next request: past
-# this it stops waiting (docs/serving.md, "Shadow's cost").
+# A shadow's answer is thrown away, but nginx waits for it before the connection's next request: the
+# shadow server answers nginx at once and predicts afterwards, and past this nginx stops waiting anyway
+# (a shadow too busy to answer at all). docs/serving.md, "Shadow's cost".
 SHADOW_TIMEOUT_MS = 100
+# Copies a shadow server may hold waiting for its model; past this it drops new ones (and counts them).
+SHADOW_MAX_PENDING = 200
 # Prometheus scrapes each server this often (local stack), and evaluates its rules as often.
 PROMETHEUS_SCRAPE_SECONDS = 2
 # The automatic canary analysis (serving/analysis.py), as Flagger's: every interval, the candidate's

@@ -21,6 +21,7 @@ Requests that arrive while the model is busy share its next call (serving/batchi
 """
 
 import argparse
+import asyncio
 import base64
 import contextlib
 import dataclasses
@@ -213,6 +214,7 @@ def create_app(settings: ServerSettings) -> Starlette:
     contract = RequestContract(settings.schema_path, settings.max_batch)
     slot = VersionSlot(settings, metrics)
     batcher = RequestBatcher(settings.max_batch)
+    shadow_pending: set[asyncio.Task] = set()  # copies answered at once, predicted after
     log = None
     default_route = settings.labels[0] if settings.labels else "stable"
     name = settings.model_name
@@ -255,8 +257,25 @@ def create_app(settings: ServerSettings) -> Starlette:
         )
 
     async def predict(request: Request) -> Response:
-        started = time.perf_counter()
         route = request.headers.get(ROUTE_HEADER, default_route)
+        if route != configs.SHADOW_ROUTE:
+            return await _respond(request, route)
+        # nginx's `mirror` holds the client's keep-alive connection until the shadow has answered, so a
+        # shadow answers nginx at once and predicts afterwards (Envoy's and Istio's mirroring never wait
+        # either): a slow shadow then costs stable's clients nothing. Its latency, prediction and log row
+        # are recorded as for any request; past SHADOW_MAX_PENDING waiting copies, new ones are dropped
+        # and counted (status 503 on the shadow route).
+        if len(shadow_pending) >= configs.SHADOW_MAX_PENDING:
+            metrics.record(slot.model.version if slot.model else "none", route, 503, 0.0)
+            return _error(503, f"the shadow is {len(shadow_pending)} requests behind: this copy is dropped")
+        await request.body()  # read now, while the connection is this request's
+        task = asyncio.get_running_loop().create_task(_respond(request, route))
+        shadow_pending.add(task)
+        task.add_done_callback(shadow_pending.discard)
+        return Response(status_code=202)
+
+    async def _respond(request: Request, route: str) -> Response:
+        started = time.perf_counter()
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         model = slot.model
         version = model.version if model else "none"
@@ -323,10 +342,8 @@ def create_app(settings: ServerSettings) -> Starlette:
             return _error(400, str(error))
         probabilities = await batcher.predict(model, batch)
         metrics.record_predictions(model.version, route, probabilities, batch.missing, batch.out_of_domain)
-        rows = [
-            ["" if batch.columns[c][i] is None else batch.columns[c][i] for c in features.SERVING_COLUMNS]
-            for i in range(batch.size)
-        ]
+        columns = [batch.columns[column] for column in features.SERVING_COLUMNS]
+        rows = [["" if value is None else value for value in row] for row in zip(*columns, strict=True)]
         return _predictions(payload, probabilities, model.version, rows)
 
     def _predict_examples(model: LoadedModel, payload: dict, route: str) -> Response:

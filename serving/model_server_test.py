@@ -251,3 +251,30 @@ def test_a_tf_example_with_a_wrongly_typed_feature_is_the_requests_fault(serving
         answer = client.post(PREDICT, json=body)
     assert answer.status_code == 400
     assert answer.json()["error"] == "trip 0: fare is a bytes_list in the tf.Example, expected a float_list"
+
+
+def test_a_shadow_copy_is_answered_at_once_and_predicted_after(tmp_path, trained_model):
+    """nginx waits for a mirrored copy before the client's connection may carry its next request: a
+    shadow therefore answers 202 before its model runs, then predicts, counts and logs as usual."""
+    serving = tmp_path / "serving"
+    serving_models.slow(trained_model, serving / "400", seconds=0.5)
+    header, rows = _trips(1)
+    headers = {"X-Request-Id": "copy1", "X-Route": configs.SHADOW_ROUTE}
+    with _client(serving, tmp_path, version="400", labels=()) as client:
+        _wait(lambda: client.get("/ready").status_code == 200)
+        started = time.perf_counter()
+        copy = client.post(PREDICT, json={"instances": [_instance(header, rows[0])]}, headers=headers)
+        answered_after = time.perf_counter() - started
+        assert copy.status_code == 202
+        assert answered_after < 0.4  # the model alone takes 0.5 s
+        done = 'taxi_requests_total{route="shadow",status="200",version="400"} 1.0'
+        _wait(lambda: done in client.get("/metrics").text, seconds=10)
+        metrics = client.get("/metrics").text
+    assert 'taxi_predicted_trips_total{route="shadow",version="400"} 1.0' in metrics
+    [logged] = (tmp_path / "log").glob("*.csv")
+    [row] = logged.read_text().splitlines()[1:]
+    assert row.startswith("copy1,0,") and ",400,shadow," in row
+    [latency] = [
+        line for line in metrics.splitlines() if line.startswith("taxi_request_duration_seconds_sum")
+    ]
+    assert float(latency.split()[-1]) >= 0.5  # the shadow's own latency is its model's, not the 202's

@@ -126,26 +126,48 @@ class RequestContract:
         return self._checked(columns, size)
 
     def _checked(self, columns: dict[str, list], size: int) -> Batch:
-        for row in range(size):
+        lacking = [columns[name].index(None) for name in self.required if None in columns[name]]
+        if lacking:
+            row = min(lacking)
             absent = [name for name in self.required if columns[name][row] is None]
-            if absent:
-                raise BadRequest(
-                    f"trip {row} lacks the required feature(s) {', '.join(absent)}: every trip needs "
-                    f"{', '.join(self.required)}"
-                )
+            raise BadRequest(
+                f"trip {row} lacks the required feature(s) {', '.join(absent)}: every trip needs "
+                f"{', '.join(self.required)}"
+            )
         missing, out_of_domain = {}, {}
         for name, column in self.columns.items():
-            values = columns[name]
-            for row, value in enumerate(values):
-                if value is not None:
-                    values[row] = _typed(value, column, row)
+            values = columns[name] = _typed_column(columns[name], column)
             absent = values.count(None)
             if column.model_input and absent:
                 missing[name] = absent
-            outside = sum(1 for value in values if value is not None and not _in_domain(value, column))
+            outside = _outside_domain(values, column)
             if outside:
                 out_of_domain[name] = outside
         return Batch(columns=columns, size=size, missing=missing, out_of_domain=out_of_domain)
+
+
+# The JSON types a column's values may have (None is a missing value). A column is checked and converted
+# whole, which costs a fraction of checking value by value (a request may carry a thousand trips); a
+# column that fails is checked again value by value, to name the first wrong trip.
+ACCEPTED_TYPES = {
+    "string": {str, type(None)},
+    "float": {int, float, type(None)},
+    "int": {int, float, type(None)},
+}
+
+
+def _typed_column(values: list, column: Column) -> list:
+    """The column's values as its type (None stays None); raises BadRequest naming the first wrong one."""
+    if {type(value) for value in values} <= ACCEPTED_TYPES[column.kind]:
+        if column.kind == "string":
+            return values
+        if column.kind == "float":
+            typed = [None if value is None else float(value) for value in values]
+            if all(value is None or math.isfinite(value) for value in typed):
+                return typed
+        elif all(type(value) is not float or value.is_integer() for value in values):
+            return [None if value is None else int(value) for value in values]
+    return [None if value is None else _typed(value, column, row) for row, value in enumerate(values)]
 
 
 def _typed(value, column: Column, row: int):
@@ -163,7 +185,10 @@ def _typed(value, column: Column, row: int):
     )
 
 
-def _in_domain(value, column: Column) -> bool:
+def _outside_domain(values: list, column: Column) -> int:
+    """How many of the (typed) values lie outside the column's domain."""
     if column.values is not None:
-        return value in column.values
-    return (column.low is None or value >= column.low) and (column.high is None or value <= column.high)
+        return sum(1 for value in values if value is not None and value not in column.values)
+    low = -math.inf if column.low is None else column.low
+    high = math.inf if column.high is None else column.high
+    return sum(1 for value in values if value is not None and not low <= value <= high)
