@@ -2,9 +2,9 @@
 
 - single:     every request to stable.
 - shadow:     every request to stable; nginx's `mirror` copies each one to the candidate, whose answer is
-              thrown away. A mirror subrequest holds the client's keep-alive connection until it ends,
-              so its location has tight timeouts: a slow shadow costs at most those (docs/serving.md has
-              the measurement).
+              thrown away. A mirror subrequest holds the client's keep-alive connection until it ends:
+              the shadow server answers a copy at once and predicts afterwards, and the mirror
+              location's tight timeouts bound a shadow too busy to answer (docs/serving.md measures it).
 - canary:     `split_clients` sends `percent` % of requests to the candidate, keyed on the
               `X-Request-Key` header when a client sends one (sticky: one key, one side), else on the
               request id.
