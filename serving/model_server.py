@@ -18,6 +18,7 @@ Requests are JSON rows of raw features (the `raw_features` signature) or, with `
 environment (serving/request_contract.py). Bad requests get a 4xx and `{"error": ...}` naming the field;
 never a 5xx for a request's fault. Every answered trip goes to the request log (serving/request_log.py).
 Requests that arrive while the model is busy share its next call (serving/batching.py).
+A copy mirrored by nginx (the `shadow` route) is answered 202 at once and predicted afterwards.
 """
 
 import argparse
