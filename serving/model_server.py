@@ -267,7 +267,8 @@ def create_app(settings: ServerSettings) -> Starlette:
         # are recorded as for any request; past SHADOW_MAX_PENDING waiting copies, new ones are dropped
         # and counted (status 503 on the shadow route).
         if len(shadow_pending) >= configs.SHADOW_MAX_PENDING:
-            metrics.record(slot.model.version if slot.model else "none", route, 503, 0.0)
+            # Counted, not timed: a dropped copy has no latency to put in the shadow's histogram.
+            metrics.requests.labels(slot.model.version if slot.model else "none", route, "503").inc()
             return _error(503, f"the shadow is {len(shadow_pending)} requests behind: this copy is dropped")
         await request.body()  # read now, while the connection is this request's
         task = asyncio.get_running_loop().create_task(_respond(request, route))
