@@ -278,3 +278,21 @@ def test_a_shadow_copy_is_answered_at_once_and_predicted_after(tmp_path, trained
         line for line in metrics.splitlines() if line.startswith("taxi_request_duration_seconds_sum")
     ]
     assert float(latency.split()[-1]) >= 0.5  # the shadow's own latency is its model's, not the 202's
+
+
+def test_a_shadow_too_far_behind_drops_new_copies_and_counts_them(tmp_path, trained_model, monkeypatch):
+    monkeypatch.setattr(configs, "SHADOW_MAX_PENDING", 1)
+    serving = tmp_path / "serving"
+    serving_models.slow(trained_model, serving / "400", seconds=0.5)
+    header, rows = _trips(1)
+    body = {"instances": [_instance(header, rows[0])]}
+    headers = {"X-Route": configs.SHADOW_ROUTE}
+    with _client(serving, tmp_path, version="400", labels=()) as client:
+        _wait(lambda: client.get("/ready").status_code == 200)
+        assert client.post(PREDICT, json=body, headers=headers).status_code == 202
+        dropped = client.post(PREDICT, json=body, headers=headers)
+        assert dropped.status_code == 503 and "this copy is dropped" in dropped.json()["error"]
+        _wait(lambda: 'route="shadow",status="200"' in client.get("/metrics").text, seconds=10)
+        metrics = client.get("/metrics").text
+    assert 'taxi_requests_total{route="shadow",status="503",version="400"} 1.0' in metrics
+    assert 'taxi_request_duration_seconds_count{route="shadow",version="400"} 1.0' in metrics
