@@ -34,6 +34,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import prometheus_client
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,7 +42,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from models import features
-from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
+from models.model import MISSING, PREDICTION, RAW_FEATURES_SIGNATURE
 from pipeline import configs
 from registry import versions
 from serving import request_log
@@ -89,36 +90,31 @@ class LoadedModel:
         }
         raw = self.signatures[RAW_FEATURES_SIGNATURE]
         self.input_dtypes = {name: tf.as_dtype(raw.inputs[name].dtype) for name in sorted(raw.inputs)}
+        # Per input, in the callable's order: its NumPy type and the value that reads as missing.
+        self._inputs = [
+            (name, object if dtype == tf.string else dtype.as_numpy_dtype, MISSING[dtype])
+            for name, dtype in self.input_dtypes.items()
+        ]
         self._raw = self._callable(raw, list(self.input_dtypes))
         self._examples = self._callable(self.signatures[EXAMPLES_SIGNATURE], ["examples"])
         # One prediction before serving: the session's first run prepares the graph (~0.3 s), which
         # would otherwise fall on the first request (and, for a shadow, past its timeout).
-        warm_up = {"float32": 1.0, "int64": 1, "string": "warm-up"}
-        self._raw(*(self._array([warm_up[dtype.name]], dtype) for dtype in self.input_dtypes.values()))
+        warm_up = {object: "warm-up", np.float32: 1.0, np.int64: 1}
+        self._raw(*(np.array([warm_up[numpy_type]], dtype=numpy_type) for _, numpy_type, _ in self._inputs))
 
     def _callable(self, signature, input_names: list[str]):
         return self.session.make_callable(
             signature.outputs[PREDICTION].name, [signature.inputs[name].name for name in input_names]
         )
 
-    @staticmethod
-    def _array(values: list, dtype):
-        import numpy as np
-
-        return np.array(values, dtype=object if dtype.name == "string" else dtype.as_numpy_dtype)
-
     def predict(self, batch: Batch) -> list[float]:
-        from models.model import MISSING
-
-        arrays = []
-        for name, dtype in self.input_dtypes.items():
-            marker = MISSING[dtype]
-            arrays.append(self._array([marker if v is None else v for v in batch.columns[name]], dtype))
+        arrays = [
+            np.array([marker if v is None else v for v in batch.columns[name]], dtype=numpy_type)
+            for name, numpy_type, marker in self._inputs
+        ]
         return self._raw(*arrays).reshape(-1).tolist()
 
     def predict_examples(self, serialized: list[bytes]) -> list[float]:
-        import numpy as np
-
         return self._examples(np.array(serialized, dtype=object)).reshape(-1).tolist()
 
     def signature_defs(self) -> dict:
