@@ -90,7 +90,7 @@ def _wait_until_running(process: subprocess.Popen, metadata_path: Path, node_id:
     while True:
         # What was RUNNING before a read of the log without the node's line: the node registers after
         # printing it, so its execution is not in this set.
-        snapshot = {e.id for e in store.get_executions(list_options=RUNNING_ONLY)} if store else set()
+        snapshot = _running_ids(store) if store else set()
         text = log.read_text()
         if f"start  {node_id}\n" in text:
             break
@@ -100,7 +100,7 @@ def _wait_until_running(process: subprocess.Popen, metadata_path: Path, node_id:
         alive()
         time.sleep(0.002)
     store = store or _read_only_store(metadata_path)
-    while not any(e.id not in running_before for e in store.get_executions(list_options=RUNNING_ONLY)):
+    while not _running_ids(store) - running_before:
         alive()
 
 
@@ -108,7 +108,28 @@ def _read_only_store(metadata_path: Path) -> metadata_store.MetadataStore:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = str(metadata_path)
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+    return _while_the_run_writes(lambda: metadata_store.MetadataStore(config))
+
+
+def _while_the_run_writes(read):
+    """`read()`, retried while the running pipeline holds SQLite's write lock.
+
+    ML Metadata's SQLite busy handler gives up after ten waits of 0.1-0.3 s, which a loaded CI machine
+    exceeds. A read-only open that gives up takes the unreadable schema as missing, tries to create it and
+    fails as "attempt to write a readonly database".
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return read()
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _running_ids(store: metadata_store.MetadataStore) -> set[int]:
+    return {e.id for e in _while_the_run_writes(lambda: store.get_executions(list_options=RUNNING_ONLY))}
 
 
 def _kill_inside(process: subprocess.Popen, metadata_path: Path, node_id: str, log: Path) -> None:
