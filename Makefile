@@ -232,6 +232,6 @@ lock: ## Re-resolve requirements.lock in a scratch venv (needs network to PyPI)
 	rm -rf build/lock-venv && $(PYTHON310) -m venv build/lock-venv
 	build/lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
 	build/lock-venv/bin/uv pip install --python build/lock-venv/bin/python \
-	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest pytest-xdist ruff starlette uvicorn httptools uvloop
+	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest pytest-xdist ruff starlette uvicorn httptools uvloop orjson
 	{ sed -n '/^#/p' requirements.lock; build/lock-venv/bin/uv pip freeze --python build/lock-venv/bin/python | grep -v -e '^pip==' -e '^uv=='; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock

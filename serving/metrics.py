@@ -3,7 +3,10 @@
 The alerting and recording rules (serving/prometheus/) and the canary analysis read these names.
 """
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 # Latency buckets in seconds: a single trip is answered in ~2 ms, a batch in tens.
 LATENCY_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -39,12 +42,12 @@ class ServerMetrics:
             ["version", "route"],
             registry=self.registry,
         )
-        self.prediction = Histogram(
+        self.prediction = BatchHistogram(
             "taxi_prediction",
             "Predicted big-tipper probability per trip.",
-            ["version", "route"],
-            buckets=PREDICTION_BUCKETS,
-            registry=self.registry,
+            ("version", "route"),
+            PREDICTION_BUCKETS,
+            self.registry,
         )
         self.missing = Counter(
             "taxi_feature_missing",
@@ -64,20 +67,72 @@ class ServerMetrics:
             ["version"],
             registry=self.registry,
         )
+        self._request_children: dict[tuple, tuple] = {}
+        self._prediction_children: dict[tuple, tuple] = {}
 
     def record(self, version: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(version, route, str(status)).inc()
-        self.latency.labels(version, route).observe(seconds)
+        key = (version, route, status)
+        if key not in self._request_children:
+            # A label set's children are looked up once: `labels()` validates and locks on every call.
+            self._request_children[key] = (
+                self.requests.labels(version, route, str(status)),
+                self.latency.labels(version, route),
+            )
+        requests, latency = self._request_children[key]
+        requests.inc()
+        latency.observe(seconds)
 
     def record_predictions(self, version: str, route: str, probabilities, missing: dict, out_of_domain: dict):
-        self.trips.labels(version, route).inc(len(probabilities))
-        self.positive.labels(version, route).inc(
-            int(sum(p >= self.decision_threshold for p in probabilities))
-        )
-        histogram = self.prediction.labels(version, route)
-        for probability in probabilities:
-            histogram.observe(probability)
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        if (version, route) not in self._prediction_children:
+            self._prediction_children[version, route] = (
+                self.trips.labels(version, route),
+                self.positive.labels(version, route),
+            )
+        trips, positive = self._prediction_children[version, route]
+        trips.inc(len(probabilities))
+        positive.inc(int(np.count_nonzero(probabilities >= self.decision_threshold)))
+        self.prediction.observe_many((version, route), probabilities)
         for feature, count in missing.items():
             self.missing.labels(version, feature).inc(count)
         for feature, count in out_of_domain.items():
             self.out_of_domain.labels(version, feature).inc(count)
+
+
+class BatchHistogram:
+    """A Prometheus histogram that takes a request's predictions at once.
+
+    prometheus_client's `Histogram` takes one observation per call, which for a request of a thousand
+    trips costs more than the model call; this one counts a batch into its buckets with NumPy and is
+    exposed as a custom collector (prometheus_client's extension point), in the same text format.
+    Updated and collected on the server's event loop only, so it needs no lock.
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple, buckets: tuple, registry):
+        self.name, self.documentation, self.labelnames = name, documentation, list(labelnames)
+        self._bounds = np.array([*buckets, np.inf])
+        self._counts: dict[tuple, np.ndarray] = {}
+        self._sums: dict[tuple, float] = {}
+        registry.register(self)
+
+    def observe_many(self, labels: tuple, values: np.ndarray) -> None:
+        if labels not in self._counts:
+            self._counts[labels], self._sums[labels] = np.zeros(len(self._bounds), dtype=np.int64), 0.0
+        # Bucket i counts values in (bound[i-1], bound[i]]: Prometheus's `le`, non-cumulative here.
+        buckets = np.searchsorted(self._bounds, values, side="left")
+        self._counts[labels] += np.bincount(buckets, minlength=len(self._bounds))
+        self._sums[labels] += float(values.sum())
+
+    def describe(self):
+        return [HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)]
+
+    def collect(self):
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, counts in self._counts.items():
+            cumulative = np.cumsum(counts)
+            family.add_metric(
+                list(labels),
+                buckets=[(floatToGoString(b), int(c)) for b, c in zip(self._bounds, cumulative, strict=True)],
+                sum_value=self._sums[labels],
+            )
+        yield family

@@ -2,6 +2,7 @@
 with nginx and real processes is tests/e2e/test_serving_stack.py)."""
 
 import base64
+import csv
 import json
 import shutil
 import time
@@ -155,6 +156,22 @@ def test_wrong_types_oversized_batches_and_bodies_are_refused(serving_dir, tmp_p
         )
         hour = client.post(PREDICT, json={"instances": [dict(trip, trip_start_hour=3.5)]})
         assert hour.status_code == 400 and "trip_start_hour must be an integer" in hour.json()["error"]
+        # Values the model's int64 and float32 inputs cannot hold are the request's fault, not a 500.
+        huge_hour = client.post(PREDICT, json={"instances": [trip, dict(trip, trip_start_hour=2**70)]})
+        assert huge_hour.status_code == 400 and (
+            "trip 1: trip_start_hour is 1.1805916207174113e+21, outside int64's range"
+            in huge_hour.json()["error"]
+        )
+        huge_fare = client.post(
+            PREDICT, content=b'{"instances": [%s]}' % json.dumps(dict(trip, fare=1e300)).encode()
+        )
+        assert huge_fare.status_code == 400 and (
+            "trip 0: fare is 1e+300, outside float32's finite range" in huge_fare.json()["error"]
+        )
+        not_a_number = client.post(
+            PREDICT, content=json.dumps({"instances": [dict(trip, fare=float("nan"))]})
+        )
+        assert not_a_number.status_code == 400 and "malformed JSON" in not_a_number.json()["error"]
         many = client.post(PREDICT, json={"instances": [trip] * 4})
         assert many.status_code == 400 and "more than the 3 a request may carry" in many.json()["error"]
         large = client.post(PREDICT, content=json.dumps({"instances": [trip] * 3, "pad": "x" * 30_000}))
@@ -216,6 +233,22 @@ def test_every_answered_trip_is_logged_with_its_request_id_and_counted(serving_d
     assert lines[0].split(",") == request_log.COLUMNS and len(lines) == 3
     assert [line.split(",")[:2] for line in lines[1:]] == [["abc123", "0"], ["abc123", "1"]]
     assert all(",100,canary," in line for line in lines[1:])
+    # Each row holds the trip's raw features as sent (an empty cell for a missing one) and its prediction.
+    logged_rows = list(csv.DictReader(logged.open()))
+    for sent, row, prediction in zip(rows, logged_rows, answer.json()["predictions"], strict=True):
+        assert float(row["prediction"]) == pytest.approx(prediction[0], abs=1e-6)
+        for name, value in zip(header, sent, strict=True):
+            if name != features.TIPS:
+                assert _same_cell(row[name], value), (name, row[name], value)
+
+
+def _same_cell(logged: str, sent: str) -> bool:
+    if sent == "":
+        return logged == ""
+    try:
+        return float(logged) == pytest.approx(float(sent))
+    except ValueError:
+        return logged == sent
 
 
 def _wait(condition, seconds: float = 30) -> None:

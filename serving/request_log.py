@@ -16,15 +16,18 @@ loop's pipeline run, sees every trip logged until then (`serving.stack.close_req
 import csv
 import datetime
 import io
+import itertools
 import os
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from models import features
 from pipeline import configs
 
 OPEN_SUFFIX = ".open"
+WRITE_CHUNK_ROWS = 256
 # A trip is (request_id, trip): a request may carry several, numbered from 0 in the order sent.
 LOG_COLUMNS = [
     "request_id",
@@ -67,7 +70,11 @@ def recover(folder: Path) -> list[Path]:
 
 
 class RequestLog:
-    """Appends rows from any thread; a background thread flushes and rotates."""
+    """Appends rows from any thread; a background thread flushes and rotates.
+
+    A request's rows may be handed over as any iterable (`zip` of its columns, say): they are only built
+    when the background thread writes them, off the request's path. None is written as an empty cell.
+    """
 
     def __init__(
         self, folder: Path, writer_name: str, flush_seconds: float, max_bytes: int, max_seconds: float
@@ -77,7 +84,7 @@ class RequestLog:
         self.flush_seconds, self.max_bytes, self.max_seconds = flush_seconds, max_bytes, max_seconds
         folder.mkdir(parents=True, exist_ok=True)
         recover(folder)
-        self._rows: list[list] = []
+        self._batches: list[Iterable[Iterable]] = []
         self._lock = threading.Lock()
         self._file: Path | None = None
         self._opened = 0.0
@@ -86,9 +93,10 @@ class RequestLog:
         self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
         self._thread.start()
 
-    def append(self, rows: list[list]) -> None:
+    def append(self, rows: Iterable[Iterable]) -> None:
+        """Queues `rows` (consumed once, at the next flush; nothing they read may change meanwhile)."""
         with self._lock:
-            self._rows.extend(rows)
+            self._batches.append(rows)
 
     def close_file_soon(self) -> None:
         """Closes the open file at the next flush, so readers get what was logged until now (safe to call
@@ -104,16 +112,24 @@ class RequestLog:
 
     def flush(self) -> None:
         with self._lock:
-            rows, self._rows = self._rows, []
-        if not rows:
+            batches, self._batches = self._batches, []
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        if self._file is None:
+            writer.writerow(COLUMNS)
+        header_end = text.tell()
+        for rows in batches:
+            rows = iter(rows)
+            # A few hundred rows at a time: `writerows` holds the GIL until it returns, and the server's
+            # event loop must not wait behind a second's worth of batched trips.
+            while chunk := list(itertools.islice(rows, WRITE_CHUNK_ROWS)):
+                writer.writerows(chunk)
+        if text.tell() == header_end:  # nothing logged since the last flush
             return
         if self._file is None:
             stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             self._file = self.folder / f"requests-{stamp}-{self.writer_name}-{os.getpid()}.csv{OPEN_SUFFIX}"
             self._opened = time.monotonic()
-            rows = [COLUMNS, *rows]
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
         with self._file.open("a", encoding="utf-8") as handle:
             handle.write(text.getvalue())
             handle.flush()
