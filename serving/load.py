@@ -233,19 +233,20 @@ async def _closed_loop(host: str, port: int, request: bytes, connections: int, s
     statuses: list[int] = []
 
     async def sender() -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while loop.time() < deadline:
-                try:
-                    status, keep_alive = await _exchange(reader, writer, request)
-                except (OSError, ValueError, asyncio.IncompleteReadError):
-                    status, keep_alive = -1, False
-                statuses.append(status)
-                if not keep_alive:
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(host, port)
-        finally:
-            writer.close()
+        connection = None
+        while loop.time() < deadline:
+            try:
+                connection = connection or await asyncio.open_connection(host, port)
+                status, keep_alive = await _exchange(*connection, request)
+            except (OSError, ValueError, asyncio.IncompleteReadError):
+                status, keep_alive = -1, False
+                await asyncio.sleep(0.01)  # a server that is down is not hammered
+            statuses.append(status)
+            if not keep_alive and connection is not None:
+                connection[1].close()
+                connection = None
+        if connection is not None:
+            connection[1].close()
 
     await asyncio.gather(*(sender() for _ in range(connections)))
     elapsed = max(loop.time() - started, 1e-9)

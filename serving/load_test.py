@@ -1,6 +1,7 @@
 """The load generators on a tiny HTTP server on loopback: counts, errors and the loopback-only rule."""
 
 import http.server
+import socket
 import threading
 
 import pytest
@@ -50,6 +51,14 @@ def test_closed_loop_keeps_its_connections_busy_and_counts_failures(url):
     assert busy["answered"] > 50 and busy["errors"] == 0 and busy["requests_per_second"] > 50
     failing = load.closed_loop(url, "/p", {"trip": "fail"}, connections=2, seconds=0.5)
     assert failing["answered"] == 0 and failing["errors"] > 0
+
+
+def test_a_server_that_is_down_counts_as_errors_and_ends_the_load_on_time():
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens on it
+    down = load.closed_loop(f"http://127.0.0.1:{port}", "/p", {}, connections=2, seconds=0.3)
+    assert down["answered"] == 0 and down["errors"] > 0
 
 
 def test_load_only_ever_goes_to_loopback():
