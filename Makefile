@@ -29,7 +29,7 @@ OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outpu
 PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
 TFX_CLI_EXIT_STATUS_FILE = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.TFX_CLI_EXIT_STATUS_FILE)')
 
-.PHONY: help setup data run drift report tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
+.PHONY: help setup data run drift report tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
 help: ## List the targets, by group
 	@awk '/^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {split($$0, parts, ":.*## "); printf "  make %-17s %s\n", parts[1], parts[2]}' $(MAKEFILE_LIST)
@@ -147,6 +147,11 @@ image-offline: setup ## Build the same image without any registry (debootstrap b
 	$(call require,docker debootstrap)
 	kubeflow/offline_base.sh $(PYTHON310) $(OFFLINE_BASE)
 	docker build --network host -f kubeflow/Dockerfile --build-arg BASE_IMAGE=$(OFFLINE_BASE) -t $(KFP_IMAGE) .
+
+image-prune: ## Remove the pipeline's images other than the current tag (each code change tags a new 3.7 GB one)
+	$(call require,docker)
+	docker images --format '{{.Repository}}:{{.Tag}}' $(firstword $(subst :, ,$(KFP_IMAGE))) \
+	  | grep -vxF '$(KFP_IMAGE)' | xargs -r docker rmi
 
 kind-up: ## Create the kind cluster, with KFP_SHARED mounted into its node
 	$(call require,docker kind kubectl)

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
-import tensorflow_data_validation as tfdv
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import data_gates, data_validation
 from pipeline import configs, taxi_sample
-from reports import validation_results
+from reports import drift, validation_results
 from serving import raw_examples
 
 CURRENT, PREVIOUS, TRAIN = configs.CURRENT_SPAN_SPLIT, configs.PREVIOUS_SPAN_SPLIT, configs.TRAIN_SPLIT
@@ -49,8 +48,7 @@ def _statistics_artifact(folder: Path, csv_by_split: dict[str, Path]) -> standar
 @functools.cache
 def _statistics(csv_file: str) -> bytes:
     """Serialized statistics of one CSV (each file is computed once per session: Beam starts per call)."""
-    options = tfdv.StatsOptions(num_histogram_buckets=configs.STATISTICS_HISTOGRAM_BUCKETS)
-    return tfdv.generate_statistics_from_csv(csv_file, stats_options=options).SerializeToString()
+    return drift.csv_statistics(csv_file).SerializeToString()
 
 
 def _examples_artifact(folder: Path, csv_by_split: dict[str, Path]) -> standard_artifacts.Examples:

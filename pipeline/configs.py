@@ -129,6 +129,12 @@ DRIFT_TABLE_FILE = "drift_table.json"
 
 # Beam DirectRunner on 2 cores: see docs/performance.md, "Beam settings", for the measurements behind the choice.
 BEAM_PIPELINE_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+# A local run's Beam workers are this Python environment. Without one of Beam's dependency options, TFX
+# builds an sdist of itself to ship to the workers, for every Beam component it runs: 3 s each, and 49 MB
+# left in TMPDIR each time, never deleted (a day of CI filled the disk). The DirectRunner stages nothing, so
+# the option is read only by a remote runner; the lock is what that runner's workers would need. Kubeflow
+# names its image instead (kubeflow/compiler.py).
+LOCAL_BEAM_DEPENDENCY_ARGS = (f"--requirements_file={REPO_ROOT / 'requirements.lock'}",)
 # Except, in a local run on large data, for the components whose work grows with it: they run on two
 # worker processes (PARALLEL_BEAM_ARGS). Each worker imports TensorFlow (~15 s) and every stage's data
 # crosses a process boundary, so they pay only past a size, measured per component (docs/performance.md, "Beam

@@ -83,6 +83,7 @@ def build(
         if replay and not push_replay
         else "",
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(settings.metadata_path)),
+        beam_pipeline_args=(*configs.BEAM_PIPELINE_ARGS, *configs.LOCAL_BEAM_DEPENDENCY_ARGS),
         component_beam_pipeline_args=parallel_components(
             training_rows=inputs.split_rows(settings.example_gen_input, configs.TRAIN_SPLIT, span),
             evaluation_rows=inputs.split_rows(settings.example_gen_input, configs.EVAL_SPLIT, span),

@@ -1,13 +1,16 @@
 """The local pipeline's settings that depend on the data: which components run on worker processes."""
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from tfx.utils import dependency_utils
 
 from pipeline import configs, local_pipeline
 from pipeline.pipeline import create_pipeline
 
 PARALLEL = list(configs.PARALLEL_BEAM_ARGS)
+LOCAL_ARGS = [*configs.BEAM_PIPELINE_ARGS, *configs.LOCAL_BEAM_DEPENDENCY_ARGS]
 
 
 def _beam_args_by_node(tmp_path: Path, training_rows: int, evaluation_rows: int) -> dict[str, list[str]]:
@@ -22,8 +25,8 @@ def _beam_args_by_node(tmp_path: Path, training_rows: int, evaluation_rows: int)
         if hasattr(node, "with_beam_pipeline_args"):
             node_args = node.executor_spec.beam_pipeline_args
             # The pipeline's args come first, so a node's own ones win.
-            assert node_args[: len(configs.BEAM_PIPELINE_ARGS)] == list(configs.BEAM_PIPELINE_ARGS), node.id
-            beam_args[node.id] = node_args[len(configs.BEAM_PIPELINE_ARGS) :]
+            assert node_args[: len(LOCAL_ARGS)] == LOCAL_ARGS, node.id
+            beam_args[node.id] = node_args[len(LOCAL_ARGS) :]
     return beam_args
 
 
@@ -31,6 +34,15 @@ def test_on_the_samples_windows_every_component_runs_in_memory(tmp_path):
     beam_args = _beam_args_by_node(tmp_path, training_rows=11_938, evaluation_rows=3_064)
     assert "Evaluator" in beam_args and "Transform" in beam_args
     assert all(args == [] for args in beam_args.values())
+
+
+def test_tfx_builds_no_package_of_itself_for_local_beam_components(tmp_path, monkeypatch):
+    # TFX builds and leaves an sdist in TMPDIR (3 s, 49 MB) for each Beam component run without a
+    # dependency option; this is the check its executors make before running.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for args in (LOCAL_ARGS, LOCAL_ARGS + PARALLEL):
+        assert dependency_utils.make_beam_dependency_flags(list(args)) == list(args)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_large_evaluation_window_puts_only_the_evaluator_on_workers(tmp_path):

@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 
 import tensorflow_data_validation as tfdv
@@ -50,13 +51,21 @@ def statistics(
     cached = cache_dir / f"{digest.hexdigest()[:20]}.pb"
     if cached.exists():
         return statistics_pb2.DatasetFeatureStatisticsList.FromString(cached.read_bytes())
-    result = tfdv.generate_statistics_from_csv(
-        data_location=pattern,
-        stats_options=tfdv.StatsOptions(num_histogram_buckets=configs.STATISTICS_HISTOGRAM_BUCKETS),
-    )
+    result = csv_statistics(pattern)
     cache_dir.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(result.SerializeToString())
     return result
+
+
+def csv_statistics(pattern: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """TFDV statistics of the CSVs matching `pattern`, with the pipeline's histogram buckets."""
+    # TFDV writes its result to a file first; without a path it leaves a temporary folder behind per call.
+    with tempfile.TemporaryDirectory(prefix="csv_statistics_") as scratch:
+        return tfdv.generate_statistics_from_csv(
+            data_location=pattern,
+            output_path=str(Path(scratch) / "statistics.tfrecord"),
+            stats_options=tfdv.StatsOptions(num_histogram_buckets=configs.STATISTICS_HISTOGRAM_BUCKETS),
+        )
 
 
 def read_schema(schema_path: Path) -> schema_pb2.Schema:

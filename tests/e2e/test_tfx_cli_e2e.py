@@ -24,8 +24,11 @@ def _tfx(*arguments: str, env: dict) -> subprocess.CompletedProcess:
 
 def test_tfx_pipeline_create_and_run_create(tmp_path, small_taxi_spans):
     output_dir = tmp_path / "outputs"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     env = {
         **os.environ,
+        "TMPDIR": str(scratch),
         "BEAM_HOME": str(output_dir / "tfx_cli_home"),
         configs.OUTPUT_DIR_ENV: str(output_dir),
         configs.DATA_ROOT_ENV: str(small_taxi_spans),
@@ -40,6 +43,9 @@ def test_tfx_pipeline_create_and_run_create(tmp_path, small_taxi_spans):
     ran = _tfx("run", "create", "--engine", "beam", "--pipeline_name", configs.PIPELINE_NAME, env=env)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "done   Pusher" in ran.stdout
+    # TFX builds an sdist of itself per Beam component unless told the workers' dependencies, and TFDV
+    # writes statistics to temporary folders: neither may pile up over runs.
+    assert sorted(p.name for p in scratch.iterdir()) == [], "the run left files in TMPDIR"
 
     summary = run_summary.summarize_latest_run(output_dir / "metadata.sqlite", configs.PIPELINE_NAME)
     assert summary["succeeded"]
