@@ -83,7 +83,6 @@ def build(
         if replay and not push_replay
         else "",
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(settings.metadata_path)),
-        beam_pipeline_args=(*configs.BEAM_PIPELINE_ARGS, *configs.LOCAL_BEAM_DEPENDENCY_ARGS),
         component_beam_pipeline_args=parallel_components(
             training_rows=inputs.split_rows(settings.example_gen_input, configs.TRAIN_SPLIT, span),
             evaluation_rows=inputs.split_rows(settings.example_gen_input, configs.EVAL_SPLIT, span),
@@ -91,4 +90,6 @@ def build(
         span=span,
     )
     arguments.update(overrides)
+    # Whatever the Beam args (benchmarks replace them), the workers here are this Python environment.
+    arguments["beam_pipeline_args"] = (*arguments["beam_pipeline_args"], *configs.LOCAL_BEAM_DEPENDENCY_ARGS)
     return create_pipeline(**arguments)

@@ -39,10 +39,20 @@ def test_on_the_samples_windows_every_component_runs_in_memory(tmp_path):
 def test_tfx_builds_no_package_of_itself_for_local_beam_components(tmp_path, monkeypatch):
     # TFX builds and leaves an sdist in TMPDIR (3 s, 49 MB) for each Beam component run without a
     # dependency option; this is the check its executors make before running.
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    for args in (LOCAL_ARGS, LOCAL_ARGS + PARALLEL):
-        assert dependency_utils.make_beam_dependency_flags(list(args)) == list(args)
-    assert list(tmp_path.iterdir()) == []
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=None)
+    replaced = ["--direct_running_mode=multi_threading"]  # as `make bench-beam-modes` replaces them
+    for pipeline in (
+        local_pipeline.build(settings),
+        local_pipeline.build(settings, beam_pipeline_args=replaced),
+    ):
+        for node in pipeline.components:
+            if hasattr(node, "with_beam_pipeline_args"):
+                args = node.executor_spec.beam_pipeline_args
+                assert dependency_utils.make_beam_dependency_flags(list(args)) == list(args), node.id
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_large_evaluation_window_puts_only_the_evaluator_on_workers(tmp_path):

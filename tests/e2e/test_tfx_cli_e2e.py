@@ -43,8 +43,8 @@ def test_tfx_pipeline_create_and_run_create(tmp_path, small_taxi_spans):
     ran = _tfx("run", "create", "--engine", "beam", "--pipeline_name", configs.PIPELINE_NAME, env=env)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "done   Pusher" in ran.stdout
-    # TFX builds an sdist of itself per Beam component unless told the workers' dependencies, and TFDV
-    # writes statistics to temporary folders: neither may pile up over runs.
+    # TFX builds an sdist of itself in TMPDIR per Beam component unless told the workers' dependencies;
+    # nothing may pile up there over runs.
     assert sorted(p.name for p in scratch.iterdir()) == [], "the run left files in TMPDIR"
 
     summary = run_summary.summarize_latest_run(output_dir / "metadata.sqlite", configs.PIPELINE_NAME)
