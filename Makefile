@@ -150,8 +150,12 @@ image-offline: setup ## Build the same image without any registry (debootstrap b
 
 image-prune: ## Remove the pipeline's images other than the current tag (each code change tags a new 3.7 GB one)
 	$(call require,docker)
-	docker images --format '{{.Repository}}:{{.Tag}}' $(firstword $(subst :, ,$(KFP_IMAGE))) \
-	  | grep -vxF '$(KFP_IMAGE)' | xargs -r docker rmi
+	@for old in $$(docker images --format '{{.Repository}}:{{.Tag}}' $(firstword $(subst :, ,$(KFP_IMAGE))) \
+	    | grep -vxF '$(KFP_IMAGE)'); do \
+	  docker ps --all --quiet --filter ancestor=$$old --filter status=exited --filter status=created \
+	    | xargs -r docker rm >/dev/null; \
+	  docker rmi $$old >/dev/null && echo "image-prune: removed $$old" || echo "image-prune: kept $$old (why: above)"; \
+	done
 
 kind-up: ## Create the kind cluster, with KFP_SHARED mounted into its node
 	$(call require,docker kind kubectl)

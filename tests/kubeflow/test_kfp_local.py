@@ -44,3 +44,12 @@ def test_kfp_local_runs_the_compiled_pipeline_to_a_pushed_model(image, tmp_path)
     assert (version / "saved_model.pb").exists()
     [page] = list(root.rglob(configs.SLICE_REPORT_FILE))
     assert "Slice report: blessed" in page.read_text()
+    # DockerRunner leaves every task's container behind; the runner script removes them, or they would
+    # pin the image and no old image could be pruned.
+    left = subprocess.run(
+        ["docker", "ps", "--all", "--quiet", "--filter", f"volume={root}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert left.stdout.split() == [], f"kfp.local left task containers: {left.stdout.split()}"
