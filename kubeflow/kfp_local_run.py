@@ -16,35 +16,30 @@ import docker
 from kfp import components, local
 
 
-def remove_finished_task_containers(client: docker.DockerClient, pipeline_root: str, keep: set) -> int:
-    """Removes the stopped containers that mounted `pipeline_root`, other than those in `keep`.
+def remove_finished_task_containers(client: docker.DockerClient, pipeline_root: str) -> int:
+    """Removes the stopped containers that mounted `pipeline_root`; returns how many.
 
     DockerRunner starts each task without auto-removal and never removes it (kfp 2.7,
     `docker_task_handler.run_docker_container`), so every run would leave one stopped container per
     task, and each pins its image: a machine that runs this repeatedly could never prune old images.
     The task's logs were already streamed to this process's output.
     """
-    removed = 0
-    for status in ("exited", "created", "dead"):
-        for container in client.containers.list(
-            all=True, filters={"volume": pipeline_root, "status": status}
-        ):
-            if container.id not in keep:
-                container.remove()
-                removed += 1
-    return removed
+    stopped = client.containers.list(
+        all=True, filters={"volume": pipeline_root, "status": ["exited", "created", "dead"]}
+    )
+    for container in stopped:
+        container.remove()
+    return len(stopped)
 
 
 def main(package: str, pipeline_root: str) -> int:
-    client = docker.from_env()
-    existing = {container.id for container in client.containers.list(all=True)}
     local.init(runner=local.DockerRunner(), pipeline_root=pipeline_root)
     pipeline = components.load_component_from_file(package)
     started = time.monotonic()
     try:
         pipeline()  # raises when a task fails
     finally:
-        removed = remove_finished_task_containers(client, pipeline_root, keep=existing)
+        removed = remove_finished_task_containers(docker.from_env(), pipeline_root)
         print(f"kfp.local: removed {removed} finished task containers")
     print(f"kfp.local: pipeline succeeded in {time.monotonic() - started:.0f} s")
     return 0
