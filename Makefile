@@ -26,8 +26,8 @@ OUT ?=
 VERBOSE ?=
 RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $(if $(VERBOSE),--verbose)
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
-PIPELINE_NAME = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.PIPELINE_NAME)')
-TFX_CLI_EXIT_STATUS_FILE = $(shell $(BIN)/python -c 'from pipeline import configs; print(configs.TFX_CLI_EXIT_STATUS_FILE)')
+PIPELINE_NAME = $(shell $(BIN)/python -c 'from config import pipeline; print(pipeline.PIPELINE_NAME)')
+TFX_CLI_EXIT_STATUS_FILE = $(shell $(BIN)/python -c 'from config import folders; print(folders.TFX_CLI_EXIT_STATUS_FILE)')
 
 .PHONY: help setup data run drift report tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 

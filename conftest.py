@@ -5,7 +5,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def model_free_evaluation(tmp_path_factory):
-    """A real TFMA evaluation folder made with the pipeline's EvalConfig (see tests/model_free_evaluation.py)."""
-    from tests import model_free_evaluation
+    """A real TFMA evaluation folder made with the pipeline's EvalConfig (see tests/support/model_free_evaluation.py)."""
+    from tests.support import model_free_evaluation
 
     return model_free_evaluation.evaluate(tmp_path_factory.mktemp("model_free"))

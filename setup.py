@@ -11,8 +11,10 @@ setup(
         include=[
             f"{package}{suffix}"
             for package in (
+                "config",
                 "models",
                 "registry",
+                "inputs",
                 "components",
                 "pipeline",
                 "kubeflow",

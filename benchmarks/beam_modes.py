@@ -18,7 +18,7 @@ from pathlib import Path
 
 # The workers of the other two modes honour --max_cache_memory_usage_mb (pipeline/beam_settings.py).
 NO_STATE_CACHE = "--max_cache_memory_usage_mb=0"
-# Each mode applies to every component; "ours" is the pipeline's own choice (pipeline/configs.py): in_memory,
+# Each mode applies to every component; "ours" is the pipeline's own choice (config/pipeline.py): in_memory,
 # with worker processes for the components the data size pays for.
 MODES = {
     "ours": None,
@@ -33,19 +33,22 @@ import json, sys, time
 from pathlib import Path
 from pipeline.quiet_logs import quiet_logs
 quiet_logs(verbose=False)
-from pipeline import configs, inputs, local_pipeline
+from config import folders
+from config import pipeline as pipeline_config
+from inputs import layout
+from pipeline import local_pipeline
 from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
 from reports import run_summary
 data = Path(sys.argv[3]) if len(sys.argv) > 3 else None
-settings = configs.Settings(output_dir=Path(sys.argv[1]), data_root=data and data / "spans",
+settings = folders.Settings(output_dir=Path(sys.argv[1]), data_root=data and data / "spans",
                             serving_logs=data and data / "serving_logs")
-inputs.prepare(settings)
+layout.prepare(settings)
 started = time.monotonic()
 beam_args = json.loads(sys.argv[2])
 overrides = {} if beam_args is None else {"beam_pipeline_args": beam_args, "component_beam_pipeline_args": {}}
 ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **overrides))
 seconds = time.monotonic() - started
-summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
 print(json.dumps({"seconds": seconds, "components": {c["component"]: c["seconds"] for c in summary["components"]},
                   "auc": summary["evaluation"]["metrics"]["auc"]}))
 """

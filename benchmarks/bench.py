@@ -77,7 +77,7 @@ class Workspace:
 
     def prepare(self) -> None:
         from benchmarks import taxi_rows
-        from pipeline import taxi_sample
+        from inputs import taxi_sample
 
         if self.rows:
             taxi_rows.write_rows(self.rows, self.root / "data")

@@ -26,8 +26,10 @@ from google.protobuf import text_format  # noqa: E402
 from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils  # noqa: E402
 
+from config import folders  # noqa: E402
+from config import pipeline as pipeline_config  # noqa: E402
+from inputs import checks, layout  # noqa: E402
 from models import features, model, preprocessing  # noqa: E402
-from pipeline import configs, input_checks, inputs  # noqa: E402
 
 
 def typed_instances(header: list[str], rows, feature_spec: dict) -> list[dict]:
@@ -67,12 +69,12 @@ def _arrays(transformed: list[dict]) -> tuple[dict, np.ndarray]:
 def main() -> int:
     data_root, work_dir = Path(sys.argv[1]), Path(sys.argv[2])
     work_dir.mkdir(parents=True, exist_ok=True)
-    spans = input_checks.discover_spans(data_root)
+    spans = checks.discover_spans(data_root)
     ordered = sorted(spans)
-    training, evaluation = inputs.windows(
-        ordered, len(ordered) - 1, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
+    training, evaluation = layout.windows(
+        ordered, len(ordered) - 1, pipeline_config.TRAINING_WINDOW_SPANS, pipeline_config.EVALUATION_SPANS
     )
-    schema = text_format.Parse(configs.SCHEMA_PATH.read_text(), schema_pb2.Schema())
+    schema = text_format.Parse(folders.SCHEMA_PATH.read_text(), schema_pb2.Schema())
     feature_spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(feature_spec))
     train_rows = _instances([f for s in training for f in spans[s]], feature_spec)
@@ -91,11 +93,11 @@ def main() -> int:
     dataset = (
         tf.data.Dataset.from_tensor_slices((train_inputs, train_labels))
         .shuffle(len(train_labels), seed=model.SEED)
-        .batch(configs.TRAIN_BATCH_SIZE)
+        .batch(pipeline_config.TRAIN_BATCH_SIZE)
         .repeat()
     )
     keras_model = model.build_keras_model()
-    model.train(keras_model, dataset, configs.TRAIN_STEPS, configs.LEARNING_RATE)
+    model.train(keras_model, dataset, pipeline_config.TRAIN_STEPS, pipeline_config.LEARNING_RATE)
 
     eval_inputs, eval_labels = _arrays(transformed_eval)
     auc = tf.keras.metrics.AUC(num_thresholds=1000)

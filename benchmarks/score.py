@@ -18,8 +18,9 @@ quiet_logs(verbose=False)
 
 import tensorflow as tf  # noqa: E402
 
+from config import pipeline as pipeline_config  # noqa: E402
+from inputs import checks, layout  # noqa: E402
 from models import features  # noqa: E402
-from pipeline import configs, input_checks, inputs  # noqa: E402
 from serving import raw_examples  # noqa: E402
 
 BATCH = 1024
@@ -27,10 +28,10 @@ BATCH = 1024
 
 def main() -> int:
     model_dir, data_root = sys.argv[1], Path(sys.argv[2])
-    spans = input_checks.discover_spans(data_root)
+    spans = checks.discover_spans(data_root)
     ordered = sorted(spans)
-    _, window = inputs.windows(
-        ordered, len(ordered) - 1, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
+    _, window = layout.windows(
+        ordered, len(ordered) - 1, pipeline_config.TRAINING_WINDOW_SPANS, pipeline_config.EVALUATION_SPANS
     )
     types = raw_examples.column_types()
     examples, labels = [], []

@@ -30,12 +30,13 @@ from pathlib import Path
 
 import psutil
 
-from pipeline import configs
+from config import folders
+from config import serving as serving_config
 from registry import versions
 from serving import load, request_contract, stack
 
 TRIP = dict(request_contract.EXAMPLE_TRIP, pickup_community_area=8)
-PREDICT = f"/v1/models/{configs.SERVING_MODEL_NAME}:predict"
+PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
 
 
 def _percentiles(latencies: list[float]) -> dict:
@@ -124,7 +125,7 @@ def merged(runs: list[dict]) -> dict:
     }
 
 
-SETTLE_SECONDS = 3 * configs.REQUEST_LOG_FLUSH_SECONDS
+SETTLE_SECONDS = 3 * serving_config.REQUEST_LOG_FLUSH_SECONDS
 
 # Batched requests in flight at once: enough to keep a server busy while others are on the wire or being
 # read, as a throughput test must (one request at a time measures the round trip, and idles the server).
@@ -137,7 +138,7 @@ def batched(url: str, batch: int, seconds: float) -> dict:
 
 
 # Shadow candidates: the same model, and the same model made slower than nginx's mirror timeout allows
-# and than it does not (tests/serving_models.slow), to measure what a slow shadow costs stable's clients.
+# and than it does not (benchmarks/model_variants.slow), to measure what a slow shadow costs stable's clients.
 SHADOWS = {"shadow": None, "shadow_slow_50ms": 0.05, "shadow_slow_500ms": 0.5}
 
 
@@ -152,18 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="Variants alternate, round after round.")
     parser.add_argument("--batch", type=int, default=100, help="Trips per batched request.")
     args = parser.parse_args(argv)
-    source = configs.Settings.resolve(args.output_dir)
+    source = folders.Settings.resolve(args.output_dir)
     production = versions.production_path(source.serving_model_dir)
     if production is None:
         print(
             f"error: {source.serving_model_dir} holds no pushed model: run `make run` first", file=sys.stderr
         )
         return 2
-    from tests import serving_models
+    from benchmarks import model_variants
 
     work = Path(args.work_dir).resolve()
     shutil.rmtree(work, ignore_errors=True)
-    settings = configs.Settings(output_dir=work, data_root=None)
+    settings = folders.Settings(output_dir=work, data_root=None)
     serving_dir = settings.serving_model_dir
     versions.write_version(serving_dir, production, production.name)
     shadow_versions = {}
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if delay is None:
             versions.write_version(serving_dir, production, version)
         else:
-            serving_models.slow(production, serving_dir / version, seconds=delay)
+            model_variants.slow(production, serving_dir / version, seconds=delay)
         shadow_versions[name] = version
     paths = stack.StackPaths.of(settings)
     single = {"instances": [TRIP]}

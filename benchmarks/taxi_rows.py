@@ -15,7 +15,7 @@ import datetime
 import random
 from pathlib import Path
 
-from pipeline import input_checks, taxi_sample
+from inputs import checks, taxi_sample
 
 SEED = 15002
 AMOUNT_COLUMNS = ("fare", "tips", "trip_miles")
@@ -40,7 +40,7 @@ def _jittered(row: list[str], index: dict[str, int], rng: random.Random) -> list
         row[index["trip_start_timestamp"]] = str(moved)
         # Hour, day and month follow the moved start, as the input checks require.
         when = datetime.datetime.fromtimestamp(moved, tz=datetime.timezone.utc)
-        for column, value in input_checks.time_columns(when).items():
+        for column, value in checks.time_columns(when).items():
             row[index[column]] = str(value)
     return row
 

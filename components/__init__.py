@@ -2,7 +2,7 @@
 ProductionModel, EvaluationSample, the Evaluator that judges a first model once, the extended
 ExampleValidator, the two data gates and SliceReport.
 
-May import: models, registry, reports, pipeline.configs.
+May import: config, models, registry, reports.
 """
 
 import models  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)

@@ -46,7 +46,7 @@ def imported_modules(tree: ast.AST, packages: frozenset[str] = PACKAGES) -> set[
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from pipeline import configs` imports pipeline.configs when that is a module.
+            # `from config import pipeline` imports the module config.pipeline, not only the package.
             names = [
                 f"{node.module}.{alias.name}"
                 if importlib.util.find_spec(node.module) and _is_module(f"{node.module}.{alias.name}")

@@ -34,7 +34,7 @@ from tfx.types import artifact_utils, component_spec, standard_artifacts
 from tfx.utils import io_utils, writer_utils
 
 from components import code_version, unit_changes
-from pipeline.configs import SERVING_SPLIT
+from config.pipeline import SERVING_SPLIT
 from reports.validation_results import (
     ANOMALIES_FILE,
     DISTANCE_ANOMALIES,

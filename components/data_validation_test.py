@@ -10,11 +10,17 @@ import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import data_gates, data_validation
-from pipeline import configs, taxi_sample
+from config import folders
+from config import pipeline as pipeline_config
+from inputs import taxi_sample
 from reports import drift, validation_results
 from serving import raw_examples
 
-CURRENT, PREVIOUS, TRAIN = configs.CURRENT_SPAN_SPLIT, configs.PREVIOUS_SPAN_SPLIT, configs.TRAIN_SPLIT
+CURRENT, PREVIOUS, TRAIN = (
+    pipeline_config.CURRENT_SPAN_SPLIT,
+    pipeline_config.PREVIOUS_SPAN_SPLIT,
+    pipeline_config.TRAIN_SPLIT,
+)
 
 
 def _rows(csv_file: Path) -> tuple[list[str], list[list[str]]]:
@@ -71,7 +77,7 @@ def _schema_artifact(folder: Path) -> standard_artifacts.Schema:
     artifact = standard_artifacts.Schema()
     artifact.uri = str(folder)
     folder.mkdir(parents=True)
-    (folder / "schema.pbtxt").write_text(configs.SCHEMA_PATH.read_text())
+    (folder / "schema.pbtxt").write_text(folders.SCHEMA_PATH.read_text())
     return artifact
 
 
@@ -97,7 +103,7 @@ def _validate(
         "examples": [_examples_artifact(tmp_path / "examples", csv_by_split)],
     }
     if serving_csv is not None:
-        serving = {configs.SERVING_SPLIT: serving_csv}
+        serving = {pipeline_config.SERVING_SPLIT: serving_csv}
         inputs["serving_statistics"] = [_statistics_artifact(tmp_path / "serving_statistics", serving)]
         inputs["serving_examples"] = [_examples_artifact(tmp_path / "serving_examples", serving)]
     anomalies = standard_artifacts.ExampleAnomalies()
@@ -110,8 +116,8 @@ def _validate(
             "previous_span_split": PREVIOUS,
             "training_split": TRAIN,
             "min_examples_to_gate": min_examples,
-            "unit_change_amounts": json.dumps(configs.UNIT_CHANGE_AMOUNTS),
-            "max_unit_change": configs.MAX_UNIT_CHANGE,
+            "unit_change_amounts": json.dumps(pipeline_config.UNIT_CHANGE_AMOUNTS),
+            "max_unit_change": pipeline_config.MAX_UNIT_CHANGE,
         },
     )
     return anomalies
@@ -137,7 +143,7 @@ def test_real_half_years_pass_and_every_distance_is_recorded(tmp_path, half_year
         PREVIOUS: 1,
         CURRENT: 1,
         TRAIN: 1,
-        configs.SERVING_SPLIT: 1,
+        pipeline_config.SERVING_SPLIT: 1,
     }
     distances = validation_results.distance_rows(by_split)
     drift = {r["feature"]: r for r in distances if r["comparison"] == "drift"}
@@ -150,7 +156,7 @@ def test_real_half_years_pass_and_every_distance_is_recorded(tmp_path, half_year
     assert 0 < drift["fare"]["value"] < drift["fare"]["threshold"]
     assert not data_gates.blocking_anomalies(anomalies) and not data_gates.push_holding_anomalies(anomalies)
     units = {(r["comparison"], r["feature"]): r for r in validation_results.unit_change_rows(anomalies)}
-    assert len(units) == 2 * len(configs.UNIT_CHANGE_AMOUNTS)
+    assert len(units) == 2 * len(pipeline_config.UNIT_CHANGE_AMOUNTS)
     assert all(1 / r["bound"] < r["factor"] < r["bound"] for r in units.values())
 
 
@@ -226,7 +232,7 @@ def test_a_change_of_units_in_the_serving_logs_holds_the_push(tmp_path, half_yea
     anomalies = _validate(tmp_path, half_years, serving)
 
     rows = data_gates.push_holding_anomalies(anomalies)
-    assert (configs.SERVING_SPLIT, "fare", "CUSTOM_VALIDATION") in {
+    assert (pipeline_config.SERVING_SPLIT, "fare", "CUSTOM_VALIDATION") in {
         (r["split"], r["feature"], r["kind"]) for r in rows
     }
     assert {r["feature"] for r in rows} == {"fare"}
@@ -259,7 +265,7 @@ def test_serving_anomalies_hold_the_push_of_a_blessed_model(tmp_path, half_years
     anomalies = _validate(tmp_path, half_years, serving)
 
     rows = data_gates.push_holding_anomalies(anomalies)
-    assert {(r["split"], r["feature"]) for r in rows} == {(configs.SERVING_SPLIT, "payment_type")}
+    assert {(r["split"], r["feature"]) for r in rows} == {(pipeline_config.SERVING_SPLIT, "payment_type")}
     assert {r["kind"] for r in rows} >= {"ENUM_TYPE_UNEXPECTED_STRING_VALUES"}
     assert data_gates.blocking_anomalies(anomalies) == []  # the training data is fine: training goes on
 
@@ -303,7 +309,7 @@ def test_tfx_distribution_validator_cannot_replace_this_executor(tmp_path, half_
 
     few = _fares_tripled(half_years[CURRENT], tmp_path / "few.csv", rows=60)
     statistics = _statistics_artifact(tmp_path / "statistics", {**half_years, CURRENT: few})
-    config = _distribution_validator_config(configs.SCHEMA_PATH)
+    config = _distribution_validator_config(folders.SCHEMA_PATH)
     anomalies = standard_artifacts.ExampleAnomalies()
     anomalies.uri = str(tmp_path / "distribution_validator")
     properties = {"include_split_pairs": json_utils.dumps([(CURRENT, PREVIOUS)])}

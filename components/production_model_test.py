@@ -7,7 +7,7 @@ from tfx.types import standard_artifacts
 
 from components import production_model
 from registry import versions
-from registry.versions_test import saved_model
+from tests.support.outputs import saved_model
 
 
 def _run_executor(tmp_path: Path, serving_dir: Path) -> standard_artifacts.Model:

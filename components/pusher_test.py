@@ -10,8 +10,8 @@ from tfx.utils import proto_utils
 
 from components import pusher
 from registry import versions
-from registry.versions_test import saved_model
 from reports.run_summary import NOT_PUSHED_BECAUSE
+from tests.support.outputs import saved_model
 
 
 def _push(

@@ -15,7 +15,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact, artifact_utils, component_spec, standard_artifacts
 
 from components import code_version
-from pipeline.configs import SLICE_METRICS_FILE, SLICE_REPORT_FILE
+from config.folders import SLICE_METRICS_FILE, SLICE_REPORT_FILE
 from reports import evaluation_results, slice_report_html
 
 

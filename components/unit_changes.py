@@ -131,18 +131,22 @@ def columns_of_csv(files: Sequence[Path], amounts: Sequence[str]) -> dict[str, n
 
 def main(argv: list[str]) -> int:
     """Prints every consecutive pair of spans' scale changes for the amounts, from `span-N/*.csv` folders."""
-    from pipeline import configs  # for the command only: the component takes everything as arguments
+    from config import pipeline as pipeline_config
 
     if len(argv) != 1:
-        print(f"usage: python -m components.unit_changes <folder of {configs.SPAN_FOLDER_PREFIX}N/ folders>")
+        print(
+            f"usage: python -m components.unit_changes <folder of {pipeline_config.SPAN_FOLDER_PREFIX}N/ folders>"
+        )
         return 2
-    folders = sorted(
-        Path(argv[0]).glob(f"{configs.SPAN_FOLDER_PREFIX}*"), key=lambda f: int(f.name.split("-")[1])
+    span_folders = sorted(
+        Path(argv[0]).glob(f"{pipeline_config.SPAN_FOLDER_PREFIX}*"), key=lambda f: int(f.name.split("-")[1])
     )
-    amounts = configs.UNIT_CHANGE_AMOUNTS
-    medians = [relation_medians(columns_of_csv(sorted(f.glob("*.csv")), amounts), amounts) for f in folders]
+    amounts = pipeline_config.UNIT_CHANGE_AMOUNTS
+    medians = [
+        relation_medians(columns_of_csv(sorted(f.glob("*.csv")), amounts), amounts) for f in span_folders
+    ]
     print(f"{'spans':<24}" + "".join(f"{a:>14}" for a in amounts))
-    for (previous, old), (current, new) in itertools.pairwise(zip(folders, medians, strict=True)):
+    for (previous, old), (current, new) in itertools.pairwise(zip(span_folders, medians, strict=True)):
         changes = scale_changes(new, old, amounts)
         print(
             f"{previous.name + ' > ' + current.name:<24}" + "".join(f"{changes[a]:>13.3f}x" for a in amounts)

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from components import unit_changes
-from pipeline import configs, taxi_sample
+from config import pipeline as pipeline_config
+from inputs import taxi_sample
 
-AMOUNTS = configs.UNIT_CHANGE_AMOUNTS
+AMOUNTS = pipeline_config.UNIT_CHANGE_AMOUNTS
 FACTORS = (1.5, 2.0, 3.0, 100.0, 1 / 1.5, 1 / 3)
 
 
@@ -36,13 +37,13 @@ def test_real_half_years_stay_within_the_bound(spans):
         for factor in _changes(current, previous).values()
     ]
     assert len(sizes) == 7 * len(AMOUNTS)
-    assert max(sizes) < 1.18 < configs.MAX_UNIT_CHANGE
+    assert max(sizes) < 1.18 < pipeline_config.MAX_UNIT_CHANGE
 
 
 def test_serving_data_against_the_training_window_stays_within_the_bound(spans):
     training = {a: np.concatenate([span[a] for span in spans[:6]]) for a in AMOUNTS}
     changes = _changes(spans[-1], training)
-    assert max(map(unit_changes.size_of_change, changes.values())) < configs.MAX_UNIT_CHANGE
+    assert max(map(unit_changes.size_of_change, changes.values())) < pipeline_config.MAX_UNIT_CHANGE
 
 
 @pytest.mark.parametrize("amount", AMOUNTS)
@@ -51,7 +52,10 @@ def test_a_change_of_units_in_any_amount_and_transition_is_caught_and_named(span
         for previous, current in itertools.pairwise(spans):
             changed = dict(current, **{amount: current[amount] * factor})
             changes = _changes(changed, previous)
-            assert unit_changes.size_of_change(changes[amount]) > configs.MAX_UNIT_CHANGE, (amount, factor)
+            assert unit_changes.size_of_change(changes[amount]) > pipeline_config.MAX_UNIT_CHANGE, (
+                amount,
+                factor,
+            )
             # The amount that changed is the one that moved most.
             assert max(changes, key=lambda a: unit_changes.size_of_change(changes[a])) == amount
 

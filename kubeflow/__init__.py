@@ -2,5 +2,5 @@
 step's container runs, and the script that submits a run. Beside them: the Dockerfile of the pipeline
 image, the kind recipe and README.md.
 
-May import: models, registry, components, pipeline, reports.
+May import: config, models, registry, inputs, components, pipeline, reports.
 """

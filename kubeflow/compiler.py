@@ -15,8 +15,9 @@ from pathlib import Path
 import yaml
 from tfx import v1 as tfx
 
+from config import folders
+from config import kubeflow as kubeflow_config
 from kubeflow import entrypoint
-from pipeline import configs
 from pipeline.local_pipeline import model_and_gate_arguments
 from pipeline.pipeline import create_pipeline
 
@@ -28,8 +29,10 @@ IMAGE_SOURCES = (
     "requirements.lock",
     "setup.py",
     "kubeflow/Dockerfile",
+    "config",
     "models",
     "registry",
+    "inputs",
     "components",
     "pipeline",
     "reports",
@@ -40,7 +43,7 @@ IMAGE_SOURCES = (
 IMAGE_FILE_PATTERNS = ("*.py", "*.pbtxt")
 
 
-def image_tag(repo_root: Path = configs.REPO_ROOT) -> str:
+def image_tag(repo_root: Path = folders.REPO_ROOT) -> str:
     """A content hash of what goes into the image: pinned, never `latest`, new whenever the image changes."""
     digest = hashlib.sha256()
     for source in IMAGE_SOURCES:
@@ -56,30 +59,35 @@ def image_tag(repo_root: Path = configs.REPO_ROOT) -> str:
     return digest.hexdigest()[:12]
 
 
-def image(repo_root: Path = configs.REPO_ROOT) -> str:
-    return f"{configs.KFP_IMAGE_NAME}:{image_tag(repo_root)}"
+def image(repo_root: Path = folders.REPO_ROOT) -> str:
+    return f"{kubeflow_config.KFP_IMAGE_NAME}:{image_tag(repo_root)}"
 
 
-def build(pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT, shared_dir: str = configs.KFP_SHARED_DIR):
+def build(
+    pipeline_root: str = kubeflow_config.KFP_DEFAULT_PIPELINE_ROOT,
+    shared_dir: str = kubeflow_config.KFP_SHARED_DIR,
+):
     """The pipeline with in-image and shared-volume paths; no ML Metadata config (KFP brings its own)."""
     shared = Path(shared_dir)
     arguments = model_and_gate_arguments()
     # Naming the workers' image tells TFX not to build and ship an sdist of itself to Beam on every step.
     beam_pipeline_args = (*arguments.pop("beam_pipeline_args"), f"--sdk_container_image={image()}")
     return create_pipeline(
-        **dict(arguments, pipeline_name=configs.KFP_PIPELINE_NAME, beam_pipeline_args=beam_pipeline_args),
+        **dict(
+            arguments, pipeline_name=kubeflow_config.KFP_PIPELINE_NAME, beam_pipeline_args=beam_pipeline_args
+        ),
         pipeline_root=pipeline_root,
         example_gen_input=str(shared / "example_gen_input"),
-        schema_path=f"{configs.KFP_PROJECT_DIR}/schema/schema.pbtxt",
+        schema_path=f"{kubeflow_config.KFP_PROJECT_DIR}/schema/schema.pbtxt",
         serving_model_dir=str(shared / "serving_model"),
         # `taxi-pipeline prepare-data --output-dir <shared>` writes the sample's request logs there.
-        serving_logs=str(configs.Settings(output_dir=shared, data_root=None).checked_serving_logs_dir),
+        serving_logs=str(folders.Settings(output_dir=shared, data_root=None).checked_serving_logs_dir),
         # Unknown when compiling: the ProductionModel step reads the serving folder when it runs.
         production_cache_key="",
     )
 
 
-def platform_spec(pipeline_spec: dict, shared_dir: str = configs.KFP_SHARED_DIR) -> dict:
+def platform_spec(pipeline_spec: dict, shared_dir: str = kubeflow_config.KFP_SHARED_DIR) -> dict:
     """KFP's Kubernetes platform spec: the shared volume claim mounted into every executor."""
     executors = pipeline_spec["deploymentSpec"]["executors"]
     return {
@@ -90,8 +98,8 @@ def platform_spec(pipeline_spec: dict, shared_dir: str = configs.KFP_SHARED_DIR)
                         name: {
                             "pvcMount": [
                                 {
-                                    "constant": configs.KFP_SHARED_VOLUME_CLAIM,
-                                    "mountPath": configs.KFP_SHARED_DIR,
+                                    "constant": kubeflow_config.KFP_SHARED_VOLUME_CLAIM,
+                                    "mountPath": kubeflow_config.KFP_SHARED_DIR,
                                 }
                             ]
                         }
@@ -103,7 +111,7 @@ def platform_spec(pipeline_spec: dict, shared_dir: str = configs.KFP_SHARED_DIR)
     }
 
 
-GOLDEN_STRUCTURE = configs.REPO_ROOT / "kubeflow" / "testdata" / "kfp_pipeline_structure.json"
+GOLDEN_STRUCTURE = folders.REPO_ROOT / "kubeflow" / "testdata" / "kfp_pipeline_structure.json"
 
 
 def pipeline_structure(pipeline_spec: dict) -> dict:
@@ -141,9 +149,9 @@ def key_example_gens_on_their_data(pipeline_spec: dict) -> None:
 
 
 def compile_pipeline(
-    output_dir: Path = configs.KFP_BUILD_DIR,
-    pipeline_root: str = configs.KFP_DEFAULT_PIPELINE_ROOT,
-    shared_dir: str = configs.KFP_SHARED_DIR,
+    output_dir: Path = kubeflow_config.KFP_BUILD_DIR,
+    pipeline_root: str = kubeflow_config.KFP_DEFAULT_PIPELINE_ROOT,
+    shared_dir: str = kubeflow_config.KFP_SHARED_DIR,
 ) -> Path:
     """Writes the pipeline spec (+ platform spec) YAML; returns its path."""
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
@@ -153,7 +161,7 @@ def compile_pipeline(
             use_pipeline_spec_2_1=True,
         ),
         output_dir=str(output_dir),
-        output_filename=configs.KFP_PIPELINE_FILE,
+        output_filename=kubeflow_config.KFP_PIPELINE_FILE,
     )
     pipeline_spec = runner.run(build(pipeline_root, shared_dir), write_out=False)["pipelineSpec"]
     # KFP caches a step on its inputs; ProductionModel's real input is the serving folder, which KFP
@@ -161,10 +169,10 @@ def compile_pipeline(
     pipeline_spec["root"]["dag"]["tasks"]["ProductionModel"]["cachingOptions"] = {"enableCache": False}
     key_example_gens_on_their_data(pipeline_spec)
     output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / configs.KFP_PIPELINE_FILE
+    path = output_dir / kubeflow_config.KFP_PIPELINE_FILE
     with path.open("w") as spec_file:
         spec_file.write(
-            f"# {configs.KFP_PIPELINE_NAME}: compiled by kubeflow/compiler.py (`make kfp-compile`).\n"
+            f"# {kubeflow_config.KFP_PIPELINE_NAME}: compiled by kubeflow/compiler.py (`make kfp-compile`).\n"
         )
         yaml.safe_dump_all(
             [pipeline_spec, platform_spec(pipeline_spec, shared_dir)], spec_file, sort_keys=True
@@ -174,17 +182,17 @@ def compile_pipeline(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubeflow.compiler", description=__doc__)
-    parser.add_argument("--output-dir", default=str(configs.KFP_BUILD_DIR))
+    parser.add_argument("--output-dir", default=str(kubeflow_config.KFP_BUILD_DIR))
     parser.add_argument("--image-tag", action="store_true", help="Print the image tag and exit.")
     parser.add_argument(
         "--shared-dir",
-        default=configs.KFP_SHARED_DIR,
+        default=kubeflow_config.KFP_SHARED_DIR,
         help="Where steps find ExampleGen's input and the serving models (kfp.local: inside its pipeline root).",
     )
     parser.add_argument(
         "--write-golden",
         action="store_true",
-        help=f"Also rewrite {GOLDEN_STRUCTURE.relative_to(configs.REPO_ROOT)}.",
+        help=f"Also rewrite {GOLDEN_STRUCTURE.relative_to(folders.REPO_ROOT)}.",
     )
     args = parser.parse_args(argv)
     if args.image_tag:

@@ -14,9 +14,10 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.utils import import_utils
 
+from config import kubeflow as kubeflow_config
+from config import pipeline as pipeline_config
 from kubeflow import compiler, entrypoint, submit
-from pipeline import configs
-from tests.kubeflow import container_launcher
+from tests.support import container_launcher
 
 EXECUTOR_CLASSES = {
     "CsvExampleGen": "tfx.components.example_gen.csv_example_gen.executor.Executor",
@@ -70,7 +71,7 @@ def test_every_component_runs_our_image_with_its_executor_and_beam_args(compiled
         assert container["command"] == compiler.ENTRYPOINT, task
         args = container["args"]
         assert args[args.index("--executor_class_path") + 1] == executor_class, task
-        assert all(arg in args for arg in configs.BEAM_PIPELINE_ARGS), task
+        assert all(arg in args for arg in pipeline_config.BEAM_PIPELINE_ARGS), task
 
 
 def test_nothing_oss_kfp_cannot_run(compiled):
@@ -131,7 +132,7 @@ def test_every_step_mounts_the_shared_volume(compiled):
     assert set(mounts) == set(spec["deploymentSpec"]["executors"])
     for mount in mounts.values():
         assert mount["pvcMount"] == [
-            {"constant": configs.KFP_SHARED_VOLUME_CLAIM, "mountPath": configs.KFP_SHARED_DIR}
+            {"constant": kubeflow_config.KFP_SHARED_VOLUME_CLAIM, "mountPath": kubeflow_config.KFP_SHARED_DIR}
         ]
 
 
@@ -145,7 +146,12 @@ def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, 
     # The shared volume and the launcher's /minio copy, both inside this test's folder.
     shared, local_minio = tmp_path / "shared", tmp_path / "minio"
     for span, rows in ((20161, 3), (20162, 4)):
-        for split in ("train", "eval", configs.CURRENT_SPAN_SPLIT, configs.PREVIOUS_SPAN_SPLIT):
+        for split in (
+            "train",
+            "eval",
+            pipeline_config.CURRENT_SPAN_SPLIT,
+            pipeline_config.PREVIOUS_SPAN_SPLIT,
+        ):
             folder = shared / "example_gen_input" / f"span-{span}" / split
             folder.mkdir(parents=True)
             (folder / "data.csv").write_text("fare,tips\n" + "".join(f"{i}.5,1.0\n" for i in range(rows)))

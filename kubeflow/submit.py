@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from config import folders
+from config import kubeflow as kubeflow_config
+from inputs import layout
 from kubeflow import entrypoint
-from pipeline import configs, inputs
 
 FINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED", "ERROR"}
 
@@ -24,9 +26,9 @@ def _client(host: str):
 def run_arguments(shared_dir: Path) -> dict[str, str]:
     """The run's parameters: the fingerprint of what its ExampleGens will read from the shared folder
     (kubeflow/compiler.py, `key_example_gens_on_their_data`), so a run on new data is never served from the cache."""
-    shared = configs.Settings(output_dir=shared_dir, data_root=None)
+    shared = folders.Settings(output_dir=shared_dir, data_root=None)
     return {
-        entrypoint.INPUT_FINGERPRINT: inputs.input_fingerprint(
+        entrypoint.INPUT_FINGERPRINT: layout.input_fingerprint(
             shared.example_gen_input, shared.checked_serving_logs_dir
         )
     }
@@ -42,7 +44,7 @@ def submit(
     run = client.create_run_from_pipeline_package(
         str(package),
         arguments=arguments,
-        run_name=f"{configs.KFP_PIPELINE_NAME}-{time.strftime('%Y%m%d-%H%M%S')}",
+        run_name=f"{kubeflow_config.KFP_PIPELINE_NAME}-{time.strftime('%Y%m%d-%H%M%S')}",
         experiment_name=experiment,
         pipeline_root=pipeline_root,
         # None keeps each step's own caching setting from the spec (ProductionModel is never cached).
@@ -68,9 +70,11 @@ def follow(client, run_id: str, timeout_seconds: int, poll_seconds: int = 10) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubeflow.submit", description=__doc__)
     parser.add_argument("--host", default="http://localhost:8080", help="KFP API (default: a port-forward)")
-    parser.add_argument("--package", default=str(configs.KFP_BUILD_DIR / configs.KFP_PIPELINE_FILE))
-    parser.add_argument("--pipeline-root", default=configs.KFP_DEFAULT_PIPELINE_ROOT)
-    parser.add_argument("--experiment", default=configs.KFP_PIPELINE_NAME)
+    parser.add_argument(
+        "--package", default=str(kubeflow_config.KFP_BUILD_DIR / kubeflow_config.KFP_PIPELINE_FILE)
+    )
+    parser.add_argument("--pipeline-root", default=kubeflow_config.KFP_DEFAULT_PIPELINE_ROOT)
+    parser.add_argument("--experiment", default=kubeflow_config.KFP_PIPELINE_NAME)
     parser.add_argument("--timeout", type=int, default=3600, help="Seconds to follow the run.")
     parser.add_argument(
         "--shared-dir",
@@ -86,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     state = follow(client, run_id, args.timeout)
     print(f"Run {run_id} ended: {state}")
     print(
-        f"Artifacts: {args.pipeline_root}/{configs.KFP_PIPELINE_NAME}/{run_id}/ (MinIO bucket in the cluster)"
+        f"Artifacts: {args.pipeline_root}/{kubeflow_config.KFP_PIPELINE_NAME}/{run_id}/ (MinIO bucket in the cluster)"
     )
-    print(f"Slice report: .../SliceReport/report/{configs.SLICE_REPORT_FILE} under that folder")
+    print(f"Slice report: .../SliceReport/report/{folders.SLICE_REPORT_FILE} under that folder")
     print(
-        f"Pushed models: {configs.KFP_SHARED_DIR}/serving_model/ on the shared volume (KFP_SHARED on this machine)"
+        f"Pushed models: {kubeflow_config.KFP_SHARED_DIR}/serving_model/ on the shared volume (KFP_SHARED on this machine)"
     )
     return 0 if state == "SUCCEEDED" else 1
 

@@ -3,7 +3,7 @@
 Components load this code by module path (`models.preprocessing.preprocessing_fn`, `models.model.run_fn`,
 `models.slice_floor_metric`), so it is importable, unit-tested and baked into the Kubeflow image.
 
-May import: nothing of this project.
+May import: config.
 """
 
 import os

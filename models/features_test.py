@@ -3,12 +3,12 @@
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from config import folders
 from models import features
-from pipeline import configs
 
 
 def _schema_features() -> dict[str, schema_pb2.Feature]:
-    schema = text_format.Parse(configs.SCHEMA_PATH.read_text(), schema_pb2.Schema())
+    schema = text_format.Parse(folders.SCHEMA_PATH.read_text(), schema_pb2.Schema())
     return {feature.name: feature for feature in schema.feature}
 
 

@@ -20,7 +20,7 @@ HIDDEN_UNITS = (128, 64)
 DROPOUT = 0.5
 # Fixed so a rerun on the same data trains the same model (weights and shuffling).
 SEED = 0
-# Trainer custom_config keys: the pipeline sets these hyperparameters (pipeline/configs.py).
+# Trainer custom_config keys: the pipeline sets these hyperparameters (config/pipeline.py).
 BATCH_SIZE_KEY = "train_batch_size"
 # The saved model's signatures: `serving_default` (serialized tf.Examples), this one (each raw feature as a
 # named tensor, for JSON clients) and `transform_features` (for the Evaluator).

@@ -3,7 +3,7 @@ and estimated quality, alerting rules, the monitor page, the retraining loop and
 
 Monitoring reads the serving stack's metrics and request logs and the pipeline's artifacts, and starts
 the pipeline only as a command, never by importing the code that assembles it (the sample's spans, for
-the replay, come from pipeline.taxi_sample, which assembles nothing).
+the replay, come from `inputs`, which assembles nothing).
 
-May import: models, registry, reports, serving, pipeline.configs, pipeline.taxi_sample.
+May import: config, models, registry, inputs, reports, serving.
 """

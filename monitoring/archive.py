@@ -10,10 +10,10 @@ import datetime
 import time
 from pathlib import Path
 
-from pipeline import configs
+from config import monitoring as monitoring_config
 
 
-def archive_old_logs(request_log_dir: Path, retention_days: float = configs.REQUEST_LOG_RETENTION_DAYS,
+def archive_old_logs(request_log_dir: Path, retention_days: float = monitoring_config.REQUEST_LOG_RETENTION_DAYS,
                      now: float | None = None) -> list[Path]:  # fmt: skip
     """Moves the closed request-log files last written more than `retention_days` ago; returns where to."""
     if not request_log_dir.is_dir():
@@ -25,7 +25,7 @@ def archive_old_logs(request_log_dir: Path, retention_days: float = configs.REQU
         if written >= cutoff:
             continue
         month = datetime.datetime.fromtimestamp(written, tz=datetime.timezone.utc).strftime("%Y-%m")
-        folder = request_log_dir / configs.REQUEST_LOG_ARCHIVE / month
+        folder = request_log_dir / monitoring_config.REQUEST_LOG_ARCHIVE / month
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / path.name
         copy = 1

@@ -3,8 +3,8 @@
 import os
 import time
 
+from config import monitoring as monitoring_config
 from monitoring import archive
-from pipeline import configs
 
 
 def test_old_closed_logs_move_whole_and_nothing_is_overwritten(tmp_path):
@@ -19,7 +19,7 @@ def test_old_closed_logs_move_whole_and_nothing_is_overwritten(tmp_path):
     for path in (old, open_file):
         os.utime(path, (now - 40 * 86400, now - 40 * 86400))
     month = time.strftime("%Y-%m", time.gmtime(now - 40 * 86400))
-    taken = tmp_path / configs.REQUEST_LOG_ARCHIVE / month / "requests-old.csv"
+    taken = tmp_path / monitoring_config.REQUEST_LOG_ARCHIVE / month / "requests-old.csv"
     taken.parent.mkdir(parents=True)
     taken.write_text("archived earlier\n")
 

@@ -13,14 +13,18 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pipeline import configs
+from config import folders
+from config import monitoring as monitoring_config
+from config import serving as serving_config
 from serving import stack
 
 NAME = "monitor"
 RULE_FILES = sorted((Path(__file__).parent / "prometheus").glob("*_rules.yml"))
 
 
-def start(settings: configs.Settings, refresh_seconds: float = configs.MONITOR_REFRESH_SECONDS) -> dict:
+def start(
+    settings: folders.Settings, refresh_seconds: float = monitoring_config.MONITOR_REFRESH_SECONDS
+) -> dict:
     """Starts the monitor for the stack of `settings` and attaches it; returns its slot. The running one
     if it is attached and alive."""
     paths = stack.StackPaths.of(settings)
@@ -37,7 +41,7 @@ def start(settings: configs.Settings, refresh_seconds: float = configs.MONITOR_R
          "--port", str(port), "--refresh-seconds", str(refresh_seconds)],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + configs.SERVING_START_SECONDS
+    deadline = time.monotonic() + serving_config.SERVING_START_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise stack.StackError(f"the monitor exited (code {process.returncode}); see {log}")
@@ -49,20 +53,20 @@ def start(settings: configs.Settings, refresh_seconds: float = configs.MONITOR_R
     else:
         stack.stop_process(process.pid)
         raise stack.StackError(
-            f"the monitor did not answer in {configs.SERVING_START_SECONDS:g} s; see {log}"
+            f"the monitor did not answer in {serving_config.SERVING_START_SECONDS:g} s; see {log}"
         )
     stack.attach(
         paths,
         NAME,
         port,
         process.pid,
-        [configs.FEEDBACK_PATH, configs.MONITOR_PATH],
+        [monitoring_config.FEEDBACK_PATH, monitoring_config.MONITOR_PATH],
         [str(p) for p in RULE_FILES],
     )
     return {"port": port, "pid": process.pid}
 
 
-def stop(settings: configs.Settings) -> bool:
+def stop(settings: folders.Settings) -> bool:
     """Stops the monitor; False when none was attached."""
     return stack.detach(stack.StackPaths.of(settings), NAME) is not None
 
@@ -70,7 +74,9 @@ def stop(settings: configs.Settings) -> bool:
 def figures(base_url: str, timeout: float = 5) -> dict:
     """The monitor's latest figures, through the stack's front door."""
     try:
-        with urllib.request.urlopen(f"{base_url}{configs.MONITOR_PATH}", timeout=timeout) as response:
+        with urllib.request.urlopen(
+            f"{base_url}{monitoring_config.MONITOR_PATH}", timeout=timeout
+        ) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         raise stack.StackError(f"the monitor answered {error.code}: {error.read()[:200]!r}") from error

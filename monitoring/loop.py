@@ -22,9 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+from config import folders
+from config import monitoring as monitoring_config
+from config import serving as serving_config
 from monitoring import feedback as feedback_io
 from monitoring import spans
-from pipeline import configs
 from reports import slice_table
 from serving import prometheus, stack
 
@@ -33,13 +35,13 @@ DECISIONS_FILE = "decisions.log"
 
 @dataclasses.dataclass(frozen=True)
 class Policy:
-    min_new_labelled_trips: int = configs.RETRAIN_MIN_NEW_LABELLED_TRIPS
-    on_alerts: tuple[str, ...] = configs.RETRAIN_ON_ALERTS
-    canary_percent: float = configs.LOOP_CANARY_PERCENT
-    analysis_interval_seconds: float = configs.CANARY_INTERVAL_SECONDS
+    min_new_labelled_trips: int = monitoring_config.RETRAIN_MIN_NEW_LABELLED_TRIPS
+    on_alerts: tuple[str, ...] = monitoring_config.RETRAIN_ON_ALERTS
+    canary_percent: float = monitoring_config.LOOP_CANARY_PERCENT
+    analysis_interval_seconds: float = serving_config.CANARY_INTERVAL_SECONDS
 
 
-def log_decision(settings: configs.Settings, decision: str, reason: str, **figures) -> dict:
+def log_decision(settings: folders.Settings, decision: str, reason: str, **figures) -> dict:
     entry = {
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "decision": decision,
@@ -53,7 +55,7 @@ def log_decision(settings: configs.Settings, decision: str, reason: str, **figur
     return entry
 
 
-def decisions(settings: configs.Settings) -> list[dict]:
+def decisions(settings: folders.Settings) -> list[dict]:
     path = settings.loop_dir / DECISIONS_FILE
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
@@ -78,7 +80,7 @@ def triggers(new_trips: int, firing: list[dict], policy: Policy) -> list[str]:
     return found
 
 
-def run_once(settings: configs.Settings, policy: Policy = Policy(), force: bool = False) -> dict:
+def run_once(settings: folders.Settings, policy: Policy = Policy(), force: bool = False) -> dict:
     """One step of the loop; returns its last decision."""
     if settings.data_root is None:
         raise ValueError("the loop writes labelled trips into a data root: pass --data-root")
@@ -87,7 +89,7 @@ def run_once(settings: configs.Settings, policy: Policy = Policy(), force: bool 
     prometheus_url = (state.get("prometheus") or {}).get("url")
     requests = feedback_io.read_requests(settings.request_log_dir)
     joined = feedback_io.join(
-        requests, feedback_io.read_feedback(settings.feedback_dir), configs.FEEDBACK_GRACE_SECONDS
+        requests, feedback_io.read_feedback(settings.feedback_dir), monitoring_config.FEEDBACK_GRACE_SECONDS
     )
     new, exported_before = spans.new_labelled(joined.labelled, settings.data_root)
     firing = firing_alerts(prometheus_url)
@@ -108,7 +110,7 @@ def run_once(settings: configs.Settings, policy: Policy = Policy(), force: bool 
     return retrain(settings, "; ".join(why), policy)
 
 
-def retrain(settings: configs.Settings, reason: str, policy: Policy) -> dict:
+def retrain(settings: folders.Settings, reason: str, policy: Policy) -> dict:
     """Runs the pipeline as a command; a pushed model starts as a canary under the analysis."""
     log_decision(settings, "retrain", reason)
     paths = stack.StackPaths.of(settings)

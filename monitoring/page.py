@@ -19,10 +19,13 @@ import datetime
 import time
 from pathlib import Path
 
+from config import folders
+from config import monitoring as monitoring_config
+from config import pipeline as pipeline_config
+from config import serving as serving_config
 from models import features
 from monitoring import feedback as feedback_io
 from monitoring import service
-from pipeline import configs
 from registry import versions
 from reports import drift, html
 from reports.html import escape, fmt, fmt_count
@@ -44,18 +47,20 @@ SERIES = [
 ]  # fmt: skip
 
 
-def collect(settings: configs.Settings, minutes: float = 30) -> dict:
+def collect(settings: folders.Settings, minutes: float = 30) -> dict:
     """Everything the page and the terminal summary show, as JSON-safe data."""
     paths = stack.StackPaths.of(settings)
     state = stack.status(paths)
-    monitor = service.Monitor(settings, configs.LIVE_QUALITY_WINDOW, configs.FEEDBACK_GRACE_SECONDS)
+    monitor = service.Monitor(
+        settings, monitoring_config.LIVE_QUALITY_WINDOW, monitoring_config.FEEDBACK_GRACE_SECONDS
+    )
     figures = monitor.refresh()
     prometheus_url = ((state.get("prometheus") or {}).get("url")) if state.get("running") else None
     end = time.time()
     start = end - minutes * 60
     series, alerts = [], []
     if prometheus_url:
-        step = max(configs.PROMETHEUS_SCRAPE_SECONDS, minutes * 60 / 240)
+        step = max(serving_config.PROMETHEUS_SCRAPE_SECONDS, minutes * 60 / 240)
         for title, y_label, query, legend, y_range in SERIES:
             result = prometheus.query_range(prometheus_url, query, start, end, step)
             series.append({
@@ -100,7 +105,7 @@ def _number(value: str) -> float | None:
     return None if number != number else number
 
 
-def served_drift(settings: configs.Settings) -> dict:
+def served_drift(settings: folders.Settings) -> dict:
     """Skew distances of the served inputs against the training reference (the newest span the pipeline
     read, without the loop's exports), with the pipeline's comparators and thresholds. Served: the
     request log's trips since the production model was pushed (the window the pipeline's skew check
@@ -111,14 +116,14 @@ def served_drift(settings: configs.Settings) -> dict:
     rows = [
         r
         for r in feedback_io.read_requests(settings.request_log_dir)
-        if r["route"] != configs.SHADOW_ROUTE
+        if r["route"] != serving_config.SHADOW_ROUTE
         and datetime.datetime.fromisoformat(r["time"]).timestamp() >= since
     ]
-    if reference is None or len(rows) < configs.MIN_EXAMPLES_TO_GATE_ON_DISTANCE:
+    if reference is None or len(rows) < pipeline_config.MIN_EXAMPLES_TO_GATE_ON_DISTANCE:
         return {
             "rows": [],
             "served_trips": len(rows),
-            "why_empty": f"fewer than {configs.MIN_EXAMPLES_TO_GATE_ON_DISTANCE} trips served since production "
+            "why_empty": f"fewer than {pipeline_config.MIN_EXAMPLES_TO_GATE_ON_DISTANCE} trips served since production "
             "was pushed, or no training data read yet",
         }
     span, training = reference
@@ -318,7 +323,7 @@ def render(data: dict) -> str:
 <h2>Alerts</h2>{_alerts(data)}
 <h2>Over the last {data["minutes"]:g} minutes</h2>{_charts(data)}
 <h2>Live quality against the evaluation</h2>
-<p>Over the newest {configs.LIVE_QUALITY_WINDOW:,} labelled trips per version and route; "evaluated" is what the
+<p>Over the newest {monitoring_config.LIVE_QUALITY_WINDOW:,} labelled trips per version and route; "evaluated" is what the
 Evaluator measured for the same version on held-out data (TFMA, read through ML Metadata).</p>{_quality(data)}
 <h2>Estimated against realised quality (CBPE)</h2>
 <p>Confidence-based performance estimation: the expected accuracy and AUC from calibrated probabilities alone.
@@ -336,7 +341,7 @@ def summary_lines(data: dict) -> list[str]:
         f"Monitor of {data['output_dir']}: {figures['logged_trips']:,} trips logged, {figures['labelled_trips']:,} labelled"
     ]
     for entry in figures["live"]:
-        if entry["route"] == configs.SHADOW_ROUTE:
+        if entry["route"] == serving_config.SHADOW_ROUTE:
             continue
         live = entry["overall"]
         evaluated = (figures["evaluated"].get(entry["version"]) or {}).get("overall", {})
@@ -353,7 +358,7 @@ def summary_lines(data: dict) -> list[str]:
     return lines
 
 
-def write(settings: configs.Settings, minutes: float = 30) -> tuple[Path, list[str]]:
+def write(settings: folders.Settings, minutes: float = 30) -> tuple[Path, list[str]]:
     data = collect(settings, minutes)
     path = settings.output_dir / PAGE_FILE
     write_atomically(path, render(data).encode())

@@ -31,16 +31,20 @@ import threading
 import time
 from pathlib import Path
 
+from config import folders
+from config import monitoring as monitoring_config
+from config import pipeline as pipeline_config
+from config import serving as serving_config
+from inputs import taxi_sample
 from models import features
 from monitoring import control, loop, spans
-from pipeline import configs, taxi_sample
 from registry import versions
 from serving import analysis, load, prometheus, raw_examples, stack
 
 SCENARIOS = ("clean", "concept")
 REPLAYED_SPAN = 20162
 QUALITY_ALERT = "TaxiLiveQualityBelowEvaluated"
-PREDICT = f"/v1/models/{configs.SERVING_MODEL_NAME}:predict"
+PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,13 +54,13 @@ class Options:
     feedback_delay_seconds: float = 2.0
     restart_server_at: int | None = None  # restart the stable server after this many trips
     alert_wait_seconds: float = 240.0  # concept: how long to wait for the quality alert
-    analysis_interval_seconds: float = configs.CANARY_INTERVAL_SECONDS
+    analysis_interval_seconds: float = serving_config.CANARY_INTERVAL_SECONDS
     canary_wait_seconds: float = 300.0
     keep_every: int = 1  # replay every n-th trip (tests: fewer)
     pipeline_args: tuple[str, ...] = ()  # extra `taxi-pipeline run` arguments for the first model
 
 
-def workspace(output_dir: Path, options: Options) -> tuple[configs.Settings, list[str], list[list[str]]]:
+def workspace(output_dir: Path, options: Options) -> tuple[folders.Settings, list[str], list[list[str]]]:
     """The scenario's settings (data: the sample's spans up to 2016 H1) and the 2016 H2 rows to replay."""
     data_root = output_dir / "data"
     source = output_dir / "replayed"
@@ -64,9 +68,9 @@ def workspace(output_dir: Path, options: Options) -> tuple[configs.Settings, lis
         staging = output_dir / ".staging"
         shutil.rmtree(staging, ignore_errors=True)
         taxi_sample.write_spans(taxi_sample.sample_csv_path(), staging)
-        replayed = staging / f"{configs.SPAN_FOLDER_PREFIX}{REPLAYED_SPAN}"
+        replayed = staging / f"{pipeline_config.SPAN_FOLDER_PREFIX}{REPLAYED_SPAN}"
         if options.keep_every > 1:
-            for span_file in staging.glob(f"{configs.SPAN_FOLDER_PREFIX}*/*.csv"):
+            for span_file in staging.glob(f"{pipeline_config.SPAN_FOLDER_PREFIX}*/*.csv"):
                 _keep_every(span_file, options.keep_every)
         data_root.mkdir(parents=True, exist_ok=True)
         for span in sorted(staging.iterdir()):
@@ -78,7 +82,7 @@ def workspace(output_dir: Path, options: Options) -> tuple[configs.Settings, lis
         reader = csv.reader(handle)
         header = next(reader)
         rows = list(reader)
-    return configs.Settings(output_dir=output_dir, data_root=data_root), header, rows
+    return folders.Settings(output_dir=output_dir, data_root=data_root), header, rows
 
 
 def _keep_every(path: Path, keep_every: int) -> None:
@@ -86,7 +90,7 @@ def _keep_every(path: Path, keep_every: int) -> None:
     path.write_text(lines[0] + "".join(lines[1:][::keep_every]), encoding="utf-8")
 
 
-def first_model(settings: configs.Settings, options: Options) -> str:
+def first_model(settings: folders.Settings, options: Options) -> str:
     """The production version, trained on the spans up to 2016 H1 (by a pipeline run when none is)."""
     production = versions.production_version(settings.serving_model_dir)
     if production:
@@ -99,7 +103,7 @@ def first_model(settings: configs.Settings, options: Options) -> str:
     return versions.production_version(settings.serving_model_dir)
 
 
-def start_stack(settings: configs.Settings, options: Options) -> dict:
+def start_stack(settings: folders.Settings, options: Options) -> dict:
     paths = stack.StackPaths.of(settings)
     state = stack.read_state(paths)
     if state is None or not stack.alive(state["stable"].get("pid")):
@@ -163,7 +167,7 @@ class FeedbackSender:
             pending = [(when, item) for when, item in pending if when > now]
             for start in range(0, len(due), 500):
                 batch = due[start : start + 500]
-                status, body, _ = client.post(configs.FEEDBACK_PATH, {"feedback": batch})
+                status, body, _ = client.post(monitoring_config.FEEDBACK_PATH, {"feedback": batch})
                 if status == 200:
                     self.progress.labels_sent += body.get("accepted", 0)
                     self.progress.labels_refused += len(body.get("refused", [])) + len(
@@ -175,7 +179,7 @@ class FeedbackSender:
         client.close()
 
 
-def replay(settings: configs.Settings, header: list[str], rows: list[list[str]], options: Options) -> dict:
+def replay(settings: folders.Settings, header: list[str], rows: list[list[str]], options: Options) -> dict:
     """Sends every row as a request at `options.rate`, and its tip as feedback after the delay."""
     paths = stack.StackPaths.of(settings)
     base_url = f"http://127.0.0.1:{stack.read_state(paths)['port']}"
@@ -283,7 +287,7 @@ def ever_alerted(prometheus_url: str, alertname: str, since_seconds: float) -> b
     )
 
 
-def follow_canary(settings: configs.Settings, header, rows, options: Options, version: str) -> dict:
+def follow_canary(settings: folders.Settings, header, rows, options: Options, version: str) -> dict:
     """Keeps trips flowing (no feedback) while the canary analysis decides; returns its decision."""
     paths = stack.StackPaths.of(settings)
     base_url = f"http://127.0.0.1:{stack.read_state(paths)['port']}"
@@ -356,7 +360,7 @@ def run(output_dir: Path, options: Options) -> dict:
             "fired": ever_alerted(prometheus_url, QUALITY_ALERT, time.time() - replay_started + 60)
         }
     policy = loop.Policy(
-        min_new_labelled_trips=min(configs.RETRAIN_MIN_NEW_LABELLED_TRIPS, max(1, len(rows) // 2)),
+        min_new_labelled_trips=min(monitoring_config.RETRAIN_MIN_NEW_LABELLED_TRIPS, max(1, len(rows) // 2)),
         analysis_interval_seconds=options.analysis_interval_seconds,
     )
     retrain_started = time.monotonic()
@@ -366,7 +370,7 @@ def run(output_dir: Path, options: Options) -> dict:
         "seconds": round(time.monotonic() - retrain_started, 1),
     }
     written = sorted(
-        (settings.data_root / f"{configs.SPAN_FOLDER_PREFIX}{REPLAYED_SPAN}").glob(
+        (settings.data_root / f"{pipeline_config.SPAN_FOLDER_PREFIX}{REPLAYED_SPAN}").glob(
             f"{spans.FILE_PREFIX}*.csv"
         )
     )
@@ -417,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--feedback-delay", type=float, default=2.0)
     parser.add_argument("--restart-server-at", type=int)
-    parser.add_argument("--analysis-interval", type=float, default=configs.CANARY_INTERVAL_SECONDS)
+    parser.add_argument("--analysis-interval", type=float, default=serving_config.CANARY_INTERVAL_SECONDS)
     args = parser.parse_args(argv)
     options = Options(
         scenario=args.scenario,

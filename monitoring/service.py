@@ -29,10 +29,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from config import folders
+from config import monitoring as monitoring_config
+from config import pipeline as pipeline_config
+from config import serving as serving_config
 from models import features
 from monitoring import archive, quality, spans
 from monitoring import feedback as feedback_io
-from pipeline import configs
 from reports import runs
 
 SLICES = ("overall", "key_slice")
@@ -99,13 +102,13 @@ class Gauges:
 def evaluated_figures(metadata_path: Path, version: str) -> dict | None:
     """What the Evaluator measured for the model pushed as `version`, on held-out data: overall and on the
     key slice; None when no run recorded pushing it."""
-    found = runs.evaluation_of_pushed_version(metadata_path, configs.PIPELINE_NAME, version)
+    found = runs.evaluation_of_pushed_version(metadata_path, pipeline_config.PIPELINE_NAME, version)
     if found is None:
         return None
     from reports import evaluation_results  # TFMA: 10-15 s to import, only once a version is served
 
     rows, _ = evaluation_results.load_rows(found)
-    key = evaluation_results.slice_name(configs.KEY_SLICE)
+    key = evaluation_results.slice_name(pipeline_config.KEY_SLICE)
     figures = {}
     for name, slice_key in (("overall", evaluation_results.OVERALL), ("key_slice", key)):
         _, metrics, matrices = rows.get(slice_key, (None, {}, []))
@@ -121,7 +124,7 @@ def evaluated_figures(metadata_path: Path, version: str) -> dict | None:
 def _positive_rate(matrices: list[dict]) -> float | None:
     """Share predicted positive at the decision threshold, from TFMA's confusion matrices."""
     for matrix in matrices:
-        if abs(matrix["threshold"] - configs.REPORTED_DECISION_THRESHOLD) < 1e-6:
+        if abs(matrix["threshold"] - pipeline_config.REPORTED_DECISION_THRESHOLD) < 1e-6:
             total = sum(
                 matrix[k] for k in ("true_positives", "false_positives", "true_negatives", "false_negatives")
             )
@@ -129,19 +132,21 @@ def _positive_rate(matrices: list[dict]) -> float | None:
     return None
 
 
-def training_reference(settings: configs.Settings) -> tuple[str, list[Path]] | None:
+def training_reference(settings: folders.Settings) -> tuple[str, list[Path]] | None:
     """(span folder name, CSV files) of the newest span the pipeline read, without the trips the loop
     exported from served traffic (`served-*.csv`): what served inputs are compared with."""
     spans_dir = settings.checked_spans_dir
-    folders = sorted(spans_dir.glob(f"{configs.SPAN_FOLDER_PREFIX}*")) if spans_dir.is_dir() else []
-    for folder in reversed(folders):
+    span_folders = (
+        sorted(spans_dir.glob(f"{pipeline_config.SPAN_FOLDER_PREFIX}*")) if spans_dir.is_dir() else []
+    )
+    for folder in reversed(span_folders):
         files = [f for f in sorted(folder.glob("*.csv")) if not f.name.startswith(spans.FILE_PREFIX)]
         if files:
             return folder.name, files
     return None
 
 
-def training_missing_ratios(settings: configs.Settings) -> dict[str, float]:
+def training_missing_ratios(settings: folders.Settings) -> dict[str, float]:
     """Per model input, the share of empty values in the training reference: what the served missing
     rates are compared with."""
     reference = training_reference(settings)
@@ -160,7 +165,7 @@ def training_missing_ratios(settings: configs.Settings) -> dict[str, float]:
 class Monitor:
     """What the refresh computes, kept for /v1/monitor and exported to the gauges."""
 
-    def __init__(self, settings: configs.Settings, window: int, grace_seconds: float):
+    def __init__(self, settings: folders.Settings, window: int, grace_seconds: float):
         self.settings, self.window, self.grace = settings, window, grace_seconds
         self.gauges = Gauges()
         self.store = feedback_io.FeedbackStore(settings.feedback_dir)
@@ -174,7 +179,7 @@ class Monitor:
         archive.archive_old_logs(self.settings.request_log_dir)
         requests = feedback_io.read_requests(self.settings.request_log_dir)
         joined = feedback_io.join(requests, feedback_io.read_feedback(self.settings.feedback_dir), self.grace)
-        threshold = configs.REPORTED_DECISION_THRESHOLD
+        threshold = pipeline_config.REPORTED_DECISION_THRESHOLD
         served = sorted({r["model_version"] for r in requests})
         snapshot = {
             "refreshed": time.time(),
@@ -185,7 +190,7 @@ class Monitor:
                 "duplicates": len(joined.duplicates),
                 "waiting": joined.waiting,
             },
-            "live": quality.live(joined.labelled, self.window, threshold, configs.KEY_SLICE),
+            "live": quality.live(joined.labelled, self.window, threshold, pipeline_config.KEY_SLICE),
             "estimated": [estimates(version, requests, joined.labelled, threshold) for version in served],
             "evaluated": {version: self._evaluation(version) for version in served},
             "shadow_agreement": shadow_agreement(requests, threshold),
@@ -230,13 +235,15 @@ def estimates(version: str, requests: list[dict], labelled: list[dict], threshol
     """CBPE for one version's answered trips (not the shadow's): the estimate for trips still without a
     label, recalibrated on the labelled ones; and, as a check of the method, the estimate for the newer
     half of the labelled trips from the older half alone, beside what those trips then realised."""
-    answered = [r for r in requests if r["model_version"] == version and r["route"] != configs.SHADOW_ROUTE]
+    answered = [
+        r for r in requests if r["model_version"] == version and r["route"] != serving_config.SHADOW_ROUTE
+    ]
     mine = sorted(
         (
             r
             for r in labelled
             if r["model_version"] == version
-            and r["route"] != configs.SHADOW_ROUTE
+            and r["route"] != serving_config.SHADOW_ROUTE
             and r[features.LABEL] is not None
         ),
         key=lambda r: r["time"],
@@ -290,9 +297,9 @@ def _nan(value) -> float:
     return float("nan") if value is None else float(value)
 
 
-def create_app(settings: configs.Settings, window: int = configs.LIVE_QUALITY_WINDOW,
-               refresh_seconds: float = configs.MONITOR_REFRESH_SECONDS,
-               grace_seconds: float = configs.FEEDBACK_GRACE_SECONDS) -> Starlette:  # fmt: skip
+def create_app(settings: folders.Settings, window: int = monitoring_config.LIVE_QUALITY_WINDOW,
+               refresh_seconds: float = monitoring_config.MONITOR_REFRESH_SECONDS,
+               grace_seconds: float = monitoring_config.FEEDBACK_GRACE_SECONDS) -> Starlette:  # fmt: skip
     monitor = Monitor(settings, window, grace_seconds)
     stop = threading.Event()
 
@@ -356,7 +363,7 @@ def create_app(settings: configs.Settings, window: int = configs.LIVE_QUALITY_WI
 
     app = Starlette(
         routes=[
-            Route(configs.FEEDBACK_PATH, receive, methods=["POST"]),
+            Route(monitoring_config.FEEDBACK_PATH, receive, methods=["POST"]),
             Route("/v1/monitor", figures),
             Route("/metrics", scrape),
             Route("/ready", lambda request: JSONResponse({"ready": True})),
@@ -375,9 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--refresh-seconds", type=float, default=configs.MONITOR_REFRESH_SECONDS)
+    parser.add_argument("--refresh-seconds", type=float, default=monitoring_config.MONITOR_REFRESH_SECONDS)
     args = parser.parse_args(argv)
-    settings = configs.Settings.resolve(args.output_dir)
+    settings = folders.Settings.resolve(args.output_dir)
     app = create_app(settings, refresh_seconds=args.refresh_seconds)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
     return 0

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from pipeline import configs
+from config import folders
+from config import monitoring as monitoring_config
 from serving import request_log
 
 with warnings.catch_warnings():
@@ -18,8 +19,8 @@ with warnings.catch_warnings():
 from monitoring import service  # noqa: E402
 
 
-def _settings(tmp_path) -> configs.Settings:
-    return configs.Settings(output_dir=tmp_path / "outputs", data_root=None)
+def _settings(tmp_path) -> folders.Settings:
+    return folders.Settings(output_dir=tmp_path / "outputs", data_root=None)
 
 
 def _log(settings, trips):
@@ -72,25 +73,26 @@ def client(tmp_path):
     ],
 )
 def test_malformed_feedback_gets_a_400_naming_the_problem(client, body, status, expected):
-    answer = client.post(configs.FEEDBACK_PATH, content=body)
+    answer = client.post(monitoring_config.FEEDBACK_PATH, content=body)
     assert answer.status_code == status and expected in answer.json()["error"]
 
 
 def test_duplicates_are_refused_and_unknown_trips_counted(client):
     assert (
-        client.post(configs.FEEDBACK_PATH, json={"feedback": [{"request_id": "r1", "tips": 3}]}).json()[
-            "accepted"
-        ]
+        client.post(
+            monitoring_config.FEEDBACK_PATH, json={"feedback": [{"request_id": "r1", "tips": 3}]}
+        ).json()["accepted"]
         == 1
     )
-    again = client.post(configs.FEEDBACK_PATH, json={"feedback": [{"request_id": "r1", "tips": 0}]})
+    again = client.post(monitoring_config.FEEDBACK_PATH, json={"feedback": [{"request_id": "r1", "tips": 0}]})
     assert again.status_code == 409 and "labelled already" in again.json()["error"]
     mixed = client.post(
-        configs.FEEDBACK_PATH, json={"feedback": [{"request_id": "nobody", "tips": 1}, {"request_id": "r2"}]}
+        monitoring_config.FEEDBACK_PATH,
+        json={"feedback": [{"request_id": "nobody", "tips": 1}, {"request_id": "r2"}]},
     )
     assert mixed.status_code == 200 and mixed.json()["accepted"] == 1 and len(mixed.json()["refused"]) == 1
     client.app.state.monitor.refresh()
-    figures = client.get(configs.MONITOR_PATH).json()
+    figures = client.get(monitoring_config.MONITOR_PATH).json()
     assert figures["feedback"] == {"unknown": 1, "duplicates": 0, "waiting": 0}
     metrics = client.get("/metrics").text
     assert (
@@ -100,9 +102,9 @@ def test_duplicates_are_refused_and_unknown_trips_counted(client):
 
 def test_live_figures_are_scikit_learns_on_the_same_trips(client):
     labels = [{"request_id": f"r{i}", "tips": t} for i, t in enumerate(client.tips)]
-    assert client.post(configs.FEEDBACK_PATH, json={"feedback": labels}).json()["accepted"] == 400
+    assert client.post(monitoring_config.FEEDBACK_PATH, json={"feedback": labels}).json()["accepted"] == 400
     client.app.state.monitor.refresh()
-    [live] = client.get(configs.MONITOR_PATH).json()["live"]
+    [live] = client.get(monitoring_config.MONITOR_PATH).json()["live"]
     truth = np.array([int(t * 100 > 10.0 * 20) for t in client.tips])
     assert live["overall"]["trips"] == 400
     assert live["overall"]["auc"] == pytest.approx(roc_auc_score(truth, client.predictions), abs=1e-5)

@@ -12,8 +12,9 @@ import dataclasses
 import datetime
 from pathlib import Path
 
+from config import pipeline as pipeline_config
+from config import serving as serving_config
 from models import features
-from pipeline import configs
 
 KEY_COLUMNS = ["request_id", "trip"]
 COLUMNS = KEY_COLUMNS + features.REQUIRED_COLUMNS
@@ -31,7 +32,7 @@ class Export:
 def exported_keys(data_root: Path) -> set[tuple[str, str]]:
     """(request_id, trip) of every trip earlier exports wrote into `data_root`."""
     keys = set()
-    for path in sorted(data_root.glob(f"{configs.SPAN_FOLDER_PREFIX}*/{FILE_PREFIX}*.csv")):
+    for path in sorted(data_root.glob(f"{pipeline_config.SPAN_FOLDER_PREFIX}*/{FILE_PREFIX}*.csv")):
         with path.open(newline="", encoding="utf-8") as handle:
             keys.update((row["request_id"], row["trip"]) for row in csv.DictReader(handle))
     return keys
@@ -42,7 +43,7 @@ def new_labelled(labelled: list[dict], data_root: Path) -> tuple[list[dict], int
     done = exported_keys(data_root)
     answered = {}
     for row in labelled:
-        if row["route"] != configs.SHADOW_ROUTE:
+        if row["route"] != serving_config.SHADOW_ROUTE:
             answered.setdefault((row["request_id"], str(row["trip"])), row)
     new = [row for key, row in answered.items() if key not in done]
     return new, len(answered) - len(new)
@@ -69,7 +70,7 @@ def export(labelled: list[dict], data_root: Path, now: datetime.datetime | None 
     stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
     written = {}
     for span, rows in sorted(by_span.items()):
-        folder = data_root / f"{configs.SPAN_FOLDER_PREFIX}{span}"
+        folder = data_root / f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{FILE_PREFIX}{stamp}.csv"
         temporary = folder / f".{target.name}.tmp"

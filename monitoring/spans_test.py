@@ -2,9 +2,10 @@
 
 import csv
 
+from config import pipeline as pipeline_config
+from inputs import checks
 from models import features
 from monitoring import spans
-from pipeline import configs, input_checks
 
 
 def _labelled(request_id, timestamp, fare="10.0", tips=2.5, route="stable"):
@@ -38,6 +39,6 @@ def test_trips_are_written_once_into_their_half_years(tmp_path):
     again = spans.export([*first, _labelled("c", july_2016, fare="")], tmp_path)
     assert again.rows == 0 and again.without_fare == 1 and again.exported_before == 2
     # The pipeline reads the file as training data, leaving the key columns out.
-    [found], _ = input_checks.read_headers([written.written[20171]], features.REQUIRED_COLUMNS)
+    [found], _ = checks.read_headers([written.written[20171]], features.REQUIRED_COLUMNS)
     assert found.unknown_columns == spans.KEY_COLUMNS
-    input_checks.check_rows(found, 20171, configs.MAX_DUPLICATE_ROW_FRACTION)
+    checks.check_rows(found, 20171, pipeline_config.MAX_DUPLICATE_ROW_FRACTION)

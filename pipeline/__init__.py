@@ -1,11 +1,8 @@
-"""The TFX pipeline: its settings (configs.py), `create_pipeline`, the evaluation config, the input layout
-and the local runners (`make run`, the tfx CLI's beam_runner.py).
+"""The TFX pipeline: `create_pipeline`, the evaluation config and the local runners (`make run`, the tfx
+CLI's beam_runner.py). It assembles and runs the pipeline; only the layers above it (kubeflow, cli,
+benchmarks, tests) may import it. Its settings live on the ground floor, in `config`.
 
-`pipeline.configs` is the one place for settings: it imports nothing of this project, and every package
-may import it. The rest of this package assembles and runs the pipeline, and only the layers above it
-(kubeflow, cli, benchmarks, tests) may import it.
-
-May import: models, registry, components, reports.
+May import: config, models, registry, inputs, components, reports.
 """
 
 import models  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)

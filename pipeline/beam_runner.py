@@ -1,6 +1,6 @@
 """Entry point for the tfx CLI: `tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py`.
 
-Folders come from $TAXI_OUTPUT_DIR, $TAXI_DATA_ROOT and $TAXI_SERVING_LOGS (see pipeline/configs.py);
+Folders come from $TAXI_OUTPUT_DIR, $TAXI_DATA_ROOT and $TAXI_SERVING_LOGS (see config/folders.py);
 `make tfx-run` sets them. VERBOSE=1 keeps TensorFlow, absl and Beam logs.
 """
 
@@ -17,15 +17,16 @@ from pipeline.quiet_logs import quiet_logs  # noqa: E402
 
 quiet_logs(verbose=bool(os.environ.get("VERBOSE")))
 
-from pipeline import configs, local_runner  # noqa: E402
+from config import folders  # noqa: E402
+from pipeline import local_runner  # noqa: E402
 
 if __name__ == "__main__":
     # The same run as `make run`: the output folder's lock, the input checks, the progress lines and the
     # summary. `tfx pipeline create` executes this too, with BeamDagRunner.run patched to record the
     # pipeline instead of running it.
-    settings = configs.Settings.resolve()
-    exit_code = local_runner.run(settings, push_replay=bool(os.environ.get(configs.PUSH_REPLAY_ENV)))
+    settings = folders.Settings.resolve()
+    exit_code = local_runner.run(settings, push_replay=bool(os.environ.get(folders.PUSH_REPLAY_ENV)))
     # The tfx CLI turns every failure into exit status 1; `make tfx-run` reads the real one from here.
     settings.tfx_cli_home.mkdir(parents=True, exist_ok=True)
-    (settings.tfx_cli_home / configs.TFX_CLI_EXIT_STATUS_FILE).write_text(f"{exit_code}\n")
+    (settings.tfx_cli_home / folders.TFX_CLI_EXIT_STATUS_FILE).write_text(f"{exit_code}\n")
     sys.exit(exit_code)

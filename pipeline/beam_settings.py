@@ -1,6 +1,6 @@
 """Beam DirectRunner settings that pipeline options cannot reach, applied in the process that runs it.
 
-`configs.BEAM_PIPELINE_ARGS` runs every Beam component in this process (`in_memory`). There, Beam 2.59
+`pipeline_config.BEAM_PIPELINE_ARGS` runs every Beam component in this process (`in_memory`). There, Beam 2.59
 keeps side inputs in a 100 MB state cache and weighs every value it caches with `objsize`, which first
 walks the globals of every loaded module, TensorFlow's included: 0.1-0.5 s per side input read. On the
 sample that was 18 s of a cold run (12 s of Transform's 48 s). `--max_cache_memory_usage_mb=0`, Beam's

@@ -5,7 +5,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.worker import statecache
 
-from pipeline import beam_settings, configs
+from config import pipeline as pipeline_config
+from pipeline import beam_settings
 
 
 def _weighings_of_a_side_input_read(monkeypatch) -> int:
@@ -13,7 +14,7 @@ def _weighings_of_a_side_input_read(monkeypatch) -> int:
     calls = []
     weigh = statecache.get_deep_size
     monkeypatch.setattr(statecache, "get_deep_size", lambda *objs: calls.append(1) or weigh(*objs))
-    with beam.Pipeline(options=PipelineOptions(list(configs.BEAM_PIPELINE_ARGS))) as pipeline:
+    with beam.Pipeline(options=PipelineOptions(list(pipeline_config.BEAM_PIPELINE_ARGS))) as pipeline:
         side = pipeline | "Side" >> beam.Create([10])
         _ = (
             pipeline

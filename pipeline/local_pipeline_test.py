@@ -6,17 +6,22 @@ from pathlib import Path
 import pytest
 from tfx.utils import dependency_utils
 
-from pipeline import configs, local_pipeline
+from config import folders
+from config import pipeline as pipeline_config
+from pipeline import local_pipeline
 from pipeline.pipeline import create_pipeline
 
-PARALLEL = list(configs.PARALLEL_BEAM_ARGS)
-LOCAL_ARGS = [*configs.BEAM_PIPELINE_ARGS, *configs.LOCAL_BEAM_DEPENDENCY_ARGS]
+PARALLEL = list(pipeline_config.PARALLEL_BEAM_ARGS)
+LOCAL_ARGS = [*pipeline_config.BEAM_PIPELINE_ARGS, *pipeline_config.LOCAL_BEAM_DEPENDENCY_ARGS]
 
 
 def _beam_args_by_node(tmp_path: Path, training_rows: int, evaluation_rows: int) -> dict[str, list[str]]:
     """Each Beam-based node's own Beam args (after the pipeline's) in a pipeline built over such windows."""
-    settings = configs.Settings(output_dir=tmp_path, data_root=tmp_path / "spans")
-    for split, rows in ((configs.TRAIN_SPLIT, training_rows), (configs.EVAL_SPLIT, evaluation_rows)):
+    settings = folders.Settings(output_dir=tmp_path, data_root=tmp_path / "spans")
+    for split, rows in (
+        (pipeline_config.TRAIN_SPLIT, training_rows),
+        (pipeline_config.EVAL_SPLIT, evaluation_rows),
+    ):
         split_dir = settings.example_gen_input / "span-3" / split
         split_dir.mkdir(parents=True)
         (split_dir / "data.csv").write_text("fare,tips\n" + "1.0,0.5\n" * rows)
@@ -42,7 +47,7 @@ def test_tfx_builds_no_package_of_itself_for_local_beam_components(tmp_path, mon
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=None)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=None)
     replaced = ["--direct_running_mode=multi_threading"]  # as `make bench-beam-modes` replaces them
     for pipeline in (
         local_pipeline.build(settings),
@@ -57,14 +62,14 @@ def test_tfx_builds_no_package_of_itself_for_local_beam_components(tmp_path, mon
 
 def test_a_large_evaluation_window_puts_only_the_evaluator_on_workers(tmp_path):
     beam_args = _beam_args_by_node(
-        tmp_path, training_rows=80_000, evaluation_rows=configs.PARALLEL_EVALUATION_MIN_EXAMPLES
+        tmp_path, training_rows=80_000, evaluation_rows=pipeline_config.PARALLEL_EVALUATION_MIN_EXAMPLES
     )
     assert {node for node, args in beam_args.items() if args} == {"Evaluator"}
     assert beam_args["Evaluator"] == PARALLEL
 
 
 def test_large_windows_put_example_gen_and_transform_on_workers_too(tmp_path):
-    threshold = configs.PARALLEL_FROM_WINDOW_ROWS["Transform"]
+    threshold = pipeline_config.PARALLEL_FROM_WINDOW_ROWS["Transform"]
     beam_args = _beam_args_by_node(tmp_path, training_rows=threshold - 20_000, evaluation_rows=20_000)
     assert {node for node, args in beam_args.items() if args} == {"CsvExampleGen", "Transform", "Evaluator"}
     assert beam_args["CsvExampleGen"] == beam_args["Transform"] == PARALLEL
@@ -76,7 +81,7 @@ def test_beam_args_for_a_node_the_pipeline_does_not_have_are_refused(tmp_path):
         local_pipeline.model_and_gate_arguments(),
         pipeline_root=str(tmp_path),
         example_gen_input=str(tmp_path),
-        schema_path=str(configs.SCHEMA_PATH),
+        schema_path=str(folders.SCHEMA_PATH),
         serving_model_dir=str(tmp_path),
     )
     with pytest.raises(ValueError, match=r"names \['Trainr'\], which are not Beam-based nodes"):

@@ -11,7 +11,10 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import configs, input_checks, inputs, output_lock
+from config import folders
+from config import pipeline as pipeline_config
+from inputs import checks, layout
+from pipeline import output_lock
 from registry import versions
 
 # Exit codes: 0 the run completed (blessed and pushed, or not, or push held), 1 a component failed,
@@ -25,7 +28,7 @@ OUTPUT_FOLDER_BUSY_EXIT_CODE = 4
 FULL_DISK_MESSAGES = ("No space left on device", "database or disk is full")
 
 
-def run(settings: configs.Settings, span: int | None = None, push_replay: bool = False, **overrides) -> int:
+def run(settings: folders.Settings, span: int | None = None, push_replay: bool = False, **overrides) -> int:
     """Runs the pipeline on the newest span (or `span`), holding the output folder; returns the exit code above.
 
     `push_replay`: push the model of a replayed older span if blessed (by default a replay never pushes).
@@ -36,7 +39,7 @@ def run(settings: configs.Settings, span: int | None = None, push_replay: bool =
     )
 
 
-def holding_output_folder(settings: configs.Settings, command: str, work: Callable[[], int]) -> int:
+def holding_output_folder(settings: folders.Settings, command: str, work: Callable[[], int]) -> int:
     """Runs `work` while holding the output folder's lock; returns its exit code, or the one above for a
     folder another run holds, or one that cannot be written."""
     try:
@@ -62,11 +65,11 @@ def unwritable_output(output_dir, error: OSError) -> str:
     )
 
 
-def _run(settings: configs.Settings, span: int | None, overrides: dict) -> int:
+def _run(settings: folders.Settings, span: int | None, overrides: dict) -> int:
     started = time.monotonic()
     try:
-        spans = inputs.prepare(settings)
-    except input_checks.InputError as error:
+        spans = layout.prepare(settings)
+    except checks.InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT_EXIT_CODE
     for moved in versions.quarantine_partial_pushes(settings.serving_model_dir):
@@ -84,19 +87,21 @@ def _run(settings: configs.Settings, span: int | None, overrides: dict) -> int:
         print(f"error: --span {chosen} has no data; spans available: {spans}", file=sys.stderr)
         return BAD_INPUT_EXIT_CODE
     print(
-        f"Running {configs.PIPELINE_NAME} on span {chosen} of {settings.spans_dir}; outputs in {settings.output_dir}"
+        f"Running {pipeline_config.PIPELINE_NAME} on span {chosen} of {settings.spans_dir}; outputs in {settings.output_dir}"
     )
-    previous_run_id = run_summary.latest_run_id(settings.metadata_path, configs.PIPELINE_NAME)
+    previous_run_id = run_summary.latest_run_id(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     error = None
     try:
         ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, span, **overrides))
     except Exception as raised:
         error = raised
-    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     # A run that failed before its first component started left no record: its summary says so, rather
     # than the previous run's staying in place.
     if summary is None or summary["run_id"] == previous_run_id:
-        summary = run_summary.failed_before_any_component(configs.PIPELINE_NAME, error) if error else None
+        summary = (
+            run_summary.failed_before_any_component(pipeline_config.PIPELINE_NAME, error) if error else None
+        )
     # Data rejected by validation is an outcome the summary explains, not a crash: no traceback. Nor is a
     # full output folder a bug in the pipeline.
     rejected = summary is not None and summary["stopped_before_training"]
@@ -135,7 +140,7 @@ def _is_full_disk(error: BaseException | None) -> bool:
     return False
 
 
-def publish_summary(summary: dict, settings: configs.Settings) -> None:
+def publish_summary(summary: dict, settings: folders.Settings) -> None:
     """Writes run_summary.json, prints the summary, and copies the slice report to a path that stays the same."""
     from reports import run_summary, slice_table
 

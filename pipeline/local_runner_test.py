@@ -5,8 +5,9 @@ import subprocess
 
 import pytest
 
-from pipeline import configs, local_runner, output_lock
-from tests.conftest import write_sampled_spans
+from config import folders
+from pipeline import local_runner, output_lock
+from tests.support.spans import write_sampled_spans
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def tiny_spans(tmp_path_factory):
 
 
 def test_a_run_that_fails_before_any_component_replaces_the_previous_summary(tmp_path, tiny_spans, capsys):
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=tiny_spans)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=tiny_spans)
     settings.output_dir.mkdir()
     settings.run_summary_path.write_text(json.dumps({"run_id": "earlier", "succeeded": True}))
 
@@ -31,7 +32,7 @@ def test_a_run_that_fails_before_any_component_replaces_the_previous_summary(tmp
 
 
 def test_a_folder_held_by_another_process_is_refused_naming_it(tmp_path, tiny_spans, capsys):
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=tiny_spans)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=tiny_spans)
     settings.output_dir.mkdir()
     holder = subprocess.Popen(
         [

@@ -25,8 +25,8 @@ from components.evaluator import Evaluator
 from components.production_model import ProductionModel
 from components.pusher import Pusher
 from components.slice_report import SliceReport
+from config.pipeline import SERVING_SPLIT, SPAN_FOLDER_PREFIX
 from models import model
-from pipeline.configs import SERVING_SPLIT, SPAN_FOLDER_PREFIX
 from pipeline.evaluation import build_eval_config
 
 

@@ -3,5 +3,5 @@
 
 The pipeline's ProductionModel and Pusher, the model server and the CLI all go through it.
 
-May import: nothing of this project.
+May import: config.
 """

@@ -6,19 +6,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 from registry import versions
-
-
-def saved_model(folder: Path, weights: bytes) -> Path:
-    """A folder shaped like a SavedModel (also used by the component tests)."""
-    (folder / "variables").mkdir(parents=True)
-    (folder / versions.SAVED_MODEL_FILE).write_bytes(b"graph")
-    (folder / "variables" / "variables.data-00000-of-00001").write_bytes(weights)
-    return folder
+from tests.support.outputs import saved_model
 
 
 def test_newest_complete_numbered_version_is_production(tmp_path):

@@ -4,7 +4,7 @@ self-contained HTML pages (html.py holds what the pages share).
 
 Components and the CLI import it; it never imports them, nor the code that assembles the pipeline.
 
-May import: models, registry, pipeline.configs.
+May import: config, models, registry.
 """
 
 import models  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)

@@ -20,7 +20,8 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from pipeline import configs
+from config import folders
+from config import pipeline as pipeline_config
 from reports.validation_results import MEASURE_NAMES, TRAINING_ENVIRONMENT, num_examples
 
 # A comparator with this threshold only records the distance (for features the schema does not gate).
@@ -45,7 +46,7 @@ def statistics(
     pattern: str, files: list[Path], cache_dir: Path
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """TFDV statistics of the CSVs matching `pattern` (`files`), cached by content and statistics options."""
-    digest = hashlib.sha256(f"{tfdv.__version__}/{configs.STATISTICS_HISTOGRAM_BUCKETS}".encode())
+    digest = hashlib.sha256(f"{tfdv.__version__}/{pipeline_config.STATISTICS_HISTOGRAM_BUCKETS}".encode())
     for csv_file in sorted(files):
         digest.update(csv_file.read_bytes())
     cached = cache_dir / f"{digest.hexdigest()[:20]}.pb"
@@ -64,7 +65,9 @@ def csv_statistics(pattern: str) -> statistics_pb2.DatasetFeatureStatisticsList:
         return tfdv.generate_statistics_from_csv(
             data_location=pattern,
             output_path=str(Path(scratch) / "statistics.tfrecord"),
-            stats_options=tfdv.StatsOptions(num_histogram_buckets=configs.STATISTICS_HISTOGRAM_BUCKETS),
+            stats_options=tfdv.StatsOptions(
+                num_histogram_buckets=pipeline_config.STATISTICS_HISTOGRAM_BUCKETS
+            ),
         )
 
 
@@ -147,7 +150,7 @@ def span_label(span: int) -> str:
     return f"{span // 10}H{span % 10}"
 
 
-def comparisons(settings: configs.Settings, spans: dict[int, list[Path]]) -> list[Comparison]:
+def comparisons(settings: folders.Settings, spans: dict[int, list[Path]]) -> list[Comparison]:
     """Every consecutive span pair, oldest first, then serving logs vs. the newest span's training window.
 
     `spans`: span number -> its checked files (`settings.checked_spans_dir`, as the run's input checks
@@ -156,7 +159,7 @@ def comparisons(settings: configs.Settings, spans: dict[int, list[Path]]) -> lis
     cache = settings.drift_dir / "statistics"
     folder = settings.checked_spans_dir
     by_span = {
-        span: statistics(str(folder / f"{configs.SPAN_FOLDER_PREFIX}{span}" / "*.csv"), files, cache)
+        span: statistics(str(folder / f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}" / "*.csv"), files, cache)
         for span, files in sorted(spans.items())
     }
     ordered = sorted(by_span)
@@ -174,7 +177,9 @@ def comparisons(settings: configs.Settings, spans: dict[int, list[Path]]) -> lis
     serving_dir = settings.checked_serving_logs_dir
     if settings.serving_logs_dir and any(serving_dir.glob("*.csv")):
         training_dir = (
-            settings.example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{ordered[-1]}" / configs.TRAIN_SPLIT
+            settings.example_gen_input
+            / f"{pipeline_config.SPAN_FOLDER_PREFIX}{ordered[-1]}"
+            / pipeline_config.TRAIN_SPLIT
         )
         training_files = sorted(training_dir.glob("*.csv"))
         found.append(

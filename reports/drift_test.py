@@ -5,9 +5,9 @@ import json
 import pytest
 
 from cli import main as cli
-from pipeline import configs
+from config import folders
 from reports import drift
-from tests import browser
+from tests.support import browser
 
 pytestmark = pytest.mark.e2e  # statistics of 10 span sets: about a minute cold
 
@@ -16,18 +16,18 @@ pytestmark = pytest.mark.e2e  # statistics of 10 span sets: about a minute cold
 def drift_output(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("drift") / "outputs"
     assert cli.main(["drift", "--output-dir", str(output_dir)]) == 0
-    return configs.Settings(output_dir=output_dir, data_root=None)
+    return folders.Settings(output_dir=output_dir, data_root=None)
 
 
 def test_every_threshold_sits_above_all_the_real_drift(drift_output):
-    table = json.loads((drift_output.drift_dir / configs.DRIFT_TABLE_FILE).read_text())
+    table = json.loads((drift_output.drift_dir / folders.DRIFT_TABLE_FILE).read_text())
     names = [c["name"] for c in table["comparisons"]]
     assert names[:2] == ["2013H1>2013H2", "2013H2>2014H1"] and names[-1] == "serving vs train"
     assert len(names) == 8  # 7 consecutive half-year pairs, then serving vs. training
     cells = [(row["feature"], name, cell) for row in table["features"] for name, cell in row["cells"].items()]
     # Every feature of the schema is measured, gated or not (census tract pickup: no values to compare).
     assert {row["feature"] for row in table["features"]} == {
-        f.name for f in drift.read_schema(configs.SCHEMA_PATH).feature
+        f.name for f in drift.read_schema(folders.SCHEMA_PATH).feature
     } - {"pickup_census_tract"}
     # The real history passes: the schema's thresholds (schema/README.md) sit above every real distance.
     assert [(f, n) for f, n, cell in cells if cell["above"]] == []

@@ -10,15 +10,15 @@ import math
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.writers import eval_config_writer
 
+from config import pipeline as pipeline_config
 from models import slice_floor_metric
-from pipeline import configs
 
 OVERALL = "Overall"
 # What EvaluationSample (components/evaluation_sample.py) records on its output: the examples in the
 # evaluation split, and how many of them the Evaluator was handed.
 EXAMPLES_IN_SPLIT = "examples_in_split"
 EXAMPLES_KEPT = "examples_kept"
-DECISION_THRESHOLD = configs.REPORTED_DECISION_THRESHOLD
+DECISION_THRESHOLD = pipeline_config.REPORTED_DECISION_THRESHOLD
 # Scalar metrics shown per slice, in table order: TFMA name -> column heading.
 SCALAR_METRICS = {
     "example_count": "examples",

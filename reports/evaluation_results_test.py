@@ -4,7 +4,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 
 from reports import evaluation_results
-from tests import model_free_evaluation
+from tests.support import model_free_evaluation
 
 KEY = model_free_evaluation.KEY_SLICE
 

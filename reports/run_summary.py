@@ -11,7 +11,8 @@ from pathlib import Path
 from ml_metadata.proto import metadata_store_pb2
 from tfx.types.artifact import Artifact
 
-from pipeline import configs
+from config import folders
+from config import pipeline as pipeline_config
 from registry import versions
 from reports import evaluation_results, runs, validation_results
 from reports.output_files import write_atomically
@@ -71,7 +72,7 @@ def _evaluation_summary(
     blessed = bool(outputs["blessing"][0].get_int_custom_property("blessed"))
     # Each model's results are read once, for the headline and for the reasons it was not blessed.
     candidate, baseline = evaluation_results.load_rows(evaluation_uri)
-    key_slice = evaluation_results.slice_name(configs.KEY_SLICE)
+    key_slice = evaluation_results.slice_name(pipeline_config.KEY_SLICE)
     return {
         "metrics": _headline(candidate, evaluation_results.OVERALL) or {},
         "baseline": evaluation_results.describe_baseline(baseline_model),
@@ -157,7 +158,7 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
         )
         if "Evaluator" in outputs_by_node
         else None,
-        "slice_report": str(Path(report.uri) / configs.SLICE_REPORT_FILE)
+        "slice_report": str(Path(report.uri) / folders.SLICE_REPORT_FILE)
         if (report := _single(outputs_by_node, "SliceReport", "report"))
         else None,
         "pushed_model": pushed_model,
@@ -307,7 +308,7 @@ DISTANCES_SHOWN = 5
 def _print_data_validation(validation: dict, say) -> None:
     """The largest drift and skew distances against their thresholds, then every anomaly."""
     for comparison, title in (
-        ("drift", f"Drift, {configs.CURRENT_SPAN_SPLIT} vs {configs.PREVIOUS_SPAN_SPLIT}"),
+        ("drift", f"Drift, {pipeline_config.CURRENT_SPAN_SPLIT} vs {pipeline_config.PREVIOUS_SPAN_SPLIT}"),
         ("skew", "Skew, serving logs vs training data"),
     ):
         rows = [r for r in validation["distances"] if r["comparison"] == comparison]

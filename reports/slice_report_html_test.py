@@ -5,8 +5,8 @@ import re
 import pytest
 
 from reports import evaluation_results, slice_report_html
-from tests import browser
-from tests import model_free_evaluation as model_free_evaluation_module
+from tests.support import browser
+from tests.support import model_free_evaluation as model_free_evaluation_module
 
 
 @pytest.fixture(scope="module")

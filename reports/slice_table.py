@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline import configs
+from config import folders
+from config import pipeline as pipeline_config
 from reports import runs
 from reports.output_files import write_atomically
 
-THRESHOLD = configs.REPORTED_DECISION_THRESHOLD
+THRESHOLD = pipeline_config.REPORTED_DECISION_THRESHOLD
 COLUMNS = (
     ("auc", "AUC"),
     ("binary_accuracy", "acc"),
@@ -62,7 +63,7 @@ def publish(report_html: Path, destination: Path) -> Path:
 
 
 def read_report_data(report_dir: Path) -> dict:
-    return json.loads((report_dir / configs.SLICE_METRICS_FILE).read_text())
+    return json.loads((report_dir / folders.SLICE_METRICS_FILE).read_text())
 
 
 def _cell(value) -> str:

@@ -13,7 +13,7 @@ from tfx.components.example_validator import executor as example_validator_execu
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from pipeline.configs import SERVING_SPLIT
+from config.pipeline import SERVING_SPLIT
 
 ANOMALIES_FILE = example_validator_executor.DEFAULT_FILE_NAME  # SchemaDiff.pb, as the stock executor
 # The schema's environments: the label source `tips` is not in SERVING.

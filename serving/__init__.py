@@ -4,5 +4,5 @@
 Serving reads the Pusher's serving directory and never imports the code that assembles the pipeline;
 what runs beside the stack (the monitor) attaches itself (`stack.attach`), so serving knows nothing of it.
 
-May import: models, registry, reports, pipeline.configs.
+May import: config, models, registry, reports.
 """

@@ -2,7 +2,7 @@
 failing one, on Prometheus's figures.
 
 Every `interval` seconds it asks Prometheus for the candidate's error rate (5xx among its requests) and
-its p99 latency over the last interval, and compares them with their bounds (pipeline/configs.py):
+its p99 latency over the last interval, and compares them with their bounds (config/serving.py):
 - both within: a passed check; the share steps up by `step` %, and once at `max` % with a passed check
   the candidate is promoted;
 - either outside: a failed check; `failed_checks` of them in a row roll the candidate back (recorded in
@@ -20,7 +20,8 @@ import json
 import sys
 import time
 
-from pipeline import configs
+from config import folders
+from config import serving as serving_config
 from serving import prometheus, stack, traffic
 
 LOG_FILE = "analysis.log"
@@ -28,17 +29,17 @@ LOG_FILE = "analysis.log"
 
 @dataclasses.dataclass(frozen=True)
 class Bounds:
-    interval_seconds: float = configs.CANARY_INTERVAL_SECONDS
-    max_error_rate: float = configs.CANARY_MAX_ERROR_RATE
-    max_p99_seconds: float = configs.CANARY_MAX_P99_SECONDS
-    failed_checks: int = configs.CANARY_FAILED_CHECKS
-    step_percent: float = configs.CANARY_STEP_PERCENT
-    max_percent: float = configs.CANARY_MAX_PERCENT
+    interval_seconds: float = serving_config.CANARY_INTERVAL_SECONDS
+    max_error_rate: float = serving_config.CANARY_MAX_ERROR_RATE
+    max_p99_seconds: float = serving_config.CANARY_MAX_P99_SECONDS
+    failed_checks: int = serving_config.CANARY_FAILED_CHECKS
+    step_percent: float = serving_config.CANARY_STEP_PERCENT
+    max_percent: float = serving_config.CANARY_MAX_PERCENT
 
 
 def measure(prometheus_url: str, version: str, window_seconds: float) -> dict:
     """The candidate's requests, error rate and p99 latency over the last `window_seconds`."""
-    window = f"{max(int(window_seconds), 2 * configs.PROMETHEUS_SCRAPE_SECONDS)}s"
+    window = f"{max(int(window_seconds), 2 * serving_config.PROMETHEUS_SCRAPE_SECONDS)}s"
     selector = f'version="{version}",route!="shadow"'
     requests = prometheus.scalar(
         prometheus_url, f"sum(increase(taxi_requests_total{{{selector}}}[{window}]))"
@@ -141,11 +142,11 @@ def _log(paths: stack.StackPaths, entry: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.analysis", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--interval", type=float, default=configs.CANARY_INTERVAL_SECONDS)
-    parser.add_argument("--max-p99", type=float, default=configs.CANARY_MAX_P99_SECONDS)
-    parser.add_argument("--max-error-rate", type=float, default=configs.CANARY_MAX_ERROR_RATE)
+    parser.add_argument("--interval", type=float, default=serving_config.CANARY_INTERVAL_SECONDS)
+    parser.add_argument("--max-p99", type=float, default=serving_config.CANARY_MAX_P99_SECONDS)
+    parser.add_argument("--max-error-rate", type=float, default=serving_config.CANARY_MAX_ERROR_RATE)
     args = parser.parse_args(argv)
-    paths = stack.StackPaths.of(configs.Settings.resolve(args.output_dir))
+    paths = stack.StackPaths.of(folders.Settings.resolve(args.output_dir))
     bounds = Bounds(
         interval_seconds=args.interval, max_p99_seconds=args.max_p99, max_error_rate=args.max_error_rate
     )

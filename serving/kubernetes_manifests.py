@@ -25,7 +25,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from pipeline import configs
+from config import kubeflow as kubeflow_config
+from config import serving as serving_config
 
 SCHEMAS = Path(__file__).parent / "kubernetes" / "schemas"
 INFERENCE_SERVICE_SCHEMA = SCHEMAS / "kserve_inferenceservice_v1beta1.json"
@@ -33,7 +34,7 @@ VIRTUAL_SERVICE_SCHEMA = SCHEMAS / "istio_virtualservice_v1beta1.json"
 KSERVE_LAYOUT = "kserve"
 
 
-def storage_uri(version: str, claim: str = configs.KFP_SHARED_VOLUME_CLAIM) -> str:
+def storage_uri(version: str, claim: str = kubeflow_config.KFP_SHARED_VOLUME_CLAIM) -> str:
     return f"pvc://{claim}/{KSERVE_LAYOUT}/{version}"
 
 
@@ -84,7 +85,7 @@ def shadow_virtual_service(
             "hosts": [host],
             "http": [
                 {
-                    "match": [{"uri": {"prefix": f"/v1/models/{configs.SERVING_MODEL_NAME}"}}],
+                    "match": [{"uri": {"prefix": f"/v1/models/{serving_config.SERVING_MODEL_NAME}"}}],
                     "route": [{"destination": {"host": stable, "port": {"number": 80}}, "weight": 100}],
                     "mirror": {"host": shadow, "port": {"number": 80}},
                     "mirrorPercentage": {"value": float(mirror_percent)},
@@ -111,7 +112,7 @@ def manifests(
     stable: str, candidate: str | None, canary_percent: float | None, shadow: bool, host: str
 ) -> dict[str, dict]:
     """File name -> manifest, for stable alone, a canary of `candidate`, or `candidate` as a shadow."""
-    name = configs.SERVING_MODEL_NAME
+    name = serving_config.SERVING_MODEL_NAME
     if candidate is None:
         found = {"inference-service.yaml": inference_service(name, stable)}
     elif shadow:

@@ -4,8 +4,8 @@ import jsonschema
 import pytest
 import yaml
 
-from registry.versions_test import saved_model
 from serving import kubernetes_manifests as k8s
+from tests.support.outputs import saved_model
 
 
 def test_a_canary_is_a_serverless_inference_service_with_its_share():

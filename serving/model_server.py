@@ -43,9 +43,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from config import folders
+from config import pipeline as pipeline_config
+from config import serving as serving_config
 from models import features
 from models.model import MISSING, PREDICTION, RAW_FEATURES_SIGNATURE
-from pipeline import configs
 from registry import versions
 from serving import request_log
 from serving.batching import RequestBatcher
@@ -63,11 +65,11 @@ class ServerSettings:
     version: str  # a version number, or LATEST
     labels: tuple[str, ...]  # the labels this server answers for (stable, canary)
     request_log_dir: Path | None
-    schema_path: Path = configs.SCHEMA_PATH
-    model_name: str = configs.SERVING_MODEL_NAME
-    poll_seconds: float = configs.SERVING_POLL_SECONDS
-    max_batch: int = configs.SERVING_MAX_BATCH
-    max_body_bytes: int = configs.SERVING_MAX_BODY_BYTES
+    schema_path: Path = folders.SCHEMA_PATH
+    model_name: str = serving_config.SERVING_MODEL_NAME
+    poll_seconds: float = serving_config.SERVING_POLL_SECONDS
+    max_batch: int = serving_config.SERVING_MAX_BATCH
+    max_body_bytes: int = serving_config.SERVING_MAX_BODY_BYTES
 
 
 class LoadedModel:
@@ -227,7 +229,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(settings: ServerSettings) -> Starlette:
-    metrics = ServerMetrics(configs.REPORTED_DECISION_THRESHOLD)
+    metrics = ServerMetrics(pipeline_config.REPORTED_DECISION_THRESHOLD)
     contract = RequestContract(settings.schema_path, settings.max_batch)
     slot = VersionSlot(settings, metrics)
     batcher = RequestBatcher(settings.max_batch)
@@ -275,14 +277,14 @@ def create_app(settings: ServerSettings) -> Starlette:
 
     async def predict(request: Request) -> Response:
         route = request.headers.get(ROUTE_HEADER, default_route)
-        if route != configs.SHADOW_ROUTE:
+        if route != serving_config.SHADOW_ROUTE:
             return await _respond(request, route)
         # nginx's `mirror` holds the client's keep-alive connection until the shadow has answered, so a
         # shadow answers nginx at once and predicts afterwards (Envoy's and Istio's mirroring never wait
         # either): a slow shadow then costs stable's clients nothing. Its latency, prediction and log row
         # are recorded as for any request; past SHADOW_MAX_PENDING waiting copies, new ones are dropped
         # and counted (status 503 on the shadow route).
-        if len(shadow_pending) >= configs.SHADOW_MAX_PENDING:
+        if len(shadow_pending) >= serving_config.SHADOW_MAX_PENDING:
             # Counted, not timed: a dropped copy has no latency to put in the shadow's histogram.
             metrics.requests.labels(slot.model.version if slot.model else "none", route, "503").inc()
             return _error(503, f"the shadow is {len(shadow_pending)} requests behind: this copy is dropped")
@@ -416,9 +418,9 @@ def create_app(settings: ServerSettings) -> Starlette:
             log = request_log.RequestLog(
                 settings.request_log_dir,
                 writer,
-                configs.REQUEST_LOG_FLUSH_SECONDS,
-                configs.REQUEST_LOG_MAX_BYTES,
-                configs.REQUEST_LOG_MAX_SECONDS,
+                serving_config.REQUEST_LOG_FLUSH_SECONDS,
+                serving_config.REQUEST_LOG_MAX_BYTES,
+                serving_config.REQUEST_LOG_MAX_SECONDS,
             )
             if threading.current_thread() is threading.main_thread():  # not under a test client's thread
                 signal.signal(signal.SIGUSR1, lambda *_: log.close_file_soon())

@@ -12,13 +12,14 @@ import tensorflow as tf
 from starlette.testclient import TestClient
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from benchmarks import model_variants
+from config import serving as serving_config
 from models import features
 from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
-from pipeline import configs
 from serving import model_server, raw_examples, request_log
-from tests import serving_models
+from tests.support import serving_models
 
-PREDICT = f"/v1/models/{configs.SERVING_MODEL_NAME}:predict"
+PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
 
 
 @pytest.fixture(scope="session")
@@ -179,7 +180,7 @@ def test_wrong_types_oversized_batches_and_bodies_are_refused(serving_dir, tmp_p
 
 
 def test_status_metadata_versions_and_labels_speak_tf_servings_rest(serving_dir, tmp_path):
-    base = f"/v1/models/{configs.SERVING_MODEL_NAME}"
+    base = f"/v1/models/{serving_config.SERVING_MODEL_NAME}"
     with _client(serving_dir, tmp_path, labels=("stable",)) as client:
         assert client.get(base).json() == {
             "model_version_status": [
@@ -262,7 +263,7 @@ def test_a_model_that_fails_answers_500_counted_and_the_server_stays_up(tmp_path
     """A version that passes the warm-up, then fails on real fares: its failures are the server's (5xx,
     what the canary analysis counts), never a dropped connection, and nothing is logged for them."""
     serving = tmp_path / "serving"
-    serving_models.broken(trained_model, serving / "300")
+    model_variants.broken(trained_model, serving / "300")
     header, rows = _trips(2)
     with _client(serving, tmp_path, version="300") as client:
         _wait(lambda: client.get("/ready").status_code == 200)
@@ -290,9 +291,9 @@ def test_a_shadow_copy_is_answered_at_once_and_predicted_after(tmp_path, trained
     """nginx waits for a mirrored copy before the client's connection may carry its next request: a
     shadow therefore answers 202 before its model runs, then predicts, counts and logs as usual."""
     serving = tmp_path / "serving"
-    serving_models.slow(trained_model, serving / "400", seconds=0.5)
+    model_variants.slow(trained_model, serving / "400", seconds=0.5)
     header, rows = _trips(1)
-    headers = {"X-Request-Id": "copy1", "X-Route": configs.SHADOW_ROUTE}
+    headers = {"X-Request-Id": "copy1", "X-Route": serving_config.SHADOW_ROUTE}
     with _client(serving, tmp_path, version="400", labels=()) as client:
         _wait(lambda: client.get("/ready").status_code == 200)
         started = time.perf_counter()
@@ -314,12 +315,12 @@ def test_a_shadow_copy_is_answered_at_once_and_predicted_after(tmp_path, trained
 
 
 def test_a_shadow_too_far_behind_drops_new_copies_and_counts_them(tmp_path, trained_model, monkeypatch):
-    monkeypatch.setattr(configs, "SHADOW_MAX_PENDING", 1)
+    monkeypatch.setattr(serving_config, "SHADOW_MAX_PENDING", 1)
     serving = tmp_path / "serving"
-    serving_models.slow(trained_model, serving / "400", seconds=0.5)
+    model_variants.slow(trained_model, serving / "400", seconds=0.5)
     header, rows = _trips(1)
     body = {"instances": [_instance(header, rows[0])]}
-    headers = {"X-Route": configs.SHADOW_ROUTE}
+    headers = {"X-Route": serving_config.SHADOW_ROUTE}
     with _client(serving, tmp_path, version="400", labels=()) as client:
         _wait(lambda: client.get("/ready").status_code == 200)
         assert client.post(PREDICT, json=body, headers=headers).status_code == 202

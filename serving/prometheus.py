@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from pipeline import configs
+from config import serving as serving_config
 
 RULES_DIR = Path(__file__).parent / "prometheus"
 RULE_FILES = sorted(RULES_DIR.glob("*_rules.yml"))
@@ -35,7 +35,7 @@ def write_targets(root: Path, slots: list[dict]) -> None:
 
 def write_config(root: Path, extra_rule_files: list[str] = ()) -> Path:
     """prometheus.yml: the stack's rules and an attached service's (`extra_rule_files`)."""
-    interval = f"{configs.PROMETHEUS_SCRAPE_SECONDS}s"
+    interval = f"{serving_config.PROMETHEUS_SCRAPE_SECONDS}s"
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(path) for path in RULE_FILES] + [str(path) for path in extra_rule_files],

@@ -6,11 +6,11 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from config import folders
 from models import features
-from pipeline import configs
 
 
-def column_types(schema_path: Path = configs.SCHEMA_PATH) -> dict[str, int]:
+def column_types(schema_path: Path = folders.SCHEMA_PATH) -> dict[str, int]:
     """Column -> schema_pb2 type (INT, FLOAT, BYTES) of the curated schema."""
     schema = text_format.Parse(schema_path.read_text(), schema_pb2.Schema())
     return {feature.name: feature.type for feature in schema.feature}

@@ -3,13 +3,13 @@ at a time, with the first wrong trip named when a check fails."""
 
 import pytest
 
-from pipeline import configs
+from config import folders
 from serving.request_contract import EXAMPLE_TRIP, BadRequest, RequestContract
 
 
 @pytest.fixture(scope="module")
 def contract() -> RequestContract:
-    return RequestContract(configs.SCHEMA_PATH, max_batch=50)
+    return RequestContract(folders.SCHEMA_PATH, max_batch=50)
 
 
 TRIPS = [

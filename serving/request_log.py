@@ -23,8 +23,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from config import serving as serving_config
 from models import features
-from pipeline import configs
 
 OPEN_SUFFIX = ".open"
 WRITE_CHUNK_ROWS = 256
@@ -34,7 +34,7 @@ LOG_COLUMNS = [
     "trip",
     "time",
     "model_version",
-    configs.REQUEST_LOG_ROUTE_COLUMN,
+    serving_config.REQUEST_LOG_ROUTE_COLUMN,
     "latency_ms",
     "prediction",
 ]

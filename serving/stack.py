@@ -25,7 +25,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pipeline import configs
+from config import folders
+from config import serving as serving_config
 from registry import versions
 from serving import prometheus, request_log, traffic
 
@@ -43,7 +44,7 @@ class StackPaths:
     request_log: Path
 
     @classmethod
-    def of(cls, settings: configs.Settings) -> "StackPaths":
+    def of(cls, settings: folders.Settings) -> "StackPaths":
         return cls(settings.serving_model_dir, settings.serving_stack_dir, settings.request_log_dir)
 
     @property
@@ -157,7 +158,7 @@ def _start_server(paths: StackPaths, version: str, label: str, port: int) -> dic
         ],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + configs.SERVING_START_SECONDS
+    deadline = time.monotonic() + serving_config.SERVING_START_SECONDS
     reason = "it did not answer"
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -208,7 +209,7 @@ def _apply_traffic(paths: StackPaths, state: dict) -> None:
 
 def _wait_for_generation(port: int, generation: int) -> None:
     """Returns once new connections reach workers of this generation's configuration."""
-    deadline = time.monotonic() + configs.SERVING_START_SECONDS
+    deadline = time.monotonic() + serving_config.SERVING_START_SECONDS
     answered = None
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, ValueError):
@@ -217,7 +218,7 @@ def _wait_for_generation(port: int, generation: int) -> None:
                 return
         time.sleep(0.02)
     raise StackError(
-        f"nginx on port {port} did not take up the new configuration in {configs.SERVING_START_SECONDS:g} s "
+        f"nginx on port {port} did not take up the new configuration in {serving_config.SERVING_START_SECONDS:g} s "
         f"(generation {generation}; it answers {answered}): see nginx_error.log in the stack's run folder"
     )
 
@@ -225,8 +226,8 @@ def _wait_for_generation(port: int, generation: int) -> None:
 # --- commands ---------------------------------------------------------------------------------------
 
 
-def start(paths: StackPaths, version: str | None = None, port: int = configs.SERVING_PORT,
-          prometheus_port: int = configs.PROMETHEUS_PORT) -> dict:  # fmt: skip
+def start(paths: StackPaths, version: str | None = None, port: int = serving_config.SERVING_PORT,
+          prometheus_port: int = serving_config.PROMETHEUS_PORT) -> dict:  # fmt: skip
     """Starts nginx, a server for `version` (default: production) and Prometheus; returns the state."""
     for tool in ("nginx", "prometheus"):
         if shutil.which(tool) is None:
@@ -514,7 +515,7 @@ def rollback(paths: StackPaths, reason: str) -> Rollback:
 
 def _retire(slot: dict) -> None:
     """Stops a server nginx no longer sends to, after the old nginx workers' last requests."""
-    time.sleep(configs.SERVING_DRAIN_SECONDS)
+    time.sleep(serving_config.SERVING_DRAIN_SECONDS)
     stop_process(slot.get("pid"))
 
 

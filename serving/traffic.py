@@ -18,7 +18,7 @@ in-flight requests finish on the old workers.
 
 import dataclasses
 
-from pipeline import configs
+from config import serving as serving_config
 
 SINGLE, SHADOW, CANARY, BLUE_GREEN = "single", "shadow", "canary", "blue-green"
 MODES = (SINGLE, SHADOW, CANARY, BLUE_GREEN)
@@ -58,7 +58,9 @@ class Traffic:
             raise ValueError(f"mode {self.mode} needs a second version")
 
 
-def render(traffic: Traffic, port: int, run_dir: str, model_name: str = configs.SERVING_MODEL_NAME) -> str:
+def render(
+    traffic: Traffic, port: int, run_dir: str, model_name: str = serving_config.SERVING_MODEL_NAME
+) -> str:
     """The whole nginx.conf for this traffic, listening on 127.0.0.1:`port`."""
     base = f"/v1/models/{model_name}"
     backends = [traffic.stable] + ([traffic.candidate] if traffic.candidate else [])
@@ -105,8 +107,8 @@ http {{
     fastcgi_temp_path {run_dir}/fastcgi;
     uwsgi_temp_path {run_dir}/uwsgi;
     scgi_temp_path {run_dir}/scgi;
-    client_max_body_size {configs.SERVING_MAX_BODY_BYTES};
-    client_body_buffer_size {configs.SERVING_MAX_BODY_BYTES};
+    client_max_body_size {serving_config.SERVING_MAX_BODY_BYTES};
+    client_body_buffer_size {serving_config.SERVING_MAX_BODY_BYTES};
     default_type application/json;
 {upstreams}
     # The key a canary split is sticky on: the client's X-Request-Key, else the request's own id.
@@ -129,7 +131,7 @@ http {{
             return 200 '{{"mode": "{traffic.mode}", "generation": {traffic.generation}}}';
         }}
         location @too_large {{
-            return 413 '{{"error": "the request body is larger than the {configs.SERVING_MAX_BODY_BYTES} bytes allowed"}}';
+            return 413 '{{"error": "the request body is larger than the {serving_config.SERVING_MAX_BODY_BYTES} bytes allowed"}}';
         }}
         location = {base}:predict {{
 {mirror}{proxy}
@@ -155,10 +157,10 @@ http {{
         location = /_shadow {{
             internal;
 {proxy}
-            proxy_set_header X-Route {configs.SHADOW_ROUTE};
-            proxy_connect_timeout {configs.SHADOW_TIMEOUT_MS}ms;
-            proxy_send_timeout {configs.SHADOW_TIMEOUT_MS}ms;
-            proxy_read_timeout {configs.SHADOW_TIMEOUT_MS}ms;
+            proxy_set_header X-Route {serving_config.SHADOW_ROUTE};
+            proxy_connect_timeout {serving_config.SHADOW_TIMEOUT_MS}ms;
+            proxy_send_timeout {serving_config.SHADOW_TIMEOUT_MS}ms;
+            proxy_read_timeout {serving_config.SHADOW_TIMEOUT_MS}ms;
             proxy_pass http://{candidate or stable}{base}:predict;
         }}
         location {base} {{

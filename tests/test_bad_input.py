@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from tests.conftest import assert_refused, run_cli, tree_digest
+from tests.support.outputs import assert_refused, run_cli, tree_digest
 
 
 def test_missing_input_folder(tmp_path, output_dir_with_pushed_model):

@@ -1,7 +1,7 @@
 """Corrupted data the input checks refuse before anything runs: each case names the file and the fault.
 
 These faults break parsing (or hide from statistics: a span written twice has the distributions of the
-original), so they are caught by `pipeline.inputs` before the pipeline starts, with exit status 2 and
+original), so they are caught by `inputs.layout` before the pipeline starts, with exit status 2 and
 nothing stored touched. tests/e2e/test_corrupted_data.py has the faults the pipeline itself catches.
 """
 
@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
-from tests import corrupted_data
-from tests.conftest import assert_refused, run_cli, tree_digest, write_sampled_spans
+from tests.support import corrupted_data
+from tests.support.outputs import assert_refused, run_cli, tree_digest
+from tests.support.spans import write_sampled_spans
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
-"""The layering rule: each package's docstring says what it may import ("May import: ..."), and every
-module's imports (read from its syntax tree, function-level imports included) keep to it, with no loop
-between modules. Tests may import anything; they are checked for neither.
+"""The layering rule: each package's docstring says which packages it may import ("May import: ...", whole
+packages, no exceptions), and every module keeps to it in what it imports and in what it reaches through
+the modules it imports, within its own package too (read from syntax trees, function-level imports
+included), with no loop between modules. Tests may import anything; they are checked for neither.
 """
 
 import ast
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import configs
+from config import folders
 
 RULE_LINE = re.compile(r"^May import: (.+?)\.?$", re.M)
 NOTHING = "nothing of this project"
@@ -75,25 +76,56 @@ def imports_of(path: Path, own_packages: set[str], own_modules: set[str]) -> lis
 
 
 def layering_violations(root: Path) -> list[str]:
+    """Every import, direct or reached through other modules of this project (within a package too), of a
+    package its importer's rule does not list; every rule that names a module instead of a package."""
     own_packages = set(packages(root))
     modules = source_modules(root)
+    rules = {package: rule_of(root, package) for package in sorted(own_packages)}
     violations = [
         f"{root / package / '__init__.py'}: no 'May import: ...' line in the docstring"
-        for package in sorted(own_packages)
-        if rule_of(root, package) is None
+        for package, rule in rules.items()
+        if rule is None
     ]
-    for name, path in modules.items():
+    violations += [
+        f"{root / package / '__init__.py'}: the rule names {entry}, a module: a rule lists whole packages, "
+        "with no exceptions"
+        for package, rule in rules.items()
+        for entry in sorted(rule or ())
+        if "." in entry
+    ]
+    graph = {name: imports_of(path, own_packages, set(modules)) for name, path in modules.items()}
+    for name in sorted(modules):
         package = name.split(".")[0]
-        allowed = rule_of(root, package) or set()
-        for line, imported in imports_of(path, own_packages, set(modules)):
-            if imported.split(".")[0] == package:
+        allowed = (rules[package] or set()) | {package}
+        for chain in _reached(name, graph, set(modules)):
+            imported = chain[-1][1]
+            if imported.split(".")[0] in allowed:
                 continue
-            if not any(imported == entry or imported.startswith(f"{entry}.") for entry in allowed):
-                violations.append(
-                    f"{path.relative_to(root)}:{line} imports {imported}, but {package} may import only "
-                    f"{', '.join(sorted(allowed)) or NOTHING} ({package}/__init__.py)"
-                )
+            line, first = chain[0]
+            through = f" (through {' -> '.join(step for _, step in chain[:-1])})" if len(chain) > 1 else ""
+            violations.append(
+                f"{modules[name].relative_to(root)}:{line} reaches {imported}{through}, but {package} may "
+                f"import only {', '.join(sorted(rules[package] or ())) or NOTHING} ({package}/__init__.py)"
+            )
     return violations
+
+
+def _reached(start: str, graph: dict[str, list[tuple[int, str]]], modules: set[str]) -> list[list]:
+    """For every module `start` reaches, directly or through this project's modules, the first chain of
+    (line, module) imports found to it (breadth first, so the shortest)."""
+    chains, seen, frontier = [], {start}, [[step] for step in graph[start]]
+    while frontier:
+        chain = frontier.pop(0)
+        imported = chain[-1][1]
+        if imported in seen:
+            continue
+        seen.add(imported)
+        chains.append(chain)
+        target = imported if imported in modules else None
+        if target is None:  # a package imported as a whole runs its __init__
+            target = imported.split(".")[0] if imported.split(".")[0] in modules else None
+        frontier.extend(chain + [step] for step in graph.get(target, []) if target)
+    return chains
 
 
 def import_loops(root: Path) -> list[list[str]]:
@@ -136,18 +168,18 @@ def import_loops(root: Path) -> list[list[str]]:
 
 
 def test_every_module_keeps_to_its_package_rule():
-    assert layering_violations(configs.REPO_ROOT) == []
+    assert layering_violations(folders.REPO_ROOT) == []
 
 
 def test_no_modules_import_each_other():
-    assert import_loops(configs.REPO_ROOT) == []
+    assert import_loops(folders.REPO_ROOT) == []
 
 
 def test_the_architecture_page_states_the_same_rule():
     """docs/architecture.md's table repeats each package's rule for readers: it must not drift from it."""
-    table = (configs.REPO_ROOT / "docs" / "architecture.md").read_text()
-    for package in packages(configs.REPO_ROOT):
-        rule = rule_of(configs.REPO_ROOT, package)
+    table = (folders.REPO_ROOT / "docs" / "architecture.md").read_text()
+    for package in packages(folders.REPO_ROOT):
+        rule = rule_of(folders.REPO_ROOT, package)
         row = re.search(rf"^\| `{package}/`[^\n]*\| ([^|\n]*) \|$", table, re.M)
         if row is None or rule is None or row.group(1) in ("everything", "everything above"):
             continue
@@ -166,11 +198,10 @@ def _package(root: Path, name: str, rule: str, modules: dict[str, str]) -> None:
 
 @pytest.fixture
 def layered_tree(tmp_path) -> Path:
-    _package(tmp_path, "models", NOTHING, {"features": "X = 1\n"})
-    _package(
-        tmp_path, "pipeline", "models, components", {"configs": "Y = 2\n", "build": "import components\n"}
-    )
-    _package(tmp_path, "components", "models, pipeline.configs", {"gate": "from pipeline import configs\n"})
+    _package(tmp_path, "config", NOTHING, {"pipeline": "Y = 2\n"})
+    _package(tmp_path, "models", "config", {"features": "X = 1\n"})
+    _package(tmp_path, "components", "config, models", {"gate": "from config import pipeline\n"})
+    _package(tmp_path, "pipeline", "config, models, components", {"build": "import components.gate\n"})
     return tmp_path
 
 
@@ -184,8 +215,27 @@ def test_a_component_importing_the_pipeline_breaks_the_rule(layered_tree):
         "def render():\n    from pipeline import build\n"
     )
     [violation] = layering_violations(layered_tree)
-    assert violation.startswith("components/slice_report.py:2 imports pipeline.build")
-    assert "components may import only models, pipeline.configs" in violation
+    assert violation.startswith("components/slice_report.py:2 reaches pipeline.build")
+    assert "components may import only config, models" in violation
+
+
+def test_what_a_module_reaches_through_its_own_package_is_checked(layered_tree):
+    """models.features may import config; if it reached components through a module of its own package,
+    the chain is named."""
+    (layered_tree / "models" / "helpers.py").write_text("from components import gate\n")
+    (layered_tree / "models" / "features.py").write_text("from models import helpers\n")
+    violations = layering_violations(layered_tree)
+    assert any(
+        v.startswith("models/features.py:1 reaches components.gate (through models.helpers)")
+        for v in violations
+    ), violations
+
+
+def test_a_rule_naming_a_module_is_an_exception_and_refused(layered_tree):
+    (layered_tree / "models" / "__init__.py").write_text(
+        '"""A package.\n\nMay import: config, pipeline.build.\n"""\n'
+    )
+    assert any("names pipeline.build, a module" in v for v in layering_violations(layered_tree))
 
 
 def test_a_package_without_a_rule_is_reported(layered_tree):

@@ -2,12 +2,12 @@
 
 import subprocess
 
-from pipeline import configs
+from config import folders
 
 
 def _dry_run(*arguments: str) -> str:
     return subprocess.run(
-        ["make", "-n", *arguments], cwd=configs.REPO_ROOT, capture_output=True, text=True, check=True
+        ["make", "-n", *arguments], cwd=folders.REPO_ROOT, capture_output=True, text=True, check=True
     ).stdout
 
 
@@ -16,14 +16,14 @@ def test_tfx_run_passes_data_serving_logs_and_verbose_through_the_environment():
     assert "TAXI_DATA_ROOT=/data/spans" in commands and "TAXI_SERVING_LOGS=/data/logs" in commands
     assert "VERBOSE=1" in commands and "TAXI_OUTPUT_DIR=/tmp/out" in commands
     assert "--data-root" not in commands  # the tfx CLI passes no flags: everything goes by the environment
-    assert f"$BEAM_HOME/{configs.TFX_CLI_EXIT_STATUS_FILE}" in commands  # the run's own exit status
+    assert f"$BEAM_HOME/{folders.TFX_CLI_EXIT_STATUS_FILE}" in commands  # the run's own exit status
 
 
 def test_help_lists_every_target_in_its_group():
-    listing = subprocess.run(["make", "help"], cwd=configs.REPO_ROOT, capture_output=True, text=True).stdout
+    listing = subprocess.run(["make", "help"], cwd=folders.REPO_ROOT, capture_output=True, text=True).stdout
     for group in ("Run", "Inspect a run", "Kubeflow Pipelines", "Benchmarks", "Tests and code health"):
         assert f"\n{group}" in listing
-    makefile = (configs.REPO_ROOT / "Makefile").read_text()
+    makefile = (folders.REPO_ROOT / "Makefile").read_text()
     documented = [
         line.split(":")[0] for line in makefile.splitlines() if " ## " in line and not line.startswith("#")
     ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, tree_digest
+from tests.support.outputs import run_cli, tree_digest
 
 
 def _mount_tmpfs(folder: Path, size: str) -> None:

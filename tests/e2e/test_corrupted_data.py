@@ -15,16 +15,20 @@ from pathlib import Path
 import pytest
 
 from cli import main as cli
-from pipeline import configs, inputs, local_pipeline, local_runner
+from config import folders
+from config import pipeline as pipeline_config
+from inputs import layout
+from pipeline import local_pipeline, local_runner
 from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
 from registry import versions
 from reports import run_summary
-from tests import corrupted_data
-from tests.conftest import SMALL_RUN, tree_digest, write_sampled_spans
+from tests.support import corrupted_data
+from tests.support.outputs import tree_digest
+from tests.support.spans import SMALL_RUN, write_sampled_spans
 
 pytestmark = pytest.mark.e2e
 
-CURRENT = configs.CURRENT_SPAN_SPLIT
+CURRENT = pipeline_config.CURRENT_SPAN_SPLIT
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +99,11 @@ def test_drift_anomaly_shows_the_measured_distance_and_threshold(tmp_path, real_
     data_root = tmp_path / "data"
     shutil.copytree(real_spans, data_root)
     corrupted_data.fares_times_three(data_root)
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
-    inputs.prepare(settings)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
+    layout.prepare(settings)
     with pytest.raises(RuntimeError, match="TrainingDataGate|DataRejectedError"):
         ProgressReportingBeamDagRunner().run(local_pipeline.build(settings))
-    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
 
     anomalies = summary["data_validation"]["anomalies"]
     [fare] = [a for a in anomalies if a["feature"] == "fare" and a["measure"] == "Jensen-Shannon"]
@@ -113,17 +117,17 @@ def test_drift_anomaly_shows_the_measured_distance_and_threshold(tmp_path, real_
     assert drift["payment_type"]["value"] < drift["payment_type"]["threshold"]  # recorded though not fired
 
 
-def _run_small(settings: configs.Settings) -> dict:
-    inputs.prepare(settings)
+def _run_small(settings: folders.Settings) -> dict:
+    layout.prepare(settings)
     ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **SMALL_RUN))
-    return run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    return run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
 
 
 def test_label_flip_passes_validation_and_is_refused_by_the_evaluator(tmp_path):
     data_root = tmp_path / "data"
     write_sampled_spans(data_root, keep_every=7)
     corrupted_data.label_flip(data_root)
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
 
     summary = _run_small(settings)
 
@@ -140,11 +144,11 @@ def test_serving_skew_holds_the_push_of_a_blessed_model(tmp_path, real_spans):
     data_root = tmp_path / "data"
     write_sampled_spans(data_root, keep_every=7)
     serving_logs = tmp_path / "serving_logs"
-    from pipeline import taxi_sample
+    from inputs import taxi_sample
 
     taxi_sample.write_serving_logs(corrupted_data.newest_span_file(real_spans), serving_logs)
     corrupted_data.serving_fares_in_cents(serving_logs)
-    settings = configs.Settings(
+    settings = folders.Settings(
         output_dir=tmp_path / "outputs", data_root=data_root, serving_logs=serving_logs
     )
 

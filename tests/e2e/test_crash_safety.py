@@ -19,10 +19,12 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import configs, local_runner
+from config import folders
+from config import pipeline as pipeline_config
+from pipeline import local_runner
 from registry import versions
 from reports import run_summary, runs
-from tests.conftest import SMALL_RUN
+from tests.support.spans import SMALL_RUN
 
 pytestmark = pytest.mark.e2e
 
@@ -59,9 +61,11 @@ def _start(output_dir: Path, data_root: Path, log: Path, slow_disk: bool = False
         f"""
         import sys
         from pathlib import Path
-        from pipeline import configs, local_runner
-        from tests.conftest import SMALL_RUN
-        settings = configs.Settings(output_dir=Path({str(output_dir)!r}), data_root=Path({str(data_root)!r}))
+        from config import folders
+        from config import pipeline as pipeline_config
+        from pipeline import local_runner
+        from tests.support.spans import SMALL_RUN
+        settings = folders.Settings(output_dir=Path({str(output_dir)!r}), data_root=Path({str(data_root)!r}))
         sys.exit(local_runner.run(settings, **SMALL_RUN))
         """
     )
@@ -148,7 +152,7 @@ def _kill_when(process: subprocess.Popen, condition, log: Path) -> None:
 
 def _states(store: metadata_store.MetadataStore, run) -> dict[str, int]:
     return {
-        runs.node_id_of(store, e.id, configs.PIPELINE_NAME): e.last_known_state
+        runs.node_id_of(store, e.id, pipeline_config.PIPELINE_NAME): e.last_known_state
         for e in store.get_executions_by_context(run.id)
     }
 
@@ -178,16 +182,16 @@ def _headline(summary: dict) -> tuple:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, small_taxi_spans_module):
     output_dir = tmp_path_factory.mktemp("uninterrupted") / "outputs"
-    settings = configs.Settings(output_dir=output_dir, data_root=small_taxi_spans_module)
+    settings = folders.Settings(output_dir=output_dir, data_root=small_taxi_spans_module)
     assert local_runner.run(settings, **SMALL_RUN) == 0
-    return run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    return run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
 
 
 def test_runs_killed_inside_each_component_resume_to_the_uninterrupted_result(
     tmp_path, small_taxi_spans_module, uninterrupted
 ):
     assert uninterrupted["evaluation"]["blessed"] and uninterrupted["pushed_model"], "the reference must push"
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=small_taxi_spans_module)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=small_taxi_spans_module)
     killed_runs = []
     for index, node_id in enumerate(KILLED_INSIDE):
         log = tmp_path / f"run-{index}.log"
@@ -202,7 +206,7 @@ def test_runs_killed_inside_each_component_resume_to_the_uninterrupted_result(
         assert "taking over" in log.read_text() or index == 0, log.read_text()[-2000:]
 
         store = runs.open_store(settings.metadata_path)  # ML Metadata stays readable after every kill
-        found = runs.find_run(settings.metadata_path, configs.PIPELINE_NAME)
+        found = runs.find_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
         assert found is not None
         states = _states(store, found[1])
         assert states[node_id] == metadata_store_pb2.Execution.RUNNING, (node_id, states)
@@ -218,11 +222,11 @@ def test_runs_killed_inside_each_component_resume_to_the_uninterrupted_result(
     final = _start(settings.output_dir, small_taxi_spans_module, log)
     assert final.wait(timeout=900) == 0, log.read_text()[-3000:]
     assert "taking over" in log.read_text()
-    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
 
     assert _headline(summary) == _headline(uninterrupted)
     store = runs.open_store(settings.metadata_path)
-    final_run = runs.find_run(settings.metadata_path, configs.PIPELINE_NAME)[1]
+    final_run = runs.find_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)[1]
     final_states = _states(store, final_run)
     assert all(state in FINISHED for state in final_states.values()), final_states
     # Every artifact the finished run read was written by an execution that completed: none by a killed one.
@@ -238,7 +242,7 @@ def test_runs_killed_inside_each_component_resume_to_the_uninterrupted_result(
 
 
 def _kill_inside_while_a_second_run_is_refused(
-    first: subprocess.Popen, settings: configs.Settings, tmp_path: Path, node_id: str, log: Path
+    first: subprocess.Popen, settings: folders.Settings, tmp_path: Path, node_id: str, log: Path
 ) -> None:
     """While the first run is inside `node_id`, a second on the same folder is refused at once, naming it."""
     _wait_until_running(first, settings.metadata_path, node_id, log)

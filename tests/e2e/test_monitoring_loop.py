@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
+from config import pipeline as pipeline_config
 from models import features
 from monitoring import feedback, loop, page, replay, spans
-from pipeline import configs, local_runner
+from pipeline import local_runner
 from registry import versions
 from serving import prometheus, stack
-from tests import browser
+from tests.support import browser
 
 pytestmark = pytest.mark.e2e
 
@@ -73,9 +74,9 @@ def test_clean_replay_rebuilds_the_span_measures_live_quality_and_ramps_the_new_
         # Nothing lost, nothing duplicated, across a restart of the stable server.
         assert summary["replay"]["answered"] == len(rows) and summary["replay"]["failed"] == 0
         assert summary["replay"]["labels_sent"] == len(rows) and summary["replay"]["labels_refused"] == 0
-        [span_file] = (settings.data_root / f"{configs.SPAN_FOLDER_PREFIX}{replay.REPLAYED_SPAN}").glob(
-            f"{spans.FILE_PREFIX}*.csv"
-        )
+        [span_file] = (
+            settings.data_root / f"{pipeline_config.SPAN_FOLDER_PREFIX}{replay.REPLAYED_SPAN}"
+        ).glob(f"{spans.FILE_PREFIX}*.csv")
         with span_file.open(newline="") as handle:
             rebuilt = Counter(map(_numbers, csv.DictReader(handle)))
         assert rebuilt == Counter(_numbers(dict(zip(header, row, strict=True))) for row in rows)
@@ -101,7 +102,7 @@ def test_clean_replay_rebuilds_the_span_measures_live_quality_and_ramps_the_new_
         assert live["trips"] == len(rows)
         assert live["auc"] == pytest.approx(roc_auc_score(truth, scores), abs=1e-6)
         assert live["accuracy"] == pytest.approx(
-            accuracy_score(truth, scores >= configs.REPORTED_DECISION_THRESHOLD)
+            accuracy_score(truth, scores >= pipeline_config.REPORTED_DECISION_THRESHOLD)
         )
         evaluated = summary["monitor"]["evaluated"]["overall"]
         assert (

@@ -23,13 +23,16 @@ from tensorflow_model_analysis.writers import eval_config_writer
 from tfx.orchestration import metadata
 
 from components import production_model
-from pipeline import configs, inputs, local_pipeline
+from config import folders
+from config import pipeline as pipeline_config
+from inputs import layout
+from pipeline import local_pipeline
 from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
 from registry import versions
 from reports import evaluation_results, run_summary
 from serving import raw_examples
-from tests import browser
-from tests.conftest import SMALL_RUN, write_sampled_spans
+from tests.support import browser
+from tests.support.spans import SMALL_RUN, write_sampled_spans
 
 pytestmark = pytest.mark.e2e
 
@@ -53,9 +56,9 @@ NEWEST_SPAN = 20162
 KEY_SLICE_NAME = "payment_type=Credit Card"
 
 
-def _run_pipeline(settings: configs.Settings) -> dict[str, str]:
+def _run_pipeline(settings: folders.Settings) -> dict[str, str]:
     """Runs the pipeline once; returns node id -> state of its execution in that run."""
-    inputs.prepare(settings)
+    layout.prepare(settings)
     ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **SMALL_RUN))
     return _states_of_latest_run(settings.metadata_path)
 
@@ -84,7 +87,7 @@ def _node_type_id(store) -> int:
 
 def _input_artifacts(store, node_id: str, key: str):
     """Artifacts the newest execution of `node_id` read under input `key`, with their producer node."""
-    node = store.get_context_by_type_and_name("node", f"{configs.PIPELINE_NAME}.{node_id}")
+    node = store.get_context_by_type_and_name("node", f"{pipeline_config.PIPELINE_NAME}.{node_id}")
     execution = max(store.get_executions_by_context(node.id), key=lambda e: e.id)
     events = [
         e
@@ -113,7 +116,7 @@ def workspace(tmp_path_factory):
     write_sampled_spans(data_root, keep_every=7)
     # The newest span arrives later, in the last test.
     shutil.move(data_root / f"span-{NEWEST_SPAN}", root / f"held-back-span-{NEWEST_SPAN}")
-    return root, configs.Settings(output_dir=root / "outputs", data_root=data_root)
+    return root, folders.Settings(output_dir=root / "outputs", data_root=data_root)
 
 
 def test_first_run_executes_every_component_once_and_pushes(workspace):
@@ -128,9 +131,9 @@ def test_first_run_executes_every_component_once_and_pushes(workspace):
         used = text_format.Parse(
             (Path(schema_artifact.uri) / "schema.pbtxt").read_text(), schema_pb2.Schema()
         )
-        assert used == text_format.Parse(configs.SCHEMA_PATH.read_text(), schema_pb2.Schema())
+        assert used == text_format.Parse(folders.SCHEMA_PATH.read_text(), schema_pb2.Schema())
 
-    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     assert summary["succeeded"] and summary["evaluation"]["blessed"]
     assert summary["evaluation"]["metrics"]["auc"] >= SMALL_RUN["min_auc"]
     # The small evaluation window is under the sample's cap, so the Evaluator judged all of it.
@@ -163,9 +166,9 @@ def test_pushed_model_serves_raw_examples_without_tips(workspace):
 
 def test_slice_report_holds_every_slice_with_tfmas_values(workspace):
     _, settings = workspace
-    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     report_dir = Path(summary["slice_report"]).parent
-    data = json.loads((report_dir / configs.SLICE_METRICS_FILE).read_text())
+    data = json.loads((report_dir / folders.SLICE_METRICS_FILE).read_text())
     rows = {row["slice"]: row for row in data["slices"]}
     # The first run's evaluation holds the candidate alone (nothing in production), so unnamed.
     result = tfma.load_eval_result(summary["evaluation"]["evaluation_uri"])
@@ -175,7 +178,7 @@ def test_slice_report_holds_every_slice_with_tfmas_values(workspace):
         assert row["metrics"]["example_count"] == metrics["example_count"]["doubleValue"]
         assert row["metrics"]["binary_accuracy"] == pytest.approx(metrics["binary_accuracy"]["doubleValue"])
     # Every configured slicing spec, the key slice, and the hour-band cross from Transform.
-    specs = {" × ".join(features) or "Overall" for features in configs.SLICE_FEATURES}
+    specs = {" × ".join(features) or "Overall" for features in pipeline_config.SLICE_FEATURES}
     assert {row["spec"] for row in data["slices"]} == specs
     assert rows[KEY_SLICE_NAME]["is_key_slice"] and not rows[KEY_SLICE_NAME]["small"]
     assert data["baseline"]["source"] == production_model.FROM_CANDIDATE
@@ -187,11 +190,11 @@ def test_slice_report_holds_every_slice_with_tfmas_values(workspace):
 
 def test_slice_report_renders_in_a_browser(workspace, tmp_path):
     _, settings = workspace
-    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     page = Path(summary["slice_report"])
     dom = browser.Elements(browser.dump_dom(page))
     assert dom.find("table", id="slices")[0][1].get("data-ready") == "true"
-    data = json.loads((page.parent / configs.SLICE_METRICS_FILE).read_text())
+    data = json.loads((page.parent / folders.SLICE_METRICS_FILE).read_text())
     assert len([e for e in dom.find("tr") if "data-slice" in e[1]]) == len(data["slices"])
     assert dom.find("rect", **{"class": "bar"}) and dom.find("polyline", **{"class": "series"})
     assert browser.screenshot(page, tmp_path / "slice_report.png").stat().st_size > 20_000
@@ -228,7 +231,7 @@ def test_second_run_compares_with_production_and_reuses_the_rest(workspace):
     # The pushed model is now production: a new baseline, so a new evaluation, report and push.
     assert executed == ["Evaluator", "ProductionModel", "PushGate", "Pusher", "SliceReport"]
     assert all(states[node] == "CACHED" for node in COMPONENTS if node not in executed)
-    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     [first_version] = versions.complete_versions(settings.serving_model_dir)[:1]
     assert summary["evaluation"]["baseline"]["source"] == production_model.FROM_PRODUCTION
     assert summary["evaluation"]["baseline"]["version"] == first_version
@@ -261,14 +264,14 @@ def test_regression_overall_and_on_the_key_slice_is_not_pushed_and_named(workspa
         v: versions.fingerprint(settings.serving_model_dir / v)
         for v in versions.complete_versions(settings.serving_model_dir)
     }
-    inputs.prepare(settings)
+    layout.prepare(settings)
     # Also a cap under the evaluation window's size: the Evaluator judges exactly that many examples.
     unreachable = {**SMALL_RUN, "min_auc": 0.999, "key_slice_min_auc": 0.99, "max_evaluation_examples": 350}
     ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **unreachable))
 
     states = _states_of_latest_run(settings.metadata_path)
     assert states["Evaluator"] == states["Pusher"] == states["SliceReport"] == "COMPLETE"
-    summary = run_summary.summarize_latest_run(settings.metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     assert summary["evaluation"]["blessed"] is False
     assert summary["pushed_model"] is None
     sample = summary["evaluation"]["sample"]
@@ -282,13 +285,13 @@ def test_regression_overall_and_on_the_key_slice_is_not_pushed_and_named(workspa
     assert overall["baseline_value"] == pytest.approx(summary["evaluation"]["baseline_metrics"]["auc"])
     key = reasons[("auc", KEY_SLICE_NAME)]
     assert key["value"] < 0.99 and key["bound"].startswith(">= 0.99 (key slice")
-    assert key["examples"] >= configs.MIN_SLICE_EXAMPLES and key["baseline_value"] is not None
+    assert key["examples"] >= pipeline_config.MIN_SLICE_EXAMPLES and key["baseline_value"] is not None
 
     report = Path(summary["slice_report"])
     assert "NOT BLESSED" in report.read_text()
     assert [
         (f["metric"], f["slice"])
-        for f in json.loads((report.parent / configs.SLICE_METRICS_FILE).read_text())["failures"]
+        for f in json.loads((report.parent / folders.SLICE_METRICS_FILE).read_text())["failures"]
     ]
     # Production is untouched: the same versions, byte for byte.
     assert {

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import configs
+from config import folders
+from config import pipeline as pipeline_config
 from registry import versions
 from reports import runs
 
@@ -48,9 +49,9 @@ class Workspace:
         self.code = root / "code"
         for package in PACKAGES:
             shutil.copytree(
-                configs.REPO_ROOT / package, self.code / package, ignore=shutil.ignore_patterns("__pycache__")
+                folders.REPO_ROOT / package, self.code / package, ignore=shutil.ignore_patterns("__pycache__")
             )
-        self.settings = configs.Settings(output_dir=root / "outputs", data_root=data_root)
+        self.settings = folders.Settings(output_dir=root / "outputs", data_root=data_root)
 
     def run(self, **overrides) -> dict:
         """One `make run` with the copied code (the real runner, in its own process); returns its summary."""
@@ -58,9 +59,11 @@ class Workspace:
             f"""
             import sys
             from pathlib import Path
-            from pipeline import configs, local_runner
-            from tests.conftest import SMALL_RUN
-            settings = configs.Settings(output_dir=Path({str(self.settings.output_dir)!r}),
+            from config import folders
+            from config import pipeline as pipeline_config
+            from pipeline import local_runner
+            from tests.support.spans import SMALL_RUN
+            settings = folders.Settings(output_dir=Path({str(self.settings.output_dir)!r}),
                                         data_root=Path({str(self.settings.data_root)!r}))
             sys.exit(local_runner.run(settings, **dict(SMALL_RUN, **{overrides!r})))
             """
@@ -81,9 +84,9 @@ class Workspace:
 
     def states(self) -> dict[str, int]:
         store = runs.open_store(self.settings.metadata_path)
-        run = runs.run_context(store, configs.PIPELINE_NAME)
+        run = runs.run_context(store, pipeline_config.PIPELINE_NAME)
         return {
-            runs.node_id_of(store, e.id, configs.PIPELINE_NAME): e.last_known_state
+            runs.node_id_of(store, e.id, pipeline_config.PIPELINE_NAME): e.last_known_state
             for e in store.get_executions_by_context(run.id)
         }
 

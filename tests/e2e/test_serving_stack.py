@@ -2,7 +2,7 @@
 real processes on 127.0.0.1, with bounded loads. Needs nginx and prometheus (Debian's nginx-light and
 prometheus; CI installs them).
 
-Versions: 100 and 200 are real models of the pipeline's code (tests/serving_models.py, different seeds);
+Versions: 100 and 200 are real models of the pipeline's code (tests/support/serving_models.py, different seeds);
 300 is broken (it passes the warm-up, then every prediction fails), 400 slow (~0.2 s) and 600 does not
 load, as bad pushes would be.
 """
@@ -17,15 +17,18 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
+from benchmarks import model_variants
+from config import folders
+from config import serving as serving_config
+from inputs import taxi_sample
 from models.model import PREDICTION
-from pipeline import configs, taxi_sample
 from registry import versions
 from serving import analysis, load, raw_examples, request_contract, stack
-from tests import serving_models
+from tests.support import serving_models
 
 pytestmark = pytest.mark.e2e
 
-PREDICT = f"/v1/models/{configs.SERVING_MODEL_NAME}:predict"
+PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
 TRIP = request_contract.EXAMPLE_TRIP
 
 
@@ -39,12 +42,12 @@ def paths(tmp_path_factory):
         serving_models.train(models / "first", seed=0),
         serving_models.train(models / "second", seed=1),
     )
-    settings = configs.Settings(output_dir=root / "outputs", data_root=None)
+    settings = folders.Settings(output_dir=root / "outputs", data_root=None)
     serving = settings.serving_model_dir
     for version, source in (("100", first), ("200", second)):
         shutil.copytree(source, serving / version)
-    serving_models.broken(first, serving / "300")
-    serving_models.slow(first, serving / "400", seconds=0.2)
+    model_variants.broken(first, serving / "300")
+    model_variants.slow(first, serving / "400", seconds=0.2)
     shutil.copytree(first, serving / "600")
     (serving / "600" / "saved_model.pb").write_bytes(b"truncated by a bad copy")
     paths = stack.StackPaths.of(settings)
@@ -101,10 +104,10 @@ def test_bad_requests_through_nginx_get_a_4xx_naming_the_problem(paths):
     assert status == 400 and "fare must be a number" in body["error"]
     status, body, _ = client.post(PREDICT, {"instances": [dict(TRIP, surge=2)]})
     assert status == 400 and "unknown feature(s) surge" in body["error"]
-    status, body, _ = client.post(PREDICT, {"instances": [TRIP] * (configs.SERVING_MAX_BATCH + 1)})
+    status, body, _ = client.post(PREDICT, {"instances": [TRIP] * (serving_config.SERVING_MAX_BATCH + 1)})
     assert status == 400 and "more than the" in body["error"]
     status, body, _ = load.Client(_url(paths)).post(
-        PREDICT, b"{" + b" " * (configs.SERVING_MAX_BODY_BYTES + 10) + b"}"
+        PREDICT, b"{" + b" " * (serving_config.SERVING_MAX_BODY_BYTES + 10) + b"}"
     )
     assert status == 413 and "larger than" in body["error"]
 
@@ -121,7 +124,7 @@ def test_shadow_answers_as_stable_alone_and_logs_both_predictions_per_request(pa
         _, body, headers = client.post(PREDICT, {"instances": [dict(TRIP, fare=5.0 + i)]})
         shadowed.append(body)
         ids.append(headers["x-request-id"])
-    time.sleep(configs.REQUEST_LOG_FLUSH_SECONDS * 3)
+    time.sleep(serving_config.REQUEST_LOG_FLUSH_SECONDS * 3)
     logged = _log_rows(paths)
     stack.rollback(paths, "end of the shadow test")
     versions.undo_rollback(paths.serving_dir, "200")
@@ -246,20 +249,20 @@ def _log_rows(paths) -> list[dict]:
 def test_the_request_log_feeds_the_pipelines_serving_logs(paths, tmp_path):
     """The folder as the servers left it is `--serving-logs`: every trip stable or a canary answered,
     once, with the training columns minus tips; the shadow's copies and the log's own columns left out."""
+    from inputs import layout
     from models import features
-    from pipeline import inputs
 
     stack.stop(paths)  # a clean stop closes every log file
     logged = _log_rows(paths)
-    answered = [row for row in logged if row["route"] != configs.SHADOW_ROUTE]
+    answered = [row for row in logged if row["route"] != serving_config.SHADOW_ROUTE]
     assert len(answered) < len(logged)  # the shadow test's copies are there
     data = tmp_path / "data"
     taxi_sample.write_spans(taxi_sample.sample_csv_path(), data)
-    settings = configs.Settings(
+    settings = folders.Settings(
         output_dir=tmp_path / "outputs", data_root=data, serving_logs=paths.request_log
     )
 
-    inputs.prepare(settings)
+    layout.prepare(settings)
 
     read = []
     for path in sorted(settings.checked_serving_logs_dir.glob("*.csv")):

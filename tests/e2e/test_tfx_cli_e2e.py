@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import configs
+from config import folders
+from config import pipeline as pipeline_config
 from reports import run_summary
 
 pytestmark = pytest.mark.e2e
@@ -30,24 +31,24 @@ def test_tfx_pipeline_create_and_run_create(tmp_path, small_taxi_spans):
         **os.environ,
         "TMPDIR": str(scratch),
         "BEAM_HOME": str(output_dir / "tfx_cli_home"),
-        configs.OUTPUT_DIR_ENV: str(output_dir),
-        configs.DATA_ROOT_ENV: str(small_taxi_spans),
+        folders.OUTPUT_DIR_ENV: str(output_dir),
+        folders.DATA_ROOT_ENV: str(small_taxi_spans),
     }
     created = _tfx(
         "pipeline", "create", "--engine", "beam", "--pipeline_path", "pipeline/beam_runner.py", env=env
     )
     assert created.returncode == 0, created.stderr[-3000:]
-    assert f'Pipeline "{configs.PIPELINE_NAME}" created successfully' in created.stdout
+    assert f'Pipeline "{pipeline_config.PIPELINE_NAME}" created successfully' in created.stdout
     assert not (output_dir / "metadata.sqlite").exists(), "creating the pipeline must not run it"
 
-    ran = _tfx("run", "create", "--engine", "beam", "--pipeline_name", configs.PIPELINE_NAME, env=env)
+    ran = _tfx("run", "create", "--engine", "beam", "--pipeline_name", pipeline_config.PIPELINE_NAME, env=env)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "done   Pusher" in ran.stdout
     # TFX builds an sdist of itself in TMPDIR per Beam component unless told the workers' dependencies;
     # nothing may pile up there over runs.
     assert sorted(p.name for p in scratch.iterdir()) == [], "the run left files in TMPDIR"
 
-    summary = run_summary.summarize_latest_run(output_dir / "metadata.sqlite", configs.PIPELINE_NAME)
+    summary = run_summary.summarize_latest_run(output_dir / "metadata.sqlite", pipeline_config.PIPELINE_NAME)
     assert summary["succeeded"]
     statuses = {c["component"]: c["status"] for c in summary["components"]}
     assert statuses["CsvExampleGen"] == statuses["Trainer"] == statuses["Evaluator"] == "ran"

@@ -2,10 +2,10 @@
 
 import re
 
+from config import folders
 from kubeflow import compiler
-from pipeline import configs
 
-ROOT = configs.REPO_ROOT
+ROOT = folders.REPO_ROOT
 DOCKERFILE = (ROOT / "kubeflow" / "Dockerfile").read_text()
 
 
@@ -46,10 +46,13 @@ def test_base_python_is_the_one_tfx_1_16_needs():
 def test_legacy_keras_and_installed_packages():
     assert "TF_USE_LEGACY_KERAS=1" in DOCKERFILE
     # Installed, then the sources removed: steps import the packages by module path.
-    assert (
-        "rm -rf build ./*.egg-info setup.py models registry components pipeline reports kubeflow"
-        in DOCKERFILE
-    )
+    removed = re.search(r"rm -rf build \./\*\.egg-info setup\.py ([\w ]+)", DOCKERFILE).group(1).split()
+    packages = [
+        source
+        for source in re.findall(r"^COPY (\S+) ", DOCKERFILE, re.M)
+        if (ROOT / source / "__init__.py").is_file()
+    ]
+    assert sorted(removed) == sorted(packages)
     assert compiler.ENTRYPOINT == ["python", "-m", "kubeflow.entrypoint"]
 
 

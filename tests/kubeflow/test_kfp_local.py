@@ -9,12 +9,11 @@ import sys
 
 import pytest
 
+from config import folders
 from kubeflow import compiler
-from pipeline import configs
-from tests.kubeflow.test_pipeline_in_containers import image  # noqa: F401  (the same Docker checks)
 
 pytestmark = pytest.mark.kfp
-KFP_LOCAL_PYTHON = configs.REPO_ROOT / "build" / "kfp-local-venv" / "bin" / "python"
+KFP_LOCAL_PYTHON = folders.REPO_ROOT / "build" / "kfp-local-venv" / "bin" / "python"
 
 
 def test_kfp_local_runs_the_compiled_pipeline_to_a_pushed_model(image, tmp_path):  # noqa: F811
@@ -31,7 +30,7 @@ def test_kfp_local_runs_the_compiled_pipeline_to_a_pushed_model(image, tmp_path)
     ran = subprocess.run(
         [
             str(KFP_LOCAL_PYTHON),
-            str(configs.REPO_ROOT / "kubeflow" / "kfp_local_run.py"),
+            str(folders.REPO_ROOT / "kubeflow" / "kfp_local_run.py"),
             str(package),
             str(root),
         ],
@@ -42,7 +41,7 @@ def test_kfp_local_runs_the_compiled_pipeline_to_a_pushed_model(image, tmp_path)
     assert "kfp.local: pipeline succeeded" in ran.stdout
     [version] = list((shared / "serving_model").iterdir())
     assert (version / "saved_model.pb").exists()
-    [page] = list(root.rglob(configs.SLICE_REPORT_FILE))
+    [page] = list(root.rglob(folders.SLICE_REPORT_FILE))
     assert "Slice report: blessed" in page.read_text()
     # DockerRunner leaves every task's container behind; the runner script removes them, or they would
     # pin the image and no old image could be pruned.

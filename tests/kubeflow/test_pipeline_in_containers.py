@@ -11,23 +11,11 @@ import sys
 import pytest
 import yaml
 
+from config import folders
 from kubeflow import compiler, submit
-from pipeline import configs
-from tests.kubeflow import container_launcher
+from tests.support import container_launcher
 
 pytestmark = pytest.mark.kfp
-
-
-@pytest.fixture(scope="module")
-def image():
-    if shutil.which("docker") is None:
-        pytest.skip("docker is not installed (apt-get install docker.io)")
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        pytest.skip("dockerd is not running (start it: dockerd &)")
-    tag = compiler.image()
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
-        pytest.skip(f"image {tag} is not built: run `make image-offline` (or `make image`)")
-    return tag
 
 
 def _prepare_data(shared) -> None:
@@ -59,7 +47,7 @@ def test_pipeline_runs_in_containers_to_a_pushed_model_then_reads_a_new_span(ima
     assert (version / "saved_model.pb").exists()
     [report] = outputs["SliceReport"]["report"]
     assert report["uri"].startswith("minio://mlpipeline/")
-    page = minio / report["uri"][len("minio://") :] / configs.SLICE_REPORT_FILE
+    page = minio / report["uri"][len("minio://") :] / folders.SLICE_REPORT_FILE
     assert "Slice report: blessed" in page.read_text()
     # ExampleGen resolved the newest span on the shared volume.
     [examples] = outputs["CsvExampleGen"]["examples"]

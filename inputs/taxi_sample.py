@@ -5,9 +5,9 @@ import datetime
 import io
 from pathlib import Path
 
+from config import pipeline as pipeline_config
+from inputs.checks import InputError
 from models import features
-from pipeline import configs
-from pipeline.input_checks import InputError
 
 
 def sample_csv_path() -> Path:
@@ -20,7 +20,7 @@ def sample_csv_path() -> Path:
 def span_of(timestamp_seconds: int) -> int:
     """Span number YYYYH of a trip start (UTC seconds): 20151 for January-June 2015, 20152 for July-December."""
     start = datetime.datetime.fromtimestamp(timestamp_seconds, tz=datetime.timezone.utc)
-    return start.year * 10 + (start.month - 1) // configs.MONTHS_PER_SPAN + 1
+    return start.year * 10 + (start.month - 1) // pipeline_config.MONTHS_PER_SPAN + 1
 
 
 def write_spans(source_csv: Path, spans_dir: Path) -> dict[int, int]:
@@ -49,7 +49,9 @@ def write_spans(source_csv: Path, spans_dir: Path) -> dict[int, int]:
             rows_by_span.setdefault(span, []).append(row)
 
     for span, rows in rows_by_span.items():
-        _write_if_changed(spans_dir / f"{configs.SPAN_FOLDER_PREFIX}{span}" / "data.csv", header, rows)
+        _write_if_changed(
+            spans_dir / f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}" / "data.csv", header, rows
+        )
     return {span: len(rows) for span, rows in sorted(rows_by_span.items())}
 
 

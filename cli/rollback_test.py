@@ -1,13 +1,13 @@
 """`taxi-pipeline rollback`: a recorded decision, printed, and refused with a reason when impossible."""
 
 from cli import main as cli
-from pipeline import configs
+from config import folders
 from registry import versions
-from registry.versions_test import saved_model
+from tests.support.outputs import saved_model
 
 
 def _serving(tmp_path):
-    serving = configs.Settings(output_dir=tmp_path, data_root=None).serving_model_dir
+    serving = folders.Settings(output_dir=tmp_path, data_root=None).serving_model_dir
     for version, weights in (("100", b"good"), ("200", b"bad")):
         saved_model(serving / version, weights)
     return serving

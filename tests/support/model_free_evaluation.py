@@ -18,11 +18,12 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.api import model_eval_lib
 from tensorflow_model_analysis.utils import config_util
 
+from config import pipeline as pipeline_config
 from models import features
-from pipeline import configs, evaluation
+from pipeline import evaluation
 
 HOUR_BANDS = features.HOUR_BANDS
-KEY_SLICE = configs.KEY_SLICE  # payment_type = Credit Card
+KEY_SLICE = pipeline_config.KEY_SLICE  # payment_type = Credit Card
 SLICE_FEATURES = ((), ("payment_type",), ("payment_type", features.HOUR_BAND))
 FEW_PRCARD_TRIPS = 6
 
@@ -62,14 +63,14 @@ def eval_config(**gates) -> tfma.EvalConfig:
     arguments = dict(
         slice_features=SLICE_FEATURES,
         key_slice=KEY_SLICE,
-        min_auc=configs.MIN_AUC,
-        min_accuracy=configs.MIN_ACCURACY,
-        max_auc_drop=configs.MAX_AUC_DROP,
-        key_slice_min_auc=configs.KEY_SLICE_MIN_AUC,
-        key_slice_min_accuracy=configs.KEY_SLICE_MIN_ACCURACY,
-        key_slice_max_auc_drop=configs.KEY_SLICE_MAX_AUC_DROP,
-        min_slice_examples=configs.MIN_SLICE_EXAMPLES,
-        decision_thresholds=configs.DECISION_THRESHOLDS,
+        min_auc=pipeline_config.MIN_AUC,
+        min_accuracy=pipeline_config.MIN_ACCURACY,
+        max_auc_drop=pipeline_config.MAX_AUC_DROP,
+        key_slice_min_auc=pipeline_config.KEY_SLICE_MIN_AUC,
+        key_slice_min_accuracy=pipeline_config.KEY_SLICE_MIN_ACCURACY,
+        key_slice_max_auc_drop=pipeline_config.KEY_SLICE_MAX_AUC_DROP,
+        min_slice_examples=pipeline_config.MIN_SLICE_EXAMPLES,
+        decision_thresholds=pipeline_config.DECISION_THRESHOLDS,
     )
     arguments.update(gates)
     config = evaluation.build_eval_config(**arguments)

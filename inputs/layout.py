@@ -1,7 +1,7 @@
 """ExampleGen's input, laid out from the raw data: the span windows a run reads, and the schema snapshot.
 
 Raw data is laid out as `<data root>/span-N/*.csv`, one folder per time span. Every file is checked first
-(input_checks.py); then `<output>/data/checked/spans/span-N/` holds, per raw file, a link to it or, where
+(checks.py); then `<output>/data/checked/spans/span-N/` holds, per raw file, a link to it or, where
 ExampleGen could not read it as it is (a byte-order mark, another column order, unknown columns, line breaks
 inside quotes), a normalised copy. ExampleGen reads `<example_gen_input>/span-{SPAN}/{train,eval,
 current_span,previous_span}/*.csv`, where span N holds links to the checked files of its evaluation spans
@@ -22,9 +22,10 @@ import shutil
 import time
 from pathlib import Path
 
-from models import features
-from pipeline import configs, taxi_sample
-from pipeline.input_checks import (
+from config import folders
+from config import pipeline as pipeline_config
+from inputs import taxi_sample
+from inputs.checks import (
     CsvFile,
     InputError,
     check_rows,
@@ -34,10 +35,11 @@ from pipeline.input_checks import (
     read_headers,
     rows_of,
 )
+from models import features
 from registry import versions
 
 
-def prepare(settings: configs.Settings) -> list[int]:
+def prepare(settings: folders.Settings) -> list[int]:
     """Checks the schema and the data, then lays out what ExampleGen reads; returns the span numbers.
 
     Raises InputError on bad input before anything derived from the input is written.
@@ -46,11 +48,11 @@ def prepare(settings: configs.Settings) -> list[int]:
     if settings.data_root is None:
         taxi_sample.write_spans(taxi_sample.sample_csv_path(), settings.prepared_sample_dir)
     spans = discover_spans(settings.spans_dir)
-    _check_span_count(sorted(spans), configs.EVALUATION_SPANS)
+    _check_span_count(sorted(spans), pipeline_config.EVALUATION_SPANS)
     headers, columns = read_headers([f for files in spans.values() for f in files], features.REQUIRED_COLUMNS)
     by_path = {csv_file.path: csv_file for csv_file in headers}
     checked = {
-        span: [check_rows(by_path[f], span, configs.MAX_DUPLICATE_ROW_FRACTION) for f in files]
+        span: [check_rows(by_path[f], span, pipeline_config.MAX_DUPLICATE_ROW_FRACTION) for f in files]
         for span, files in spans.items()
     }
     if settings.data_root is None and settings.serving_logs is None:
@@ -65,11 +67,13 @@ def prepare(settings: configs.Settings) -> list[int]:
     # Every input is good: only now is anything derived from it written.
     laid_out = {
         span: lay_out_checked(
-            files, columns, settings.checked_spans_dir / f"{configs.SPAN_FOLDER_PREFIX}{span}"
+            files, columns, settings.checked_spans_dir / f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}"
         )
         for span, files in checked.items()
     }
-    _remove_stale(settings.checked_spans_dir, {f"{configs.SPAN_FOLDER_PREFIX}{span}" for span in spans})
+    _remove_stale(
+        settings.checked_spans_dir, {f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}" for span in spans}
+    )
     if serving_logs:
         lay_out_checked(serving_logs, serving_logs[0].known_columns, settings.checked_serving_logs_dir)
     elif settings.checked_serving_logs_dir.exists():
@@ -79,16 +83,19 @@ def prepare(settings: configs.Settings) -> list[int]:
     if before:
         print(f"note: {before} request-log row(s) answered before the window are left out: reading {window}.")
     return write_example_gen_input(
-        laid_out, settings.example_gen_input, configs.TRAINING_WINDOW_SPANS, configs.EVALUATION_SPANS
+        laid_out,
+        settings.example_gen_input,
+        pipeline_config.TRAINING_WINDOW_SPANS,
+        pipeline_config.EVALUATION_SPANS,
     )
 
 
-def has_serving_logs(settings: configs.Settings) -> bool:
+def has_serving_logs(settings: folders.Settings) -> bool:
     """True when `prepare` laid out serving data for the skew check (none in a request log's window: False)."""
     return settings.serving_logs_dir is not None and any(settings.checked_serving_logs_dir.glob("*.csv"))
 
 
-def serving_logs_window(settings: configs.Settings) -> tuple[float | None, str]:
+def serving_logs_window(settings: folders.Settings) -> tuple[float | None, str]:
     """(start, description) of the window of a serving-logs folder the skew check reads: the last
     `serving_logs_hours`, else the time since the production model was pushed (a version is the push's
     Unix time). No window for the sample's prepared logs, or before anything was pushed."""
@@ -199,14 +206,16 @@ def write_example_gen_input(
     written = []
     for end in range(evaluation_spans, len(ordered)):
         training, evaluation = windows(ordered, end, training_window_spans, evaluation_spans)
-        span_folder = example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{ordered[end]}"
-        _link_files(span_folder / configs.TRAIN_SPLIT, {s: spans[s] for s in training})
-        _link_files(span_folder / configs.EVAL_SPLIT, {s: spans[s] for s in evaluation})
-        _link_files(span_folder / configs.CURRENT_SPAN_SPLIT, {ordered[end]: spans[ordered[end]]})
-        _link_files(span_folder / configs.PREVIOUS_SPAN_SPLIT, {ordered[end - 1]: spans[ordered[end - 1]]})
+        span_folder = example_gen_input / f"{pipeline_config.SPAN_FOLDER_PREFIX}{ordered[end]}"
+        _link_files(span_folder / pipeline_config.TRAIN_SPLIT, {s: spans[s] for s in training})
+        _link_files(span_folder / pipeline_config.EVAL_SPLIT, {s: spans[s] for s in evaluation})
+        _link_files(span_folder / pipeline_config.CURRENT_SPAN_SPLIT, {ordered[end]: spans[ordered[end]]})
+        _link_files(
+            span_folder / pipeline_config.PREVIOUS_SPAN_SPLIT, {ordered[end - 1]: spans[ordered[end - 1]]}
+        )
         written.append(ordered[end])
     # Span folders left from other data (an earlier --data-root) must go, or ExampleGen would pick them.
-    _remove_stale(example_gen_input, {f"{configs.SPAN_FOLDER_PREFIX}{span}" for span in written})
+    _remove_stale(example_gen_input, {f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}" for span in written})
     return written
 
 
@@ -214,7 +223,7 @@ def split_rows(example_gen_input: Path, split: str, span: int | None = None) -> 
     """About how many rows ExampleGen's `split` of `span` (the newest if None) holds: its files' lines
     minus their headers (exact for CSVs without quoted line breaks, such as the taxi data's). Cheap
     (a newline count), for choosing how to run components before the pipeline is built."""
-    folders = sorted(example_gen_input.glob(f"{configs.SPAN_FOLDER_PREFIX}*"), key=_span_number)
+    folders = sorted(example_gen_input.glob(f"{pipeline_config.SPAN_FOLDER_PREFIX}*"), key=_span_number)
     if span is not None:
         folders = [f for f in folders if _span_number(f) == span]
     if not folders:
@@ -230,7 +239,7 @@ def input_fingerprint(example_gen_input: Path, serving_logs: Path | None = None)
     """What ExampleGen would read now, as a short hash: the newest span, and the name, size and time of
     every file (links followed) in its folder and in `serving_logs`; the same while nothing changes."""
     digest = hashlib.sha256(f"span {newest_span(example_gen_input)}".encode())
-    span_folder = example_gen_input / f"{configs.SPAN_FOLDER_PREFIX}{newest_span(example_gen_input)}"
+    span_folder = example_gen_input / f"{pipeline_config.SPAN_FOLDER_PREFIX}{newest_span(example_gen_input)}"
     for folder in (span_folder, serving_logs):
         for path in sorted(folder.rglob("*.csv")) if folder and folder.is_dir() else []:
             status = path.stat()
@@ -241,20 +250,22 @@ def input_fingerprint(example_gen_input: Path, serving_logs: Path | None = None)
 def newest_span(example_gen_input: Path) -> int | None:
     """The newest span laid out for ExampleGen (the one it picks by itself); None before any."""
     folders = (
-        list(example_gen_input.glob(f"{configs.SPAN_FOLDER_PREFIX}*")) if example_gen_input.is_dir() else []
+        list(example_gen_input.glob(f"{pipeline_config.SPAN_FOLDER_PREFIX}*"))
+        if example_gen_input.is_dir()
+        else []
     )
     return max(map(_span_number, folders), default=None)
 
 
 def _span_number(span_folder: Path) -> int:
-    return int(span_folder.name[len(configs.SPAN_FOLDER_PREFIX) :])
+    return int(span_folder.name[len(pipeline_config.SPAN_FOLDER_PREFIX) :])
 
 
 def _link_files(folder: Path, files_by_span: dict[int, list[Path]]) -> None:
     """Makes `folder` hold exactly one relative symlink per file, named after its span and file name."""
     folder.mkdir(parents=True, exist_ok=True)
     wanted = {
-        f"{configs.SPAN_FOLDER_PREFIX}{span}-{csv_file.name}": csv_file
+        f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}-{csv_file.name}": csv_file
         for span, files in files_by_span.items()
         for csv_file in files
     }

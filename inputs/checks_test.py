@@ -1,59 +1,31 @@
 """Span discovery and the checks made before anything runs: files as exports write them are read, bad
 input is refused with the file, the line and what was expected."""
 
-import csv
-import io
 from pathlib import Path
 
 import pytest
 
+from config import pipeline as pipeline_config
+from inputs import checks, taxi_sample
+from inputs.taxi_sample import sample_csv_path
 from models import features
-from pipeline import configs, input_checks, taxi_sample
-from pipeline.taxi_sample import sample_csv_path
-
-HEADER = "fare,tips,company\n"
-REQUIRED = ["fare", "tips", "company"]
+from tests.support.spans import HEADER, REQUIRED, real_rows, write_csv, write_span
 
 
-def write_span(root: Path, span: int, header: str = HEADER, rows: str = "1.0,0.5,A\n") -> Path:
-    """Writes `root/span-N/data.csv` (also used by inputs_test.py)."""
-    path = root / f"span-{span}" / "data.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + rows)
-    return path
-
-
-def real_rows(count: int, start: int = 0) -> tuple[list[str], list[list[str]]]:
-    """The header and `count` real rows of the Chicago Taxi sample (also used by inputs_test.py)."""
-    with sample_csv_path().open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        rows = [row for index, row in enumerate(reader) if index >= start][:count]
-    return header, rows
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]], line_end="\n", mark="") -> Path:
-    text = io.StringIO()
-    csv.writer(text, lineterminator=line_end).writerows([header, *rows])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(mark + text.getvalue(), encoding="utf-8", newline="")
-    return path
-
-
-def checked(path: Path, span: int | None = None, required=features.REQUIRED_COLUMNS) -> input_checks.CsvFile:
-    [found], _ = input_checks.read_headers([path], required)
-    return input_checks.check_rows(found, span, configs.MAX_DUPLICATE_ROW_FRACTION)
+def checked(path: Path, span: int | None = None, required=features.REQUIRED_COLUMNS) -> checks.CsvFile:
+    [found], _ = checks.read_headers([path], required)
+    return checks.check_rows(found, span, pipeline_config.MAX_DUPLICATE_ROW_FRACTION)
 
 
 def test_missing_folder_is_named_in_the_error(tmp_path):
-    with pytest.raises(input_checks.InputError, match=str(tmp_path / "nope")):
-        input_checks.discover_spans(tmp_path / "nope")
+    with pytest.raises(checks.InputError, match=str(tmp_path / "nope")):
+        checks.discover_spans(tmp_path / "nope")
 
 
 def test_folder_without_spans_is_rejected(tmp_path):
     (tmp_path / "stray.csv").write_text(HEADER)
-    with pytest.raises(input_checks.InputError, match="no span of data"):
-        input_checks.discover_spans(tmp_path)
+    with pytest.raises(checks.InputError, match="no span of data"):
+        checks.discover_spans(tmp_path)
 
 
 def test_spans_are_found_by_number_and_non_span_folders_ignored(tmp_path):
@@ -61,13 +33,13 @@ def test_spans_are_found_by_number_and_non_span_folders_ignored(tmp_path):
     write_span(tmp_path, 20132)
     (tmp_path / "span-latest").mkdir()
     (tmp_path / "span-20161").mkdir()  # empty: no CSV, so not a span
-    assert list(input_checks.discover_spans(tmp_path)) == [20132, 20151]
+    assert list(checks.discover_spans(tmp_path)) == [20132, 20151]
 
 
 def test_missing_required_column_names_file_and_column(tmp_path):
     bad = write_span(tmp_path, 1, header="fare,company\n", rows="1.0,A\n")
-    with pytest.raises(input_checks.InputError) as error:
-        input_checks.read_headers([bad], REQUIRED)
+    with pytest.raises(checks.InputError) as error:
+        checks.read_headers([bad], REQUIRED)
     assert str(bad) in str(error.value) and "lacks the required column(s) tips" in str(error.value)
 
 
@@ -87,7 +59,7 @@ def test_columns_in_another_order_are_read_and_normalised_to_the_inputs_order(tm
     path = write_csv(
         tmp_path / "reordered.csv", [header[i] for i in order], [[r[i] for i in order] for r in rows]
     )
-    files, columns = input_checks.read_headers([write_csv(tmp_path / "a.csv", header, rows), path], REQUIRED)
+    files, columns = checks.read_headers([write_csv(tmp_path / "a.csv", header, rows), path], REQUIRED)
     assert columns == [c for c in header if c in REQUIRED]
     assert files[1].known_columns == list(reversed(columns)) and files[1].needs_normalising(columns)
 
@@ -102,8 +74,8 @@ def test_an_unknown_column_is_reported_not_refused(tmp_path):
 
 def test_a_column_named_twice_is_refused(tmp_path):
     path = write_span(tmp_path, 1, header="fare,tips,company,fare\n", rows="1.0,0.5,A,2.0\n")
-    with pytest.raises(input_checks.InputError, match="names the column\\(s\\) fare more than once"):
-        input_checks.read_headers([path], REQUIRED)
+    with pytest.raises(checks.InputError, match="names the column\\(s\\) fare more than once"):
+        checks.read_headers([path], REQUIRED)
 
 
 def test_quoted_fields_with_commas_quotes_and_line_breaks_are_read(tmp_path):
@@ -121,7 +93,7 @@ def test_a_truncated_row_is_named_by_its_first_line(tmp_path):
     rows[0][header.index("company")] = "two\nlines"
     rows[2] = rows[2][:-1]
     path = write_csv(tmp_path / "truncated.csv", header, rows)
-    with pytest.raises(input_checks.InputError, match=f"line 5: {len(header) - 1} field\\(s\\), expected"):
+    with pytest.raises(checks.InputError, match=f"line 5: {len(header) - 1} field\\(s\\), expected"):
         checked(path)
 
 
@@ -130,7 +102,7 @@ def test_rows_without_the_labels_source_are_counted_and_named(tmp_path):
     for row in rows[3:6]:
         row[header.index("tips")] = ""
     path = write_csv(tmp_path / "no_tips.csv", header, rows)
-    with pytest.raises(input_checks.InputError) as error:
+    with pytest.raises(checks.InputError) as error:
         checked(path, span=20131)
     message = str(error.value)
     assert str(path) in message and "cannot be computed for 3 of its 10 rows" in message
@@ -143,7 +115,7 @@ def test_an_hour_that_disagrees_with_the_timestamp_is_refused(tmp_path):
     hour = header.index("trip_start_hour")
     rows[7][hour] = str((int(rows[7][hour]) + 6) % 24)
     path = write_csv(tmp_path / "shifted.csv", header, rows)
-    with pytest.raises(input_checks.InputError) as error:
+    with pytest.raises(checks.InputError) as error:
         checked(path, span=7)  # numbered so that only the columns' agreement is checked
     assert "in 1 of its 20 rows the hour, day of week or month disagrees" in str(error.value)
     assert "line 9 has trip_start_hour" in str(error.value)
@@ -161,7 +133,7 @@ def test_a_trip_outside_its_half_year_is_refused_and_other_numberings_are_not_ch
     rows = [row for row in rows if taxi_sample.span_of(int(row[timestamp])) == 20141]
     path = write_csv(tmp_path / "span.csv", header, rows)
     assert checked(path, span=20141).rows == len(rows) > 10
-    with pytest.raises(input_checks.InputError) as error:
+    with pytest.raises(checks.InputError) as error:
         checked(path, span=20142)
     assert f"{len(rows)} of its {len(rows)} rows start outside span 20142 (2014-07-01 to 2015-01-01" in str(
         error.value
@@ -171,7 +143,7 @@ def test_a_trip_outside_its_half_year_is_refused_and_other_numberings_are_not_ch
 
 def test_every_span_of_the_real_sample_passes(tmp_path):
     taxi_sample.write_spans(sample_csv_path(), tmp_path)
-    for span, files in input_checks.discover_spans(tmp_path).items():
+    for span, files in checks.discover_spans(tmp_path).items():
         for path in files:
             found = checked(path, span=span)
             assert found.rows > 400 and not found.unknown_columns

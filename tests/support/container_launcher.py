@@ -16,9 +16,9 @@ import subprocess
 from graphlib import TopologicalSorter
 from pathlib import Path
 
-from pipeline import configs
+from config import kubeflow as kubeflow_config
 
-RUN_ROOT = f"{configs.KFP_DEFAULT_PIPELINE_ROOT}/{configs.KFP_PIPELINE_NAME}"
+RUN_ROOT = f"{kubeflow_config.KFP_DEFAULT_PIPELINE_ROOT}/{kubeflow_config.KFP_PIPELINE_NAME}"
 
 
 def task_order(spec: dict) -> list[str]:
@@ -108,7 +108,7 @@ def run_task(
             "-v",
             f"{minio_dir}:/minio",
             "-v",
-            f"{shared_dir}:{configs.KFP_SHARED_DIR}",
+            f"{shared_dir}:{kubeflow_config.KFP_SHARED_DIR}",
             "-v",
             f"{task_dir}:/tmp/kfp_outputs",
             "--entrypoint",

@@ -9,10 +9,12 @@ import time
 
 import pytest
 
+from config import folders
+from config import pipeline as pipeline_config
+from config import serving as serving_config
+from inputs import checks, layout
 from models import features
-from pipeline import configs, input_checks, inputs
-from pipeline.input_checks_test import HEADER, write_csv, write_span
-from tests.conftest import write_sampled_spans
+from tests.support.spans import HEADER, write_csv, write_sampled_spans, write_span
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +45,13 @@ def test_an_export_variant_reaches_example_gen_as_the_same_rows(tmp_path, real_s
     rows = [[row[c] for c in reversed(header)] + [f"taxi-{i}"] for i, row in enumerate(original)]
     rows[0][exported.index("company")] = "Flash\nCab, Inc."
     write_csv(newest, exported, rows, line_end="\r\n", mark="\ufeff")
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
 
-    inputs.prepare(settings)
+    layout.prepare(settings)
 
-    read = settings.example_gen_input / "span-20162" / configs.CURRENT_SPAN_SPLIT / "span-20162-data.csv"
+    read = (
+        settings.example_gen_input / "span-20162" / pipeline_config.CURRENT_SPAN_SPLIT / "span-20162-data.csv"
+    )
     assert read.read_text().splitlines()[0] == ",".join(header)  # the older spans' order, no mark
     original[0]["company"] = "Flash Cab, Inc."
     assert _rows(read) == original
@@ -60,10 +64,10 @@ def test_a_second_layout_of_unchanged_data_rewrites_nothing(tmp_path, real_spans
     shutil.copytree(real_spans, data_root)
     newest = data_root / "span-20162" / "data.csv"
     newest.write_bytes(b"\xef\xbb\xbf" + newest.read_bytes())
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
-    inputs.prepare(settings)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
+    layout.prepare(settings)
     before = _file_times(settings.output_dir)
-    inputs.prepare(settings)
+    layout.prepare(settings)
     assert _file_times(settings.output_dir) == before
 
 
@@ -74,9 +78,9 @@ def test_bad_input_writes_nothing_derived_from_it(tmp_path, real_spans):
     lines = newest.read_text().splitlines(keepends=True)
     lines[2] = lines[2].rsplit(",", 1)[0] + "\n"
     newest.write_text("".join(lines))
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
-    with pytest.raises(input_checks.InputError, match="line 3: 17 field\\(s\\), expected 18"):
-        inputs.prepare(settings)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
+    with pytest.raises(checks.InputError, match="line 3: 17 field\\(s\\), expected 18"):
+        layout.prepare(settings)
     assert not settings.checked_spans_dir.exists() and not settings.example_gen_input.exists()
 
 
@@ -85,8 +89,8 @@ def test_serving_logs_are_checked_and_laid_out_like_spans(tmp_path, real_spans):
     rows = _rows(real_spans / "span-20162" / "data.csv")
     columns = [c for c in reversed(list(rows[0])) if c != features.TIPS]
     write_csv(logs / "requests.csv", columns, [[r[c] for c in columns] for r in rows], mark="\ufeff")
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
-    inputs.prepare(settings)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
+    layout.prepare(settings)
     [laid_out] = settings.checked_serving_logs_dir.iterdir()
     assert laid_out.read_text().splitlines()[0] == ",".join(columns)
     assert [dict(r) for r in _rows(laid_out)] == [{c: r[c] for c in columns} for r in rows]
@@ -98,18 +102,18 @@ def test_a_request_logs_own_columns_and_shadow_rows_are_left_out_with_one_note(t
     logs = tmp_path / "request_log"
     rows = _rows(real_spans / "span-20162" / "data.csv")
     columns = [c for c in rows[0] if c != features.TIPS]
-    own = ["request_id", "trip", configs.REQUEST_LOG_ROUTE_COLUMN]
+    own = ["request_id", "trip", serving_config.REQUEST_LOG_ROUTE_COLUMN]
     shadowed = 0
     for part in range(3):
         logged = []
         for index, row in enumerate(rows[part::3]):
-            for route in ("stable", configs.SHADOW_ROUTE) if index % 2 else ("stable",):
+            for route in ("stable", serving_config.SHADOW_ROUTE) if index % 2 else ("stable",):
                 logged.append([f"{part}-{index}", "0", route, *[row[c] for c in columns]])
-                shadowed += route == configs.SHADOW_ROUTE
+                shadowed += route == serving_config.SHADOW_ROUTE
         write_csv(logs / f"requests-{part}.csv", own + columns, logged)
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
 
-    inputs.prepare(settings)
+    layout.prepare(settings)
 
     laid_out = [r for path in sorted(settings.checked_serving_logs_dir.iterdir()) for r in _rows(path)]
     expected = [{c: r[c] for c in columns} for part in range(3) for r in rows[part::3]]
@@ -129,7 +133,7 @@ def test_a_request_log_is_read_since_production_was_pushed(tmp_path, real_spans,
     logs = tmp_path / "request_log"
     rows = _rows(real_spans / "span-20162" / "data.csv")
     columns = [c for c in rows[0] if c != features.TIPS]
-    own = ["request_id", configs.REQUEST_LOG_TIME_COLUMN]
+    own = ["request_id", serving_config.REQUEST_LOG_TIME_COLUMN]
     pushed = 1_800_000_000  # production's version: the push's Unix time
     iso = lambda t: datetime.datetime.fromtimestamp(t, tz=datetime.timezone.utc).isoformat()  # noqa: E731
 
@@ -144,12 +148,12 @@ def test_a_request_log_is_read_since_production_was_pushed(tmp_path, real_spans,
     log(logs / "requests-a.csv", [pushed - 7200, pushed - 3600], 0)  # all before the push
     log(logs / "requests-b.csv", [pushed - 60, pushed + 60, pushed + 120], 2)  # straddles it
     log(logs / "archive" / "requests-old.csv", [pushed + 10], 5)  # archived: never read
-    settings = configs.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
     model = settings.serving_model_dir / str(pushed)
     model.mkdir(parents=True)
     (model / "saved_model.pb").write_bytes(b"a pushed model")
 
-    inputs.prepare(settings)
+    layout.prepare(settings)
 
     laid_out = [r for path in sorted(settings.checked_serving_logs_dir.iterdir()) for r in _rows(path)]
     assert [dict(r) for r in laid_out] == [{c: rows[i][c] for c in columns} for i in (3, 4)]
@@ -159,14 +163,14 @@ def test_a_request_log_is_read_since_production_was_pushed(tmp_path, real_spans,
     )
 
     hours = dataclasses.replace(settings, serving_logs_hours=(time.time() - pushed + 7300) / 3600)
-    inputs.prepare(hours)
+    layout.prepare(hours)
     laid_out = [r for path in sorted(settings.checked_serving_logs_dir.iterdir()) for r in _rows(path)]
     assert len(laid_out) == 5
 
 
 def test_windows_train_on_older_spans_and_evaluate_on_newer(tmp_path):
     spans = {number: [write_span(tmp_path / "raw", number)] for number in (1, 2, 3, 4, 5)}
-    written = inputs.write_example_gen_input(
+    written = layout.write_example_gen_input(
         spans, tmp_path / "egi", training_window_spans=2, evaluation_spans=2
     )
     assert written == [3, 4, 5]
@@ -185,34 +189,34 @@ def test_windows_train_on_older_spans_and_evaluate_on_newer(tmp_path):
 
 def test_rewriting_windows_keeps_existing_links(tmp_path):
     spans = {number: [write_span(tmp_path / "raw", number)] for number in (1, 2, 3)}
-    inputs.write_example_gen_input(spans, tmp_path / "egi", 1, 1)
+    layout.write_example_gen_input(spans, tmp_path / "egi", 1, 1)
     link = tmp_path / "egi" / "span-3" / "train" / "span-2-data.csv"
     before = link.lstat().st_mtime_ns
-    inputs.write_example_gen_input(spans, tmp_path / "egi", 1, 1)
+    layout.write_example_gen_input(spans, tmp_path / "egi", 1, 1)
     assert link.lstat().st_mtime_ns == before
 
 
 def test_windows_of_other_data_are_removed(tmp_path):
     old_spans = {number: [write_span(tmp_path / "old", number)] for number in (20161, 20162)}
-    inputs.write_example_gen_input(old_spans, tmp_path / "egi", 1, 1)
+    layout.write_example_gen_input(old_spans, tmp_path / "egi", 1, 1)
     new_spans = {number: [write_span(tmp_path / "new", number)] for number in (1, 2, 3)}
-    inputs.write_example_gen_input(new_spans, tmp_path / "egi", 1, 1)
+    layout.write_example_gen_input(new_spans, tmp_path / "egi", 1, 1)
     assert sorted(p.name for p in (tmp_path / "egi").iterdir()) == ["span-2", "span-3"]
 
 
 def test_too_few_spans_is_explained(tmp_path):
     spans = {1: [write_span(tmp_path, 1)]}
-    with pytest.raises(input_checks.InputError, match="at least 2"):
-        inputs.write_example_gen_input(spans, tmp_path / "egi", training_window_spans=3, evaluation_spans=1)
+    with pytest.raises(checks.InputError, match="at least 2"):
+        layout.write_example_gen_input(spans, tmp_path / "egi", training_window_spans=3, evaluation_spans=1)
 
 
 def test_schema_snapshot_path_changes_with_content(tmp_path):
     schema = tmp_path / "schema.pbtxt"
     schema.write_text("feature { name: 'a' type: INT }")
-    first = inputs.snapshot_schema(schema, tmp_path / "snapshots")
-    assert inputs.snapshot_schema(schema, tmp_path / "snapshots") == first
+    first = layout.snapshot_schema(schema, tmp_path / "snapshots")
+    assert layout.snapshot_schema(schema, tmp_path / "snapshots") == first
     schema.write_text("feature { name: 'a' type: FLOAT }")
-    second = inputs.snapshot_schema(schema, tmp_path / "snapshots")
+    second = layout.snapshot_schema(schema, tmp_path / "snapshots")
     assert second != first and second.read_text() == schema.read_text()
 
 
@@ -222,9 +226,9 @@ def test_split_rows_counts_the_rows_of_the_newest_or_the_given_span(tmp_path):
         span: [write_span(tmp_path / "raw", span, rows="1.0,0.5,A\n" * rows)]
         for span, rows in rows_by_span.items()
     }
-    inputs.write_example_gen_input(spans, tmp_path / "egi", training_window_spans=1, evaluation_spans=2)
-    assert inputs.split_rows(tmp_path / "egi", configs.EVAL_SPLIT) == 3 + 4
-    assert inputs.split_rows(tmp_path / "egi", configs.TRAIN_SPLIT) == 2
-    assert inputs.split_rows(tmp_path / "egi", configs.EVAL_SPLIT, span=10) == 2 + 3
-    assert inputs.split_rows(tmp_path / "egi", configs.EVAL_SPLIT, span=99) == 0
-    assert inputs.split_rows(tmp_path / "missing", configs.EVAL_SPLIT) == 0
+    layout.write_example_gen_input(spans, tmp_path / "egi", training_window_spans=1, evaluation_spans=2)
+    assert layout.split_rows(tmp_path / "egi", pipeline_config.EVAL_SPLIT) == 3 + 4
+    assert layout.split_rows(tmp_path / "egi", pipeline_config.TRAIN_SPLIT) == 2
+    assert layout.split_rows(tmp_path / "egi", pipeline_config.EVAL_SPLIT, span=10) == 2 + 3
+    assert layout.split_rows(tmp_path / "egi", pipeline_config.EVAL_SPLIT, span=99) == 0
+    assert layout.split_rows(tmp_path / "missing", pipeline_config.EVAL_SPLIT) == 0

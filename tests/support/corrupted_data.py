@@ -1,7 +1,7 @@
 """Turns real taxi span folders into the faults production data has, one function per fault.
 
 Each corruption rewrites the newest span (the one a run ingests) of a `span-N/data.csv` layout, as
-written by `pipeline.taxi_sample.write_spans`, and is seeded where it picks rows. The table in schema/README.md
+written by `inputs.taxi_sample.write_spans`, and is seeded where it picks rows. The table in schema/README.md
 ("Corrupted data") lists which mechanism catches each.
 """
 

@@ -2,7 +2,7 @@
 
 Files are accepted as real exports write them: a UTF-8 byte-order mark, CRLF line endings, quoted fields,
 line breaks inside quoted fields, columns in any order, and columns the pipeline does not know (reported,
-and dropped from what ExampleGen reads). `inputs.py` hands ExampleGen a normalised copy of such a file
+and dropped from what ExampleGen reads). `layout.py` hands ExampleGen a normalised copy of such a file
 (one order of columns, no mark, one line per row); a file that needs none is read as it is.
 
 Refused, each with the file, the line or column, and what was expected (docs/inputs.md lists them all):
@@ -17,8 +17,9 @@ import dataclasses
 import datetime
 from pathlib import Path
 
+from config import pipeline as pipeline_config
+from config import serving as serving_config
 from models import features
-from pipeline import configs
 
 BYTE_ORDER_MARK = "\ufeff"
 
@@ -56,8 +57,8 @@ class CsvFile:
     def keeps(self, row: list[str]) -> bool:
         """False for a row left out of what ExampleGen reads: a shadow's answer in a request log, or one
         answered before the window."""
-        route = self.header.index(configs.REQUEST_LOG_ROUTE_COLUMN) if self.shadow_rows else -1
-        if route >= 0 and row[route] == configs.SHADOW_ROUTE:
+        route = self.header.index(serving_config.REQUEST_LOG_ROUTE_COLUMN) if self.shadow_rows else -1
+        if route >= 0 and row[route] == serving_config.SHADOW_ROUTE:
             return False
         return not (self.rows_before_window and _answered_before(row, self))
 
@@ -67,12 +68,12 @@ def discover_spans(spans_dir: Path) -> dict[int, list[Path]]:
     if not spans_dir.is_dir():
         raise InputError(
             f"Input folder {spans_dir} does not exist. Expected a folder with one sub-folder per time span "
-            f"named {configs.SPAN_FOLDER_PREFIX}N (N an integer, e.g. {configs.SPAN_FOLDER_PREFIX}20151) holding "
+            f"named {pipeline_config.SPAN_FOLDER_PREFIX}N (N an integer, e.g. {pipeline_config.SPAN_FOLDER_PREFIX}20151) holding "
             "CSV files with the taxi columns; run `make data` to write the Chicago Taxi sample that way."
         )
     spans = {}
-    for folder in sorted(spans_dir.glob(f"{configs.SPAN_FOLDER_PREFIX}*")):
-        number = folder.name[len(configs.SPAN_FOLDER_PREFIX) :]
+    for folder in sorted(spans_dir.glob(f"{pipeline_config.SPAN_FOLDER_PREFIX}*")):
+        number = folder.name[len(pipeline_config.SPAN_FOLDER_PREFIX) :]
         if not folder.is_dir() or not number.isdigit():
             continue
         csv_files = sorted(folder.glob("*.csv"))
@@ -81,7 +82,7 @@ def discover_spans(spans_dir: Path) -> dict[int, list[Path]]:
     if not spans:
         raise InputError(
             f"Input folder {spans_dir} holds no span of data: expected sub-folders named "
-            f"{configs.SPAN_FOLDER_PREFIX}N (N an integer) containing at least one .csv file each, found "
+            f"{pipeline_config.SPAN_FOLDER_PREFIX}N (N an integer) containing at least one .csv file each, found "
             f"{sorted(p.name for p in spans_dir.iterdir())[:10] or 'nothing'}."
         )
     return spans
@@ -170,7 +171,7 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
     """
     header, path = csv_file.header, csv_file.path
     index = {name: position for position, name in enumerate(header)}
-    route = index.get(configs.REQUEST_LOG_ROUTE_COLUMN) if span is None else None
+    route = index.get(serving_config.REQUEST_LOG_ROUTE_COLUMN) if span is None else None
     first_seen: dict[int, int] = {}
     duplicates, label_missing, inconsistent, outside_span = _Tally(), _Tally(), _Tally(), _Tally()
     window = _half_year(span) if span is not None else None
@@ -191,7 +192,7 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
             else:
                 first_seen[key] = line
             if span is None:
-                if route is not None and row[route] == configs.SHADOW_ROUTE:
+                if route is not None and row[route] == serving_config.SHADOW_ROUTE:
                     csv_file.shadow_rows += 1
                 elif csv_file.window_start is not None and _answered_before(row, csv_file):
                     csv_file.rows_before_window += 1
@@ -225,11 +226,11 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
             f"{features.TIPS} or {features.FARE} (first: {label_missing.first}). Training data needs both "
             "in every row: fill them in, or remove those rows."
         )
-    limit = configs.MAX_INCONSISTENT_ROW_FRACTION * rows
+    limit = pipeline_config.MAX_INCONSISTENT_ROW_FRACTION * rows
     if inconsistent.count > limit:
         raise InputError(
             f"{path}: in {inconsistent.count} of its {rows} rows the hour, day of week or month disagrees with "
-            f"{features.TIMESTAMP} (first: {inconsistent.first}); at most {configs.MAX_INCONSISTENT_ROW_FRACTION:.1%} "
+            f"{features.TIMESTAMP} (first: {inconsistent.first}); at most {pipeline_config.MAX_INCONSISTENT_ROW_FRACTION:.1%} "
             "expected. They are derived from the trip's start time in UTC (day 1 = Sunday): a column was "
             "shifted, or derived in another time zone."
         )
@@ -237,7 +238,7 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
         raise InputError(
             f"{path}: {outside_span.count} of its {rows} rows start outside span {span} "
             f"({window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}, UTC; first: {outside_span.first}). Put each "
-            f"trip in the {configs.SPAN_FOLDER_PREFIX}YYYYH folder of its half-year."
+            f"trip in the {pipeline_config.SPAN_FOLDER_PREFIX}YYYYH folder of its half-year."
         )
     return csv_file
 
@@ -247,7 +248,9 @@ def _half_year(span: int) -> tuple[datetime.datetime, datetime.datetime] | None:
     year, half = divmod(span, 10)
     if not (1970 <= year <= 2200 and half in (1, 2)):
         return None
-    start = datetime.datetime(year, 1 + (half - 1) * configs.MONTHS_PER_SPAN, 1, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(
+        year, 1 + (half - 1) * pipeline_config.MONTHS_PER_SPAN, 1, tzinfo=datetime.timezone.utc
+    )
     end = (
         datetime.datetime(year + 1, 1, 1, tzinfo=datetime.timezone.utc)
         if half == 2
@@ -310,13 +313,13 @@ def check_serving_logs(serving_logs_dir: Path, since: float | None = None) -> li
             return []
     files, _ = read_headers(logs, features.SERVING_COLUMNS)
     for log in files:
-        if since is not None and configs.REQUEST_LOG_TIME_COLUMN in log.header:
+        if since is not None and serving_config.REQUEST_LOG_TIME_COLUMN in log.header:
             log.window_start = since
     return [check_rows(log, span=None, max_duplicate_fraction=1.0) for log in files]
 
 
 def _answered_before(row: list[str], csv_file: CsvFile) -> bool:
-    written = row[csv_file.header.index(configs.REQUEST_LOG_TIME_COLUMN)]
+    written = row[csv_file.header.index(serving_config.REQUEST_LOG_TIME_COLUMN)]
     try:
         return datetime.datetime.fromisoformat(written).timestamp() < csv_file.window_start
     except ValueError:

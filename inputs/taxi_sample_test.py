@@ -2,7 +2,7 @@
 
 import datetime
 
-from pipeline import taxi_sample
+from inputs import taxi_sample
 
 
 def _seconds(year, month, day, hour=0):

@@ -1,0 +1,147 @@
+"""`taxi-pipeline serve`: the local serving stack and its deployment patterns (docs/serving.md)."""
+
+import json
+import sys
+
+from cli.common import BAD_INPUT_EXIT_CODE, add_folder_flags
+from config import folders
+from config import monitoring as monitoring_config
+from config import serving as serving_config
+
+
+def _serve(args) -> int:
+    from serving import request_contract, stack
+
+    settings = folders.Settings.resolve(args.output_dir)
+    paths = stack.StackPaths.of(settings)
+    try:
+        if args.action == "start":
+            state = stack.start(paths, args.version, args.port, args.prometheus_port)
+            url = f"http://127.0.0.1:{state['port']}"
+            print(
+                f"Serving version {state['stable']['version']} at {url} (TF Serving's REST API; Prometheus at {state['prometheus']['url']})"
+            )
+            print("Try it:")
+            example = json.dumps({"instances": [request_contract.EXAMPLE_TRIP]})
+            print(f"  curl -s {url}/v1/models/{serving_config.SERVING_MODEL_NAME}:predict -d '{example}'")
+            from monitoring import control
+
+            control.start(settings)
+            print(
+                f"Labels that arrive later: POST {url}{monitoring_config.FEEDBACK_PATH} (docs/monitoring.md); `make monitor` for the page."
+            )
+            print("`make serve-status` shows what is live; `make serve-stop` stops it all.")
+        elif args.action == "stop":
+            stopped = stack.stop(paths)
+            print("Stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        elif args.action == "status":
+            print(json.dumps(stack.status(paths), indent=2))
+        elif args.action == "shadow":
+            _say_traffic(stack.shadow(paths, args.version))
+        elif args.action == "canary":
+            _say_traffic(stack.canary(paths, args.version, args.percent))
+            if args.auto:
+                analysis = stack.start_analysis(paths, settings.output_dir, args.interval)
+                print(
+                    f"Automatic analysis every {args.interval:g} s (pid {analysis['pid']}): decisions in {paths.root / 'analysis.log'}"
+                )
+        elif args.action == "promote":
+            _say_traffic(stack.promote(paths))
+        elif args.action == "switch":
+            _say_traffic(stack.switch(paths, args.version))
+        elif args.action == "manifests":
+            from serving import kubernetes_manifests
+
+            found = kubernetes_manifests.manifests(
+                args.stable,
+                args.candidate,
+                None if args.shadow else args.canary_percent,
+                args.shadow,
+                args.host,
+            )
+            written = kubernetes_manifests.write(
+                paths.root / "kubernetes",
+                paths.serving_dir,
+                found,
+                [v for v in (args.stable, args.candidate) if v],
+            )
+            print("Validated against the KServe and Istio CRD schemas and written:")
+            for path in written:
+                print(f"  {path}")
+            print(f"Per-version model folders for the storage URIs: {paths.serving_dir.parent / 'kserve'}")
+        elif args.action == "rollback":
+            done = stack.rollback(paths, args.reason)
+            print(
+                f"Rolled back version {done.version}: all traffic on the version kept {done.seconds:.2f} s after "
+                f"the command; recorded in {paths.serving_dir}, never pushed again."
+            )
+            _say_traffic(done.state)
+    except stack.StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT_EXIT_CODE
+    return 0
+
+
+def _say_traffic(state: dict) -> None:
+    stable, candidate = state["stable"]["version"], (state.get("candidate") or {}).get("version")
+    described = {
+        "single": f"all traffic to version {stable}",
+        "shadow": f"all traffic to version {stable}; a copy of each request to version {candidate}",
+        "canary": f"{state['canary_percent']:g} % of traffic to version {candidate}, the rest to {stable}",
+        "blue-green": f"all traffic to version {stable}; version {candidate} kept running for a rollback",
+    }[state["mode"]]
+    print(f"Now: {described}.")
+
+
+def register(commands) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="The local serving stack (nginx, a model server per live version, Prometheus): start, status, "
+        "stop, and the deployment patterns (shadow, canary, promote, switch, rollback). docs/serving.md.",
+    )
+    add_folder_flags(serve)
+    actions = serve.add_subparsers(dest="action", required=True)
+    start = actions.add_parser("start", help="Start the stack on the production version (or --version).")
+    start.add_argument("--version", help="The version to serve (default: production).")
+    start.add_argument(
+        "--port", type=int, default=serving_config.SERVING_PORT, help="nginx's port (the base URL)."
+    )
+    start.add_argument("--prometheus-port", type=int, default=serving_config.PROMETHEUS_PORT)
+    actions.add_parser("status", help="What is live, and whether each process is up and ready.")
+    actions.add_parser("stop", help="Stop every process of the stack.")
+    shadow = actions.add_parser(
+        "shadow", help="Stable answers everything; a copy of each request goes to VERSION."
+    )
+    shadow.add_argument("version")
+    canary = actions.add_parser(
+        "canary", help="VERSION answers --percent of requests (sticky by X-Request-Key)."
+    )
+    canary.add_argument("version")
+    canary.add_argument("--percent", type=float, default=5.0)
+    canary.add_argument(
+        "--auto", action="store_true", help="Let the analysis ramp it up, promote or roll it back."
+    )
+    canary.add_argument(
+        "--interval", type=float, default=serving_config.CANARY_INTERVAL_SECONDS, help="Seconds per check."
+    )
+    actions.add_parser("promote", help="The canary (or shadow) becomes stable.")
+    switch = actions.add_parser(
+        "switch", help="Blue-green: all traffic to VERSION at once; rollback switches back."
+    )
+    switch.add_argument("version")
+    rollback = actions.add_parser(
+        "rollback", help="All traffic back to stable now, and the other version recorded as rolled back."
+    )
+    rollback.add_argument("--reason", default="", help="Why, for the record.")
+    manifests = actions.add_parser(
+        "manifests",
+        help="Write KServe/Istio manifests for the same patterns on a cluster (validated against the CRDs).",
+    )
+    manifests.add_argument("--stable", required=True, help="The version serving today.")
+    manifests.add_argument("--candidate", help="The new version (canary, or shadow with --shadow).")
+    manifests.add_argument("--canary-percent", type=float, default=10.0)
+    manifests.add_argument(
+        "--shadow", action="store_true", help="Mirror to the candidate instead of splitting."
+    )
+    manifests.add_argument("--host", default="taxi.example.com", help="The host clients call (Istio).")
+    serve.set_defaults(handler=_serve)

@@ -1,0 +1,127 @@
+"""The pipeline's settings: spans and splits, data validation, training, the Evaluator's slices and gates,
+and Beam. The runners pass them to `create_pipeline` (pipeline/pipeline.py), which reads no globals."""
+
+from config.folders import REPO_ROOT
+
+PIPELINE_NAME = "chicago_taxi_big_tipper"
+
+# Components load the model code by module path, so it is importable and testable (and baked into images).
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.model.run_fn"
+
+# Spans: one per calendar half-year, numbered YYYYH (20151 = January-June 2015). Quarters of 2016
+# hold only ~200 trips each in the sample, too few to evaluate on; half-years hold >= 400.
+SPAN_FOLDER_PREFIX = "span-"
+MONTHS_PER_SPAN = 6
+# The model for span N trains on the TRAINING_WINDOW_SPANS half-years before the evaluation spans and
+# is evaluated on the EVALUATION_SPANS newest ones (ending at N): held-out data newer than training.
+TRAINING_WINDOW_SPANS = 6
+EVALUATION_SPANS = 3
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+# Two more ExampleGen splits, used only by data validation: span N's own half-year and the one before
+# it, so every run measures span-to-span drift without needing an earlier run (or a Resolver, which
+# open-source Kubeflow Pipelines rejects) to find the previous span's statistics.
+CURRENT_SPAN_SPLIT = "current_span"
+PREVIOUS_SPAN_SPLIT = "previous_span"
+# Serving request logs (CSV, the columns of the training data without `tips`) are read by their own
+# ExampleGen into this split and compared with the training split's statistics.
+SERVING_SPLIT = "serving"
+
+# Data validation (schema/README.md has the measurements behind these).
+# Histogram buckets per numeric feature in the statistics. Jensen-Shannon divergence is computed on
+# these histograms; with TFDV's default of 10 the outliers that set the range squeeze most trips into one
+# bucket, and fares x3 measured 0.25 against a natural 0.42 (undetectable); with 50 it is 0.41 against 0.11.
+STATISTICS_HISTOGRAM_BUCKETS = 50
+# Drift and skew distances are noisy on small samples: below this many examples in either side they are
+# recorded but do not gate (the 2016 half-years hold 405 and 430 rows in the sample).
+MIN_EXAMPLES_TO_GATE_ON_DISTANCE = 200
+# The sample holds no exactly repeated row; a span with more than this fraction of repeats was
+# most likely written twice (a retried export) and is refused before anything runs.
+MAX_DUPLICATE_ROW_FRACTION = 0.01
+# In the sample, every row's hour, day of week and month are its timestamp's in UTC, and every row starts
+# inside its half-year span. A file with more than this fraction of rows that disagree is refused.
+MAX_INCONSISTENT_ROW_FRACTION = 0.001
+
+# Changes of units (components/unit_changes.py): each of these amounts is measured against the others, per
+# trip, from span to span and between serving and training data. Between the sample's real half-years an
+# amount moved by at most x1.17 that way; a factor of 1.5 to 3 (or 100) on one amount moved it by at
+# least x1.28 in every transition (schema/README.md, "Changes of units").
+UNIT_CHANGE_AMOUNTS = ("fare", "trip_miles", "trip_seconds")
+MAX_UNIT_CHANGE = 1.25
+
+# Trainer: 150 steps of 512 examples, about 6 passes over the sample's 12,000-row window, at a rate of
+# 0.004: held-out AUC 0.942-0.944 across three seeds, against 0.941-0.943 for the 1,200 steps of 64 at
+# 0.001 used before (docs/performance.md), in an eighth of the steps. The evaluation steps make about
+# one pass over the 3,000-row evaluation window (only logged; the Evaluator judges the model). The steps
+# do not grow with the data: on 100k generated rows 600 and 1,500 steps scored lower than 150 (docs/performance.md, "Scaling").
+TRAIN_STEPS = 150
+TRAIN_BATCH_SIZE = 512
+LEARNING_RATE = 0.004
+EVAL_STEPS = 6
+
+# The Evaluator judges a seeded sample of at most this many evaluation examples: TFMA costs ~5 ms per
+# example here (974 s for the 205,098 of a 1M-row window), and 25,000 still give the key slice (~40 %
+# of trips) about 10,000 examples, an AUC standard error under 0.01. The sample's 3,064 pass whole.
+MAX_EVALUATION_EXAMPLES = 25_000
+EVALUATION_SAMPLE_SEED = 20_130_101
+
+# Evaluator gates. Overall: value floors, and an AUC at most MAX_AUC_DROP below the production model's
+# (the latest pushed one) on the same data.
+MIN_AUC = 0.90
+MIN_ACCURACY = 0.85
+MAX_AUC_DROP = 0.01
+
+# Slices the Evaluator computes metrics on and the slice report shows, in this order: each entry is
+# the features of one TFMA slicing spec (() is the whole evaluation set; two features, their cross).
+SLICE_FEATURES = (
+    (),
+    ("payment_type",),
+    ("trip_start_hour",),
+    ("trip_start_day",),
+    ("company",),
+    ("pickup_community_area",),
+    ("trip_start_hour_band",),
+    ("payment_type", "trip_start_hour_band"),
+)
+# The slice that matters most: tips are recorded for card payments (cash tips mostly are not), so
+# this is where the model's decisions count. It has its own floors, applied only when it holds at least
+# MIN_SLICE_EXAMPLES examples, so a thin evaluation window cannot flip the blessing by chance.
+KEY_SLICE = (("payment_type", "Credit Card"),)
+KEY_SLICE_MIN_AUC = 0.65
+KEY_SLICE_MIN_ACCURACY = 0.69
+# And no worse than production there by more than this much AUC. Retrained on one more half-year, the
+# candidate's key-slice AUC moved by +0.002 to +0.011 against the previous model on the same window (the
+# sample's last two spans, 3 seeds; docs/evaluation.md); the AUC's sampling error on the ~1,270 card trips
+# of a window is ~0.013, so a drop of 0.02 is a regression, not noise.
+KEY_SLICE_MAX_AUC_DROP = 0.02
+# Below this many examples a slice's metrics are too noisy to act on: the report marks such slices.
+MIN_SLICE_EXAMPLES = 100
+# Decision thresholds for confusion matrices and the fairness rates (false positive/negative rate
+# per slice); 0.5 is the one the accuracy gate uses.
+DECISION_THRESHOLDS = (0.3, 0.5, 0.7)
+REPORTED_DECISION_THRESHOLD = 0.5  # the one BinaryAccuracy, Precision and Recall use
+
+# Beam DirectRunner on 2 cores: see docs/performance.md, "Beam settings", for the measurements behind the choice.
+BEAM_PIPELINE_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+# A local run's Beam workers are this Python environment. Without one of Beam's dependency options, TFX
+# builds an sdist of itself to ship to the workers, for every Beam component it runs: 3 s each, and 49 MB
+# left in TMPDIR each time, never deleted (a day of CI filled the disk). The DirectRunner stages nothing, so
+# the option is read only by a remote runner; the lock is what that runner's workers would need. Kubeflow
+# names its image instead (kubeflow/compiler.py).
+LOCAL_BEAM_DEPENDENCY_ARGS = (f"--requirements_file={REPO_ROOT / 'requirements.lock'}",)
+# Except, in a local run on large data, for the components whose work grows with it: they run on two
+# worker processes (PARALLEL_BEAM_ARGS). Each worker imports TensorFlow (~15 s) and every stage's data
+# crosses a process boundary, so they pay only past a size, measured per component (docs/performance.md, "Beam
+# settings"): ExampleGen and Transform from the rows of the training and evaluation windows below (at 100k
+# rows they lose 7-9 s each, at 1M they save 88 and 74 s; the straight lines through both cross at 160k
+# and 190k), and the Evaluator from the examples it judges below (on the sample's 3,064 it loses 14 s, on
+# 20,302 it saves 51 s). StatisticsGen would save 7 s at 1M and lose below ~600k: it stays in memory. The
+# workers' state cache is off like the in-memory one's (pipeline/beam_settings.py), by the option they honour.
+PARALLEL_BEAM_ARGS = (
+    "--direct_running_mode=multi_processing",
+    "--direct_num_workers=2",
+    "--max_cache_memory_usage_mb=0",
+)
+PARALLEL_FROM_WINDOW_ROWS = {"CsvExampleGen": 250_000, "Transform": 250_000}
+PARALLEL_EVALUATION_MIN_EXAMPLES = 10_000
