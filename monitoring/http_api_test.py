@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from monitoring import service  # noqa: E402
+from monitoring import http_api  # noqa: E402
 
 
 def _settings(tmp_path) -> folders.Settings:
@@ -52,7 +52,7 @@ def client(tmp_path):
             for i, p in enumerate(predictions)
         ],
     )
-    app = service.create_app(settings, window=1000, refresh_seconds=3600, grace_seconds=0)
+    app = http_api.create_app(settings, window=1000, refresh_seconds=3600, grace_seconds=0)
     with TestClient(app) as test_client:
         test_client.settings, test_client.predictions, test_client.tips = settings, predictions, tips
         yield test_client
