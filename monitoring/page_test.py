@@ -1,26 +1,20 @@
 """The monitor page is written from the files on disk when the stack is stopped: the monitor's figures
 and the drift window, with no time series or alerts (they need Prometheus)."""
 
-import csv
-
 import pytest
 
 from config import folders
 from monitoring import page
-from serving import request_log
+from tests.support import request_logs
 
 
 def test_a_page_is_written_after_the_stack_stopped(tmp_path):
     settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=None)
-    settings.request_log_dir.mkdir(parents=True)
-    with (settings.request_log_dir / "requests-1.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(request_log.COLUMNS)
-        for index in range(5):
-            values = dict.fromkeys(request_log.COLUMNS, "")
-            values.update(request_id=f"r{index}", trip=0, time=f"2026-11-30T08:00:0{index}+00:00",
-                          model_version="7", route="stable", prediction=0.5, fare="10.0")  # fmt: skip
-            writer.writerow([values[c] for c in request_log.COLUMNS])
+    request_logs.write_request_log(settings.request_log_dir, [
+        {"request_id": f"r{index}", "trip": 0, "time": f"2026-11-30T08:00:0{index}+00:00", "model_version": "7",
+         "route": "stable", "prediction": 0.5, "fare": "10.0"}
+        for index in range(5)
+    ])  # fmt: skip
     data = page.collect(settings, minutes=10)
     assert data["prometheus"] is None and data["series"] == [] and data["alerts"] == []
     assert data["stack"]["running"] is False and data["end"] - data["start"] == pytest.approx(600)

@@ -2,15 +2,13 @@
 the newer half of the labelled trips; shadow agreement compares the two routes on the same trips only;
 a refresh over the files on disk asks for every served version's evaluation."""
 
-import csv
-
 import numpy as np
 import pytest
 
 from config import folders
 from models import features
 from monitoring import evaluated, feedback, quality, refresh
-from serving import request_log
+from tests.support import request_logs
 
 
 def _request(request_id: str, prediction: float, version: str = "7", route: str = "stable", second: int = 0):
@@ -57,18 +55,10 @@ def test_estimates_leave_the_shadow_out_and_check_on_the_newer_half():
 
 def test_a_refresh_reads_the_log_and_the_feedback_on_disk(tmp_path):
     settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=None)
-    settings.request_log_dir.mkdir(parents=True)
-    with (settings.request_log_dir / "requests-1.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(request_log.COLUMNS)
-        for request in (
-            _request("r0", 0.8),
-            _request("r1", 0.2),
-            _request("r2", 0.3, version="8", route="canary"),
-        ):
-            values = dict.fromkeys(request_log.COLUMNS, "")
-            values.update(request, fare="10.0", payment_type="Cash")
-            writer.writerow([values[c] for c in request_log.COLUMNS])
+    served = (_request("r0", 0.8), _request("r1", 0.2), _request("r2", 0.3, version="8", route="canary"))
+    request_logs.write_request_log(
+        settings.request_log_dir, [dict(request, fare="10.0", payment_type="Cash") for request in served]
+    )
     settings.feedback_dir.mkdir(parents=True)
     valid, _ = feedback.parse([{"request_id": "r0", "tips": 5}, {"request_id": "r1", "tips": 0}])
     feedback.FeedbackStore(settings.feedback_dir).add(valid)

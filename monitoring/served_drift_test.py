@@ -1,13 +1,11 @@
 """Drift of served inputs: the served window leaves a shadow's copies and older trips out; the table
 orders features by their distance relative to the skew threshold, and marks those above it."""
 
-import csv
-
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from config import folders
 from monitoring import served_drift
-from serving import request_log
+from tests.support import request_logs
 
 
 def _schema() -> schema_pb2.Schema:
@@ -35,20 +33,11 @@ def test_the_table_puts_the_worst_relative_to_its_threshold_first():
 
 def test_the_served_window_leaves_the_shadow_and_older_trips_out(tmp_path):
     settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=None)
-    settings.request_log_dir.mkdir(parents=True)
-    with (settings.request_log_dir / "requests-1.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(request_log.COLUMNS)
-        for request_id, minute, route in (
-            ("a", 0, "stable"),
-            ("b", 5, "stable"),
-            ("b", 5, "shadow"),
-            ("c", 6, "canary"),
-        ):
-            values = dict.fromkeys(request_log.COLUMNS, "")
-            values.update(request_id=request_id, trip=0, time=f"2026-11-30T08:{minute:02d}:00+00:00",
-                          model_version="7", route=route, prediction=0.5)  # fmt: skip
-            writer.writerow([values[c] for c in request_log.COLUMNS])
+    request_logs.write_request_log(settings.request_log_dir, [
+        {"request_id": request_id, "trip": 0, "time": f"2026-11-30T08:{minute:02d}:00+00:00", "model_version": "7",
+         "route": route, "prediction": 0.5}
+        for request_id, minute, route in (("a", 0, "stable"), ("b", 5, "stable"), ("b", 5, "shadow"), ("c", 6, "canary"))
+    ])  # fmt: skip
     since = 1796025900.0  # 2026-11-30T08:05:00Z
     assert [(r["request_id"], r["route"]) for r in served_drift.served_since(settings, since)] == [
         ("b", "stable"),
