@@ -11,55 +11,38 @@ from config import serving as serving_config
 
 
 def _monitor(args) -> int:
-    from monitoring import control, feedback, loop, page, replay
     from serving import stack
 
     settings = folders.Settings.resolve(args.output_dir, args.data_root)
     try:
-        if args.action == "start":
-            slot = control.start(settings)
-            print(
-                f"Monitor running (pid {slot['pid']}); feedback at {monitoring_config.FEEDBACK_PATH} on the stack's port."
-            )
-        elif args.action == "stop":
-            print("Monitor stopped." if control.stop(settings) else "No monitor was running.")
-        elif args.action == "feedback":
-            return _feedback_file(settings, Path(args.file), feedback)
-        elif args.action == "report":
-            # The replay's scenarios run stacks of their own (outputs/replay/<scenario>): their pages too.
-            replays = sorted(
-                p for p in (settings.output_dir / "replay").glob("*") if (p / "request_log").is_dir()
-            )
-            for folder in [settings.output_dir, *replays]:
-                if folder != settings.output_dir or settings.request_log_dir.is_dir() or not replays:
-                    path, lines = page.write(folders.Settings.resolve(str(folder)), args.minutes)
-                    print("\n".join(lines))
-                    print(f"Monitor page: {path}\n")
-        elif args.action == "loop":
-            if settings.data_root is None:
-                print(
-                    "error: the loop writes labelled trips into a data root: pass --data-root (or DATA=)",
-                    file=sys.stderr,
-                )
-                return BAD_INPUT_EXIT_CODE
-            loop.run_once(settings, loop.Policy(min_new_labelled_trips=args.min_new_trips), force=args.force)
-        elif args.action == "replay":
-            options = replay.Options(
-                scenario=args.scenario,
-                rate=args.rate,
-                feedback_delay_seconds=args.feedback_delay,
-                restart_server_at=args.restart_server_at,
-                analysis_interval_seconds=args.analysis_interval,
-            )
-            replay.run(settings.output_dir / "replay" / args.scenario, options)
+        return ACTIONS[args.action](settings, args)
     except stack.StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT_EXIT_CODE
+
+
+def _start(settings: folders.Settings, args) -> int:
+    from monitoring import control
+
+    slot = control.start(settings)
+    print(
+        f"Monitor running (pid {slot['pid']}); feedback at {monitoring_config.FEEDBACK_PATH} on the stack's port."
+    )
     return 0
 
 
-def _feedback_file(settings: folders.Settings, path: Path, feedback) -> int:
+def _stop(settings: folders.Settings, args) -> int:
+    from monitoring import control
+
+    print("Monitor stopped." if control.stop(settings) else "No monitor was running.")
+    return 0
+
+
+def _feedback(settings: folders.Settings, args) -> int:
     """Stores the labels of a CSV file; names every refused row. Exit 2 when any row was refused."""
+    from monitoring import feedback
+
+    path = Path(args.file)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -89,6 +72,57 @@ def _feedback_file(settings: folders.Settings, path: Path, feedback) -> int:
             file=sys.stderr,
         )
     return BAD_INPUT_EXIT_CODE if refused or duplicates else 0
+
+
+def _report(settings: folders.Settings, args) -> int:
+    """The monitor page of the output folder, and of each replay scenario's (outputs/replay/<scenario>
+    runs a stack of its own); the output folder's own only when it has served or no replay has."""
+    from monitoring import page
+
+    replays = sorted(p for p in (settings.output_dir / "replay").glob("*") if (p / "request_log").is_dir())
+    for folder in [settings.output_dir, *replays]:
+        if folder != settings.output_dir or settings.request_log_dir.is_dir() or not replays:
+            path, lines = page.write(folders.Settings.resolve(str(folder)), args.minutes)
+            print("\n".join(lines))
+            print(f"Monitor page: {path}\n")
+    return 0
+
+
+def _loop(settings: folders.Settings, args) -> int:
+    from monitoring import loop
+
+    if settings.data_root is None:
+        print(
+            "error: the loop writes labelled trips into a data root: pass --data-root (or DATA=)",
+            file=sys.stderr,
+        )
+        return BAD_INPUT_EXIT_CODE
+    loop.run_once(settings, loop.Policy(min_new_labelled_trips=args.min_new_trips), force=args.force)
+    return 0
+
+
+def _replay(settings: folders.Settings, args) -> int:
+    from monitoring import replay
+
+    options = replay.Options(
+        scenario=args.scenario,
+        rate=args.rate,
+        feedback_delay_seconds=args.feedback_delay,
+        restart_server_at=args.restart_server_at,
+        analysis_interval_seconds=args.analysis_interval,
+    )
+    replay.run(settings.output_dir / "replay" / args.scenario, options)
+    return 0
+
+
+ACTIONS = {
+    "start": _start,
+    "stop": _stop,
+    "feedback": _feedback,
+    "report": _report,
+    "loop": _loop,
+    "replay": _replay,
+}
 
 
 def register(commands) -> None:

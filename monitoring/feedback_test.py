@@ -1,26 +1,20 @@
 """Feedback as received: malformed rows refused with the field named, one label per trip, unknown trips
 counted once the log has had time to show them."""
 
-import csv
-
 import pytest
 
 from models import features
 from monitoring import feedback
-from serving import request_log
+from tests.support import request_logs
 
 
 def _log(folder, rows):
     """A request log as a server writes it (closed file): rows of (request_id, trip, fare, prediction)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "requests-1.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(request_log.COLUMNS)
-        for request_id, trip, fare, prediction in rows:
-            values = dict.fromkeys(request_log.COLUMNS, "")
-            values.update(request_id=request_id, trip=trip, time="2026-11-30T08:00:00+00:00", model_version="1",
-                          route="stable", prediction=prediction, fare=fare)  # fmt: skip
-            writer.writerow([values[c] for c in request_log.COLUMNS])
+    request_logs.write_request_log(folder, [
+        {"request_id": request_id, "trip": trip, "time": "2026-11-30T08:00:00+00:00", "model_version": "1",
+         "route": "stable", "prediction": prediction, "fare": fare}
+        for request_id, trip, fare, prediction in rows
+    ])  # fmt: skip
 
 
 @pytest.mark.parametrize(

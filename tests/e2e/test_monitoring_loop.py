@@ -17,7 +17,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from config import pipeline as pipeline_config
 from models import features
-from monitoring import feedback, loop, page, replay, spans
+from monitoring import feedback, loop, page, replay, replay_figures, replay_workspace, spans
 from pipeline import local_runner
 from registry import versions
 from serving import prometheus, stack
@@ -41,8 +41,8 @@ def first_model(tmp_path_factory):
     if not (shutil.which("nginx") and shutil.which("prometheus")):
         pytest.skip("nginx and prometheus are not installed (apt-get install nginx-light prometheus)")
     folder = tmp_path_factory.mktemp("replay") / "base"
-    settings, _, _ = replay.workspace(folder, _options("clean"))
-    replay.first_model(settings, _options("clean"))
+    settings, _, _ = replay_workspace.workspace(folder)
+    replay_workspace.first_model(settings)
     return folder
 
 
@@ -66,7 +66,7 @@ def _numbers(row: dict) -> tuple:
 
 def test_clean_replay_rebuilds_the_span_measures_live_quality_and_ramps_the_new_model(first_model, tmp_path):
     folder = _scenario(first_model, tmp_path, "clean")
-    settings, header, rows = replay.workspace(folder, _options("clean"))
+    settings, header, rows = replay_workspace.workspace(folder)
     first = versions.production_version(settings.serving_model_dir)
     try:
         summary = replay.run(folder, _options("clean", restart_server_at=len(rows) // 2))
@@ -75,7 +75,7 @@ def test_clean_replay_rebuilds_the_span_measures_live_quality_and_ramps_the_new_
         assert summary["replay"]["answered"] == len(rows) and summary["replay"]["failed"] == 0
         assert summary["replay"]["labels_sent"] == len(rows) and summary["replay"]["labels_refused"] == 0
         [span_file] = (
-            settings.data_root / f"{pipeline_config.SPAN_FOLDER_PREFIX}{replay.REPLAYED_SPAN}"
+            settings.data_root / f"{pipeline_config.SPAN_FOLDER_PREFIX}{replay_workspace.REPLAYED_SPAN}"
         ).glob(f"{spans.FILE_PREFIX}*.csv")
         with span_file.open(newline="") as handle:
             rebuilt = Counter(map(_numbers, csv.DictReader(handle)))
@@ -141,7 +141,7 @@ def test_clean_replay_rebuilds_the_span_measures_live_quality_and_ramps_the_new_
 
 def test_concept_change_fires_the_quality_alert_and_the_loop_retrains_on_it(first_model, tmp_path):
     folder = _scenario(first_model, tmp_path, "concept")
-    settings, _, rows = replay.workspace(folder, _options("concept"))
+    settings, _, rows = replay_workspace.workspace(folder)
     try:
         summary = replay.run(folder, _options("concept"))
 
@@ -150,12 +150,12 @@ def test_concept_change_fires_the_quality_alert_and_the_loop_retrains_on_it(firs
         # No input or output alert: the features did not move.
         url = stack.read_state(stack.StackPaths.of(settings))["prometheus"]["url"]
         fired = {a["labels"]["alertname"] for a in prometheus.alerts(url)}
-        assert fired == {replay.QUALITY_ALERT}, fired
+        assert fired == {replay_figures.QUALITY_ALERT}, fired
         # CBPE cannot see a concept change: it still expects the old accuracy.
         check = summary["monitor"]["estimate_check"]
         assert check["estimated"]["accuracy"] - check["realised"]["accuracy"] > 0.2
         retrain = next(d for d in loop.decisions(settings) if d["decision"] == "retrain")
-        assert f"alert {replay.QUALITY_ALERT} is firing" in retrain["reason"]
+        assert f"alert {replay_figures.QUALITY_ALERT} is firing" in retrain["reason"]
         # The pipeline ran to a verdict on the data (the request log it reads was closed for it, with no
         # restart in this replay): a model canaried, or one the gates or data validation refused; never
         # a refused input or a failed component.

@@ -1,7 +1,6 @@
 """The monitor's HTTP side (in process, Starlette's test client): feedback refused with a 4xx naming the
 problem or counted, never a crash; live figures equal scikit-learn's on the same labelled trips."""
 
-import csv
 import warnings
 
 import numpy as np
@@ -10,13 +9,13 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from config import folders
 from config import monitoring as monitoring_config
-from serving import request_log
+from tests.support import request_logs
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from monitoring import service  # noqa: E402
+from monitoring import http_api  # noqa: E402
 
 
 def _settings(tmp_path) -> folders.Settings:
@@ -25,15 +24,11 @@ def _settings(tmp_path) -> folders.Settings:
 
 def _log(settings, trips):
     """A closed request-log file: trips of (request_id, fare, prediction, payment_type)."""
-    settings.request_log_dir.mkdir(parents=True)
-    with (settings.request_log_dir / "requests-1.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(request_log.COLUMNS)
-        for index, (request_id, fare, prediction, payment) in enumerate(trips):
-            values = dict.fromkeys(request_log.COLUMNS, "")
-            values.update(request_id=request_id, trip=0, time=f"2026-11-30T08:00:{index % 60:02d}+00:00",
-                          model_version="7", route="stable", prediction=prediction, fare=fare, payment_type=payment)  # fmt: skip
-            writer.writerow([values[c] for c in request_log.COLUMNS])
+    request_logs.write_request_log(settings.request_log_dir, [
+        {"request_id": request_id, "trip": 0, "time": f"2026-11-30T08:00:{index % 60:02d}+00:00", "model_version": "7",
+         "route": "stable", "prediction": prediction, "fare": fare, "payment_type": payment}
+        for index, (request_id, fare, prediction, payment) in enumerate(trips)
+    ])  # fmt: skip
 
 
 @pytest.fixture
@@ -52,7 +47,7 @@ def client(tmp_path):
             for i, p in enumerate(predictions)
         ],
     )
-    app = service.create_app(settings, window=1000, refresh_seconds=3600, grace_seconds=0)
+    app = http_api.create_app(settings, window=1000, refresh_seconds=3600, grace_seconds=0)
     with TestClient(app) as test_client:
         test_client.settings, test_client.predictions, test_client.tips = settings, predictions, tips
         yield test_client
