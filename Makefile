@@ -34,7 +34,8 @@ help: ## List the targets, by group
 
 ##@ Run
 
-setup: $(INSTALL_STAMP) ## Create .venv with Python 3.10 and install the pinned lock (seconds when nothing changed)
+setup: $(INSTALL_STAMP) ## Create .venv (Python 3.10, the pinned lock) and install the Debian packages the tests need, as root or with sudo, else print the command
+	@$(BIN)/python -m tools.system_packages install
 
 $(INSTALL_STAMP): requirements.lock setup.py
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 was not found: install it (for example 'pyenv install 3.10.13', or your distribution's python3.10 and python3.10-venv packages) and run make again." >&2; exit 1; }
@@ -192,17 +193,28 @@ bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (RE
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
-test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs)
+# Tests that need a program of tools/system_packages.py fail where it is missing, and so does `make test`
+# before running any; SKIP_SYSTEM_TESTS=1 skips them instead, and the last lines name what was skipped.
+SYSTEM_PACKAGES_CHECK = $(BIN)/python -m tools.system_packages check
+SYSTEM_PACKAGES_SKIPPED = @$(BIN)/python -m tools.system_packages skipped
+
+test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs; SKIP_SYSTEM_TESTS=1)
+	$(SYSTEM_PACKAGES_CHECK)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e and not kfp" --durations=10
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m e2e --durations=25
+	$(SYSTEM_PACKAGES_SKIPPED)
 
-test-fast: setup ## Unit and input-validation tests only (skips e2e)
+test-fast: setup ## Unit and input-validation tests only (skips e2e; SKIP_SYSTEM_TESTS=1)
+	$(SYSTEM_PACKAGES_CHECK)
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e and not kfp" --durations=10
+	$(SYSTEM_PACKAGES_SKIPPED)
 
-test-e2e: setup ## Only the end-to-end pipeline tests
+test-e2e: setup ## Only the end-to-end pipeline tests (SKIP_SYSTEM_TESTS=1)
+	$(SYSTEM_PACKAGES_CHECK)
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m e2e --durations=25
+	$(SYSTEM_PACKAGES_SKIPPED)
 
 test-kfp: setup kfp-local-env ## The compiled Kubeflow pipeline in containers of the image, by kfp.local too
 	$(MAKE) image-offline

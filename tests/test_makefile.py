@@ -28,6 +28,15 @@ def test_image_prune_and_lock_run_their_modules():
     assert "-m tools.lock --uv-version " in _dry_run("lock")
 
 
+def test_setup_installs_the_system_packages_and_the_tests_check_them_first():
+    assert "-m tools.system_packages install" in _dry_run("setup")
+    for target in ("test", "test-fast", "test-e2e"):
+        lines = _dry_run(target).splitlines()
+        first_test = next(n for n, line in enumerate(lines) if "/pytest " in line)
+        assert any("tools.system_packages check" in line for line in lines[:first_test]), target
+        assert "tools.system_packages skipped" in lines[-1], target  # the last lines name what was skipped
+
+
 def test_help_lists_every_target_in_its_group():
     listing = subprocess.run(["make", "help"], cwd=folders.REPO_ROOT, capture_output=True, text=True).stdout
     for group in ("Run", "Inspect a run", "Kubeflow Pipelines", "Benchmarks", "Tests and code health"):
