@@ -27,7 +27,6 @@ from components.production_model import ProductionModel
 from components.pusher import Pusher
 from components.slice_report import SliceReport
 from config import pipeline as pipeline_config
-from config.pipeline import SERVING_SPLIT, SPAN_FOLDER_PREFIX
 from models import model
 from pipeline.evaluation import build_eval_config
 
@@ -36,7 +35,9 @@ def _example_gen_input_config(*splits: str) -> example_gen_pb2.Input:
     """Every split comes from the same span folder, so ExampleGen resolves one {SPAN} for all."""
     return example_gen_pb2.Input(
         splits=[
-            example_gen_pb2.Input.Split(name=split, pattern=f"{SPAN_FOLDER_PREFIX}{{SPAN}}/{split}/*.csv")
+            example_gen_pb2.Input.Split(
+                name=split, pattern=f"{pipeline_config.SPAN_FOLDER_PREFIX}{{SPAN}}/{split}/*.csv"
+            )
             for split in splits
         ]
     )
@@ -138,12 +139,12 @@ def _ingestion_and_statistics(locations: Locations, data: pipeline_config.Data) 
     serving_example_gen = CsvExampleGen(
         input_base=locations.serving_logs,
         input_config=example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name=SERVING_SPLIT, pattern="*.csv")]
+            splits=[example_gen_pb2.Input.Split(name=pipeline_config.SERVING_SPLIT, pattern="*.csv")]
         ),
         # One output split holding every request (ExampleGen would otherwise cut train and eval).
         output_config=example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(
-                splits=[example_gen_pb2.SplitConfig.Split(name=SERVING_SPLIT, hash_buckets=1)]
+                splits=[example_gen_pb2.SplitConfig.Split(name=pipeline_config.SERVING_SPLIT, hash_buckets=1)]
             )
         ),
     ).with_id("ServingLogsExampleGen")
