@@ -26,8 +26,6 @@ OUT ?=
 VERBOSE ?=
 RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $(if $(VERBOSE),--verbose)
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
-PIPELINE_NAME = $(shell $(BIN)/python -c 'from config import pipeline; print(pipeline.PIPELINE_NAME)')
-TFX_CLI_EXIT_STATUS_FILE = $(shell $(BIN)/python -c 'from config import folders; print(folders.TFX_CLI_EXIT_STATUS_FILE)')
 
 .PHONY: help setup data run drift report tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
@@ -36,7 +34,8 @@ help: ## List the targets, by group
 
 ##@ Run
 
-setup: $(INSTALL_STAMP) ## Create .venv with Python 3.10 and install the pinned lock (seconds when nothing changed)
+setup: $(INSTALL_STAMP) ## Create .venv (Python 3.10, the pinned lock) and install the Debian packages the tests need, as root or with sudo, else print the command
+	@$(BIN)/python -m tools.system_packages install
 
 $(INSTALL_STAMP): requirements.lock setup.py
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 was not found: install it (for example 'pyenv install 3.10.13', or your distribution's python3.10 and python3.10-venv packages) and run make again." >&2; exit 1; }
@@ -56,14 +55,7 @@ run: setup ## Prepare data and run the whole pipeline on Beam's DirectRunner (DA
 	$(BIN)/taxi-pipeline run $(RUN_FLAGS) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
 
 tfx-run: setup ## Register and run the pipeline with the tfx CLI, as `make run` does (DATA=, OUT=, SERVING_LOGS=, VERBOSE=1)
-	@export BEAM_HOME=$(abspath $(OUTPUT_DIR))/tfx_cli_home TAXI_OUTPUT_DIR=$(abspath $(OUTPUT_DIR)) \
-	  $(if $(DATA),TAXI_DATA_ROOT=$(abspath $(DATA))) $(if $(SERVING_LOGS),TAXI_SERVING_LOGS=$(abspath $(SERVING_LOGS))) \
-	  $(if $(VERBOSE),VERBOSE=1); \
-	  status_file=$$BEAM_HOME/$(TFX_CLI_EXIT_STATUS_FILE); rm -f $$status_file; \
-	  { $(BIN)/tfx pipeline update --engine beam --pipeline_path pipeline/beam_runner.py >/dev/null 2>&1 || \
-	    $(BIN)/tfx pipeline create --engine beam --pipeline_path pipeline/beam_runner.py; } && \
-	  $(BIN)/tfx run create --engine beam --pipeline_name $(PIPELINE_NAME); status=$$?; \
-	  if [ -f $$status_file ]; then status=$$(cat $$status_file); fi; exit $$status
+	$(BIN)/python -m pipeline.tfx_cli $(RUN_FLAGS) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
 
 clean: ## Remove pipeline outputs (keeps .venv)
 	rm -rf $(OUTPUT_DIR)
@@ -148,14 +140,9 @@ image-offline: setup ## Build the same image without any registry (debootstrap b
 	kubeflow/offline_base.sh $(PYTHON310) $(OFFLINE_BASE)
 	docker build --network host -f kubeflow/Dockerfile --build-arg BASE_IMAGE=$(OFFLINE_BASE) -t $(KFP_IMAGE) .
 
-image-prune: ## Remove the pipeline's images other than the current tag (each code change tags a new 3.7 GB one)
+image-prune: setup ## Remove the pipeline's images other than the current tag (each code change tags a new 3.7 GB one)
 	$(call require,docker)
-	@for old in $$(docker images --format '{{.Repository}}:{{.Tag}}' $(firstword $(subst :, ,$(KFP_IMAGE))) \
-	    | grep -vxF '$(KFP_IMAGE)'); do \
-	  docker ps --all --quiet --filter ancestor=$$old --filter status=exited --filter status=created \
-	    | xargs -r docker rm >/dev/null; \
-	  docker rmi $$old >/dev/null && echo "image-prune: removed $$old" || echo "image-prune: kept $$old (why: above)"; \
-	done
+	$(BIN)/python -m kubeflow.image_prune
 
 kind-up: ## Create the kind cluster, with KFP_SHARED mounted into its node
 	$(call require,docker kind kubectl)
@@ -206,17 +193,28 @@ bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (RE
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
-test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs)
+# Tests that need a program of tools/system_packages.py fail where it is missing, and so does `make test`
+# before running any; SKIP_SYSTEM_TESTS=1 skips them instead, and the last lines name what was skipped.
+SYSTEM_PACKAGES_CHECK = $(BIN)/python -m tools.system_packages check
+SYSTEM_PACKAGES_SKIPPED = @$(BIN)/python -m tools.system_packages skipped
+
+test: setup ## Lint, then the fast tests, then the end-to-end tests (what CI runs; SKIP_SYSTEM_TESTS=1)
+	$(SYSTEM_PACKAGES_CHECK)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e and not kfp" --durations=10
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m e2e --durations=25
+	$(SYSTEM_PACKAGES_SKIPPED)
 
-test-fast: setup ## Unit and input-validation tests only (skips e2e)
+test-fast: setup ## Unit and input-validation tests only (skips e2e; SKIP_SYSTEM_TESTS=1)
+	$(SYSTEM_PACKAGES_CHECK)
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e and not kfp" --durations=10
+	$(SYSTEM_PACKAGES_SKIPPED)
 
-test-e2e: setup ## Only the end-to-end pipeline tests
+test-e2e: setup ## Only the end-to-end pipeline tests (SKIP_SYSTEM_TESTS=1)
+	$(SYSTEM_PACKAGES_CHECK)
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m e2e --durations=25
+	$(SYSTEM_PACKAGES_SKIPPED)
 
 test-kfp: setup kfp-local-env ## The compiled Kubeflow pipeline in containers of the image, by kfp.local too
 	$(MAKE) image-offline
@@ -238,9 +236,4 @@ format: setup ## Apply ruff's formatting and safe fixes
 
 lock: ## Re-resolve requirements.lock in a scratch venv (needs network to PyPI)
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 was not found." >&2; exit 1; }
-	rm -rf build/lock-venv && $(PYTHON310) -m venv build/lock-venv
-	build/lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
-	build/lock-venv/bin/uv pip install --python build/lock-venv/bin/python \
-	  "tfx[kfp]==1.16.0" "apache-beam[gcp]==2.59.0" "kfp==2.5.0" "tf-keras==2.16.0" dill pytest pytest-xdist ruff starlette uvicorn httptools uvloop orjson
-	{ sed -n '/^#/p' requirements.lock; build/lock-venv/bin/uv pip freeze --python build/lock-venv/bin/python | grep -v -e '^pip==' -e '^uv=='; } > requirements.lock.new
-	mv requirements.lock.new requirements.lock
+	$(PYTHON310) -m tools.lock --uv-version $(UV_VERSION)

@@ -45,8 +45,9 @@ settings = folders.Settings(output_dir=Path(sys.argv[1]), data_root=data and dat
 layout.prepare(settings)
 started = time.monotonic()
 beam_args = json.loads(sys.argv[2])
-overrides = {} if beam_args is None else {"beam_pipeline_args": beam_args, "component_beam_pipeline_args": {}}
-ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **overrides))
+# A mode replaces every Beam arg, the components' own ones included.
+orchestration = None if beam_args is None else pipeline_config.Orchestration(beam_pipeline_args=beam_args)
+ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, orchestration=orchestration))
 seconds = time.monotonic() - started
 summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
 print(json.dumps({"seconds": seconds, "components": {c["component"]: c["seconds"] for c in summary["components"]},

@@ -160,9 +160,37 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {source.serving_model_dir} holds no pushed model: run `make run` first", file=sys.stderr
         )
         return 2
+    work = Path(args.work_dir).resolve()
+    settings, shadow_versions = _workspace(work, production)
+    paths = stack.StackPaths.of(settings)
+    report = {"rate": args.rate, "seconds": args.seconds, "rounds": args.rounds, "batch": args.batch,
+              "version": production.name, "cpus": psutil.cpu_count()}  # fmt: skip
+    print(f"Floor: {production} in this process ...", flush=True)
+    floors = [floor(production, args.batch, calls=1000)]
+    runs, batches = _rounds(paths, production.name, shadow_versions, args)
+    floors.append(floor(production, args.batch, calls=1000))
+    for name in ("floor", "model_call"):
+        report[name] = {
+            key: round(statistics.mean(f[name][key] for f in floors), 3)
+            for key in ("p50_ms", "p99_ms", "batched_trips_per_second")
+        }
+    for name, measured in runs.items():
+        report[name] = merged(measured)
+    for name, measured in batches.items():
+        report[name] = {
+            "trips_per_second": round(statistics.mean(m["trips_per_second"] for m in measured), 1),
+            "errors": sum(m["errors"] for m in measured),
+        }
+    report["against_baselines"] = _against_baselines(report)
+    (work / "serve_bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _workspace(work: Path, production: Path) -> tuple[folders.Settings, dict[str, str]]:
+    """A fresh output folder under `work` serving `production`, and the version of each shadow candidate."""
     from benchmarks import model_variants
 
-    work = Path(args.work_dir).resolve()
     shutil.rmtree(work, ignore_errors=True)
     settings = folders.Settings(output_dir=work, data_root=None)
     serving_dir = settings.serving_model_dir
@@ -175,14 +203,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             model_variants.slow(production, serving_dir / version, seconds=delay)
         shadow_versions[name] = version
-    paths = stack.StackPaths.of(settings)
+    return settings, shadow_versions
+
+
+def _rounds(
+    paths: stack.StackPaths, version: str, shadow_versions: dict[str, str], args: argparse.Namespace
+) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """Starts the stack on `version`, measures every variant once a round, stops it; returns each
+    variant's measurements (single-trip runs, and batched)."""
     single = {"instances": [TRIP]}
     per_round = args.seconds / args.rounds
-    report = {"rate": args.rate, "seconds": args.seconds, "rounds": args.rounds, "batch": args.batch,
-              "version": production.name, "cpus": psutil.cpu_count()}  # fmt: skip
-    print(f"Floor: {production} in this process ...", flush=True)
-    floors = [floor(production, args.batch, calls=1000)]
-    state = stack.start(paths, production.name, stack.free_port(), stack.free_port())
+    state = stack.start(paths, version, stack.free_port(), stack.free_port())
     runs: dict[str, list[dict]] = {name: [] for name in ("direct", "nginx", *SHADOWS)}
     batches: dict[str, list[dict]] = {"batched_nginx": [], "batched_direct": []}
     try:
@@ -199,12 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             runs["direct"].append(measure(direct_url, stable_pids, args.rate, per_round, single))
             runs["nginx"].append(measure(nginx_url, stable_pids + nginx_pids, args.rate, per_round, single))
-            for name, version in shadow_versions.items():
-                state = stack.shadow(paths, version)
+            for name, shadow_version in shadow_versions.items():
+                state = stack.shadow(paths, shadow_version)
                 pids = stable_pids + nginx_pids + [state["candidate"]["pid"]]
                 runs[name].append(measure(nginx_url, pids, args.rate, per_round, single))
                 stack.rollback(paths, "benchmark")
-                versions.undo_rollback(serving_dir, version)
+                versions.undo_rollback(paths.serving_dir, shadow_version)
             batches["batched_nginx"].append(batched(nginx_url, args.batch, per_round))
             batches["batched_direct"].append(batched(direct_url, args.batch, per_round))
             # The server writes the burst's request-log rows (about 25,000 a second of it) at its next
@@ -212,21 +243,13 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(SETTLE_SECONDS)
     finally:
         stack.stop(paths)
-    floors.append(floor(production, args.batch, calls=1000))
-    for name in ("floor", "model_call"):
-        report[name] = {
-            key: round(statistics.mean(f[name][key] for f in floors), 3)
-            for key in ("p50_ms", "p99_ms", "batched_trips_per_second")
-        }
-    for name, measured in runs.items():
-        report[name] = merged(measured)
-    for name, measured in batches.items():
-        report[name] = {
-            "trips_per_second": round(statistics.mean(m["trips_per_second"] for m in measured), 1),
-            "errors": sum(m["errors"] for m in measured),
-        }
+    return runs, batches
+
+
+def _against_baselines(report: dict) -> dict:
+    """Differences and ratios of the variants against the named baselines."""
     floor_p50, nginx = report["floor"]["p50_ms"], report["nginx"]
-    report["against_baselines"] = {
+    return {
         "baseline": "floor: the raw_features signature called in this process (eager); model_call: the "
         "server's own session call in this process; nginx: stable alone",
         "nginx_p50_minus_floor_ms": round(nginx["p50_ms"] - floor_p50, 3),
@@ -244,9 +267,6 @@ def main(argv: list[str] | None = None) -> int:
             report["batched_direct"]["trips_per_second"] / report["floor"]["batched_trips_per_second"], 3
         ),
     }
-    (work / "serve_bench.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

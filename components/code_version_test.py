@@ -6,8 +6,8 @@ import textwrap
 import pytest
 
 from components import code_version
-from pipeline import local_pipeline
-from pipeline.pipeline import create_pipeline
+from config import pipeline as pipeline_config
+from pipeline.pipeline import Locations, create_pipeline
 
 
 @pytest.fixture
@@ -54,14 +54,19 @@ def test_comments_and_formatting_do_not(package):
 
 
 def test_every_component_that_runs_this_projects_code_carries_its_fingerprint(tmp_path):
-    arguments = dict(
-        local_pipeline.model_and_gate_arguments(),
-        pipeline_root=str(tmp_path / "root"),
-        example_gen_input=str(tmp_path / "input"),
-        schema_path=str(tmp_path / "schema.pbtxt"),
-        serving_model_dir=str(tmp_path / "serving"),
+    pipeline = create_pipeline(
+        locations=Locations(
+            pipeline_root=str(tmp_path / "root"),
+            example_gen_input=str(tmp_path / "input"),
+            schema_path=str(tmp_path / "schema.pbtxt"),
+            serving_model_dir=str(tmp_path / "serving"),
+        ),
+        data=pipeline_config.Data(),
+        training=pipeline_config.Training(),
+        evaluation=pipeline_config.Evaluation(),
+        orchestration=pipeline_config.Orchestration(),
     )
-    nodes = {node.id: node for node in create_pipeline(**arguments).components}
+    nodes = {node.id: node for node in pipeline.components}
     ours = [
         "ExampleValidator",
         "TrainingDataGate",

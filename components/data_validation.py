@@ -83,27 +83,12 @@ class Executor(example_validator_executor.Executor):
             io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict["schema"]))
         )
         current, previous = exec_properties["current_span_split"], exec_properties["previous_span_split"]
-        training_split = exec_properties["training_split"]
         min_examples = exec_properties["min_examples_to_gate"]
         split_statistics = {
             split: stats_artifact_utils.load_statistics(statistics, split).proto()
             for split in artifact_utils.decode_split_names(statistics.split_names)
         }
-        not_gated = []
-        results = {}
-        for split, split_stats in split_statistics.items():
-            previous_stats = split_statistics.get(previous) if split == current else None
-            results[split] = tfdv.validate_statistics(
-                split_stats, schema, environment=TRAINING_ENVIRONMENT, previous_statistics=previous_stats
-            )
-            if previous_stats is not None:
-                sizes = (num_examples(split_stats), num_examples(previous_stats))
-                if min(sizes) < min_examples:
-                    _without_distance_anomalies(results[split])
-                    not_gated.append(
-                        f"drift: {current} has {sizes[0]} and {previous} {sizes[1]} examples, "
-                        f"fewer than {min_examples}"
-                    )
+        results, not_gated = _validate_splits(split_statistics, schema, current, previous, min_examples)
 
         unit_changes = _UnitChanges(exec_properties, min_examples)
         examples = input_dict.get("examples") or []
@@ -115,28 +100,17 @@ class Executor(example_validator_executor.Executor):
                 kind=f"{current} vs {previous}",
                 sizes=(num_examples(split_statistics[current]), num_examples(split_statistics[previous])),
             )
-
         serving_artifacts = input_dict.get("serving_statistics") or []
         if serving_artifacts:
-            serving_artifact = serving_artifacts[0]
-            [serving_split] = artifact_utils.decode_split_names(serving_artifact.split_names)
-            serving_stats = stats_artifact_utils.load_statistics(serving_artifact, serving_split).proto()
-            serving = tfdv.validate_statistics(serving_stats, schema, environment=SERVING_ENVIRONMENT)
-            skew = tfdv.validate_statistics(
+            training_split = exec_properties["training_split"]
+            serving, serving_split, sizes = _validate_serving(
+                serving_artifacts[0],
                 split_statistics[training_split],
                 schema,
-                environment=TRAINING_ENVIRONMENT,
-                serving_statistics=serving_stats,
+                training_split,
+                min_examples,
+                not_gated,
             )
-            serving.drift_skew_info.extend(skew.drift_skew_info)
-            sizes = (num_examples(serving_stats), num_examples(split_statistics[training_split]))
-            if min(sizes) < min_examples:
-                not_gated.append(
-                    f"skew: serving logs have {sizes[0]} and {training_split} {sizes[1]} examples, "
-                    f"fewer than {min_examples}"
-                )
-            else:
-                _add_distance_anomalies(serving, skew)
             serving_examples = input_dict.get("serving_examples") or []
             if examples and serving_examples:
                 unit_changes.compare(
@@ -147,22 +121,71 @@ class Executor(example_validator_executor.Executor):
                     sizes=sizes,
                 )
             results[SERVING_SPLIT] = serving
+        _write_anomalies(output_dict, statistics.span, results, not_gated, unit_changes.recorded)
 
-        anomalies = artifact_utils.get_single_instance(output_dict["anomalies"])
-        anomalies.split_names = artifact_utils.encode_split_names(list(results))
-        anomalies.span = statistics.span
-        for split, result in results.items():
-            split_dir = artifact_utils.get_split_uri([anomalies], split)
-            os.makedirs(split_dir, exist_ok=True)
-            writer_utils.write_anomalies(os.path.join(split_dir, ANOMALIES_FILE), result)
-        anomalies.set_json_value_custom_property(
-            example_validator_executor.ARTIFACT_PROPERTY_BLESSED_KEY,
-            {split: int(not _has_anomalies(result)) for split, result in results.items()},
+
+def _validate_splits(
+    split_statistics: dict, schema, current: str, previous: str, min_examples: int
+) -> tuple[dict, list[str]]:
+    """Split -> its anomalies against the schema (and, for `current`, its drift from `previous`), and why
+    drift was recorded but not gated (either side below `min_examples`)."""
+    not_gated = []
+    results = {}
+    for split, split_stats in split_statistics.items():
+        previous_stats = split_statistics.get(previous) if split == current else None
+        results[split] = tfdv.validate_statistics(
+            split_stats, schema, environment=TRAINING_ENVIRONMENT, previous_statistics=previous_stats
         )
-        anomalies.set_string_custom_property("distances_not_gated", "; ".join(not_gated))
-        anomalies.set_json_value_custom_property(UNIT_CHANGES_PROPERTY, unit_changes.recorded)
-        for note in not_gated:
-            logging.warning("Distances recorded but not gated: %s", note)
+        if previous_stats is not None:
+            sizes = (num_examples(split_stats), num_examples(previous_stats))
+            if min(sizes) < min_examples:
+                _without_distance_anomalies(results[split])
+                not_gated.append(
+                    f"drift: {current} has {sizes[0]} and {previous} {sizes[1]} examples, fewer than {min_examples}"
+                )
+    return results, not_gated
+
+
+def _validate_serving(
+    serving_artifact, training_stats, schema, training_split: str, min_examples: int, not_gated: list[str]
+) -> tuple[anomalies_pb2.Anomalies, str, tuple[int, int]]:
+    """The serving requests' anomalies against the schema's serving environment and their skew from the
+    training split, gated only with `min_examples` on both sides (else noted in `not_gated`); also the
+    serving split's name and the (serving, training) example counts."""
+    [serving_split] = artifact_utils.decode_split_names(serving_artifact.split_names)
+    serving_stats = stats_artifact_utils.load_statistics(serving_artifact, serving_split).proto()
+    serving = tfdv.validate_statistics(serving_stats, schema, environment=SERVING_ENVIRONMENT)
+    skew = tfdv.validate_statistics(
+        training_stats, schema, environment=TRAINING_ENVIRONMENT, serving_statistics=serving_stats
+    )
+    serving.drift_skew_info.extend(skew.drift_skew_info)
+    sizes = (num_examples(serving_stats), num_examples(training_stats))
+    if min(sizes) < min_examples:
+        not_gated.append(
+            f"skew: serving logs have {sizes[0]} and {training_split} {sizes[1]} examples, fewer than {min_examples}"
+        )
+    else:
+        _add_distance_anomalies(serving, skew)
+    return serving, serving_split, sizes
+
+
+def _write_anomalies(output_dict, span, results: dict, not_gated: list[str], unit_changes: dict) -> None:
+    """One anomalies file per split, `blessed` per split, and what was measured but not gated."""
+    anomalies = artifact_utils.get_single_instance(output_dict["anomalies"])
+    anomalies.split_names = artifact_utils.encode_split_names(list(results))
+    anomalies.span = span
+    for split, result in results.items():
+        split_dir = artifact_utils.get_split_uri([anomalies], split)
+        os.makedirs(split_dir, exist_ok=True)
+        writer_utils.write_anomalies(os.path.join(split_dir, ANOMALIES_FILE), result)
+    anomalies.set_json_value_custom_property(
+        example_validator_executor.ARTIFACT_PROPERTY_BLESSED_KEY,
+        {split: int(not _has_anomalies(result)) for split, result in results.items()},
+    )
+    anomalies.set_string_custom_property("distances_not_gated", "; ".join(not_gated))
+    anomalies.set_json_value_custom_property(UNIT_CHANGES_PROPERTY, unit_changes)
+    for note in not_gated:
+        logging.warning("Distances recorded but not gated: %s", note)
 
 
 class _UnitChanges:

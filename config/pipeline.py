@@ -1,5 +1,9 @@
 """The pipeline's settings: spans and splits, data validation, training, the Evaluator's slices and gates,
-and Beam. The runners pass them to `create_pipeline` (pipeline/pipeline.py), which reads no globals."""
+and Beam. The runners pass them to `create_pipeline` (pipeline/pipeline.py), which reads no globals, as the
+dataclasses at the end: one per stage, whose defaults are the values here."""
+
+import dataclasses
+from collections.abc import Mapping, Sequence
 
 from config.folders import REPO_ROOT
 
@@ -125,3 +129,68 @@ PARALLEL_BEAM_ARGS = (
 )
 PARALLEL_FROM_WINDOW_ROWS = {"CsvExampleGen": 250_000, "Transform": 250_000}
 PARALLEL_EVALUATION_MIN_EXAMPLES = 10_000
+
+
+# The settings as create_pipeline takes them, one dataclass per stage, with the values above as defaults.
+# A run that needs others replaces fields (dataclasses.replace): tests train fewer steps and loosen gates.
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """ExampleGen's splits and span, and how data validation judges them: against the schema, span to
+    span (drift) and serving requests to training data (skew)."""
+
+    train_split: str = TRAIN_SPLIT
+    eval_split: str = EVAL_SPLIT
+    current_span_split: str = CURRENT_SPAN_SPLIT
+    previous_span_split: str = PREVIOUS_SPAN_SPLIT
+    statistics_histogram_buckets: int = STATISTICS_HISTOGRAM_BUCKETS
+    min_examples_to_gate_on_distance: int = MIN_EXAMPLES_TO_GATE_ON_DISTANCE
+    unit_change_amounts: Sequence[str] = UNIT_CHANGE_AMOUNTS
+    max_unit_change: float = MAX_UNIT_CHANGE
+    span: int | None = None  # ingest this span instead of the newest (a replay of history)
+
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """The model code Transform and the Trainer run (module paths), and the Trainer's steps and rate."""
+
+    preprocessing_fn: str = PREPROCESSING_FN
+    run_fn: str = RUN_FN
+    train_steps: int = TRAIN_STEPS
+    train_batch_size: int = TRAIN_BATCH_SIZE
+    learning_rate: float = LEARNING_RATE
+    eval_steps: int = EVAL_STEPS
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """The Evaluator's sample, slices and gates, and what else decides the push."""
+
+    max_evaluation_examples: int = MAX_EVALUATION_EXAMPLES
+    evaluation_sample_seed: int = EVALUATION_SAMPLE_SEED
+    slice_features: Sequence[Sequence[str]] = SLICE_FEATURES
+    key_slice: Sequence[tuple[str, str]] = KEY_SLICE
+    min_auc: float = MIN_AUC
+    min_accuracy: float = MIN_ACCURACY
+    max_auc_drop: float = MAX_AUC_DROP
+    key_slice_min_auc: float = KEY_SLICE_MIN_AUC
+    key_slice_min_accuracy: float = KEY_SLICE_MIN_ACCURACY
+    key_slice_max_auc_drop: float = KEY_SLICE_MAX_AUC_DROP
+    min_slice_examples: int = MIN_SLICE_EXAMPLES
+    decision_thresholds: Sequence[float] = DECISION_THRESHOLDS
+    # Known only when a run starts. ProductionModel's cache key: production's fingerprint (see
+    # components/production_model.py); "" when it cannot be known (compiling for Kubeflow).
+    production_cache_key: str = ""
+    push_hold_reason: str = ""  # when set, nothing is pushed and the summary says why (a replayed old span)
+
+
+@dataclasses.dataclass(frozen=True)
+class Orchestration:
+    """The pipeline's name, Beam's arguments and TFX's cache. `component_beam_pipeline_args`: node id ->
+    Beam args added after `beam_pipeline_args` for that node alone (so they win)."""
+
+    pipeline_name: str = PIPELINE_NAME
+    beam_pipeline_args: Sequence[str] = BEAM_PIPELINE_ARGS
+    component_beam_pipeline_args: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+    enable_cache: bool = True

@@ -169,12 +169,30 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
     (YYYYH, as `make data` writes them), have every row's start time inside its span.
     Returns `csv_file` with its row counts filled in.
     """
+    window = _half_year(span) if span is not None else None
+    problems = _read_rows(csv_file, span, window)
+    _refuse_what_breaks_a_rule(csv_file, problems, span, window, max_duplicate_fraction)
+    return csv_file
+
+
+@dataclasses.dataclass
+class _RowProblems:
+    """What the rows of one file break, rule by rule."""
+
+    duplicates: _Tally = dataclasses.field(default_factory=_Tally)
+    label_missing: _Tally = dataclasses.field(default_factory=_Tally)
+    inconsistent: _Tally = dataclasses.field(default_factory=_Tally)  # hour, day or month vs the timestamp
+    outside_span: _Tally = dataclasses.field(default_factory=_Tally)
+
+
+def _read_rows(csv_file: CsvFile, span: int | None, window) -> _RowProblems:
+    """Counts `csv_file`'s rows (into it) and what they break; raises InputError on a row of the wrong
+    width or a file that is not UTF-8 CSV."""
     header, path = csv_file.header, csv_file.path
     index = {name: position for position, name in enumerate(header)}
     route = index.get(serving_config.REQUEST_LOG_ROUTE_COLUMN) if span is None else None
     first_seen: dict[int, int] = {}
-    duplicates, label_missing, inconsistent, outside_span = _Tally(), _Tally(), _Tally(), _Tally()
-    window = _half_year(span) if span is not None else None
+    problems = _RowProblems()
     line = 1
     try:
         for line, row in rows_of(csv_file):
@@ -188,7 +206,7 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
                 csv_file.rows_with_line_breaks += 1
             key = hash(tuple(row))
             if key in first_seen:
-                duplicates.add(f"line {line} repeats line {first_seen[key]}")
+                problems.duplicates.add(f"line {line} repeats line {first_seen[key]}")
             else:
                 first_seen[key] = line
             if span is None:
@@ -199,15 +217,25 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
                 continue
             empty = [name for name in (features.TIPS, features.FARE) if row[index[name]].strip() == ""]
             if empty:
-                label_missing.add(f"line {line} has no {' and no '.join(empty)}")
+                problems.label_missing.add(f"line {line} has no {' and no '.join(empty)}")
             problem = _time_disagreement(row, index, window)
             if problem:
-                (outside_span if problem.startswith("starts") else inconsistent).add(f"line {line} {problem}")
+                tally = problems.outside_span if problem.startswith("starts") else problems.inconsistent
+                tally.add(f"line {line} {problem}")
     except (UnicodeDecodeError, csv.Error) as error:
         raise InputError(
             f"{path}, after line {line}: not readable as UTF-8 CSV ({error}). The file is garbled."
         ) from error
-    rows = csv_file.rows
+    return problems
+
+
+def _refuse_what_breaks_a_rule(
+    csv_file: CsvFile, problems: _RowProblems, span: int | None, window, max_duplicate_fraction: float
+) -> None:
+    """Raises InputError naming the first rule of check_rows that the file's rows break."""
+    path, rows = csv_file.path, csv_file.rows
+    duplicates, label_missing = problems.duplicates, problems.label_missing
+    inconsistent, outside_span = problems.inconsistent, problems.outside_span
     if rows == 0:
         raise InputError(
             f"{path} has a header but no rows: the span is empty. Expected at least one trip per span "
@@ -240,7 +268,6 @@ def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: floa
             f"({window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}, UTC; first: {outside_span.first}). Put each "
             f"trip in the {pipeline_config.SPAN_FOLDER_PREFIX}YYYYH folder of its half-year."
         )
-    return csv_file
 
 
 def _half_year(span: int) -> tuple[datetime.datetime, datetime.datetime] | None:

@@ -17,9 +17,9 @@ from tfx import v1 as tfx
 
 from config import folders
 from config import kubeflow as kubeflow_config
+from config import pipeline as pipeline_config
 from kubeflow import entrypoint
-from pipeline.local_pipeline import model_and_gate_arguments
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import Locations, create_pipeline
 
 # Every step runs our entrypoint, which maps KFP's object-store URIs to the launcher's local copies
 # before TFX's own executor runner sees them (see kubeflow/entrypoint.py).
@@ -69,21 +69,25 @@ def build(
 ):
     """The pipeline with in-image and shared-volume paths; no ML Metadata config (KFP brings its own)."""
     shared = Path(shared_dir)
-    arguments = model_and_gate_arguments()
-    # Naming the workers' image tells TFX not to build and ship an sdist of itself to Beam on every step.
-    beam_pipeline_args = (*arguments.pop("beam_pipeline_args"), f"--sdk_container_image={image()}")
     return create_pipeline(
-        **dict(
-            arguments, pipeline_name=kubeflow_config.KFP_PIPELINE_NAME, beam_pipeline_args=beam_pipeline_args
+        locations=Locations(
+            pipeline_root=pipeline_root,
+            example_gen_input=str(shared / "example_gen_input"),
+            schema_path=f"{kubeflow_config.KFP_PROJECT_DIR}/schema/schema.pbtxt",
+            serving_model_dir=str(shared / "serving_model"),
+            # `taxi-pipeline prepare-data --output-dir <shared>` writes the sample's request logs there.
+            serving_logs=str(folders.Settings(output_dir=shared, data_root=None).checked_serving_logs_dir),
         ),
-        pipeline_root=pipeline_root,
-        example_gen_input=str(shared / "example_gen_input"),
-        schema_path=f"{kubeflow_config.KFP_PROJECT_DIR}/schema/schema.pbtxt",
-        serving_model_dir=str(shared / "serving_model"),
-        # `taxi-pipeline prepare-data --output-dir <shared>` writes the sample's request logs there.
-        serving_logs=str(folders.Settings(output_dir=shared, data_root=None).checked_serving_logs_dir),
-        # Unknown when compiling: the ProductionModel step reads the serving folder when it runs.
-        production_cache_key="",
+        data=pipeline_config.Data(),
+        training=pipeline_config.Training(),
+        # Production is unknown when compiling (no production_cache_key): the ProductionModel step reads
+        # the serving folder when it runs.
+        evaluation=pipeline_config.Evaluation(),
+        orchestration=pipeline_config.Orchestration(
+            pipeline_name=kubeflow_config.KFP_PIPELINE_NAME,
+            # Naming the workers' image tells TFX not to build and ship an sdist of itself to Beam on every step.
+            beam_pipeline_args=(*pipeline_config.BEAM_PIPELINE_ARGS, f"--sdk_container_image={image()}"),
+        ),
     )
 
 

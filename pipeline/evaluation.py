@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
 
+from config import pipeline as pipeline_config
 from models import features, slice_floor_metric
 
 # TFMA's AUC defaults to 10,000 thresholds per slice and model; with 1,000 it stays within 0.0001 of
@@ -84,30 +85,19 @@ def _regression_on_key_slice(
     )
 
 
-def build_eval_config(
-    *,
-    slice_features: Sequence[Sequence[str]],
-    key_slice: Sequence[tuple[str, str]],
-    min_auc: float,
-    min_accuracy: float,
-    max_auc_drop: float,
-    key_slice_min_auc: float,
-    key_slice_min_accuracy: float,
-    key_slice_max_auc_drop: float,
-    min_slice_examples: int,
-    decision_thresholds: Sequence[float],
-) -> tfma.EvalConfig:
+def build_eval_config(evaluation: pipeline_config.Evaluation) -> tfma.EvalConfig:
     """Metrics on every slice; value floors overall and on the key slice; AUC change vs. production,
     overall and on the key slice."""
-    thresholds = list(decision_thresholds)
+    thresholds = list(evaluation.decision_thresholds)
+    key_slice, min_slice_examples = evaluation.key_slice, evaluation.min_slice_examples
     overall_auc = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}),
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.min_auc}),
         change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_auc_drop}
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -evaluation.max_auc_drop}
         ),
     )
     overall_accuracy = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy})
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.min_accuracy})
     )
     return tfma.EvalConfig(
         model_specs=[
@@ -118,7 +108,7 @@ def build_eval_config(
                 preprocessing_function_names=["transform_features"],
             )
         ],
-        slicing_specs=[slicing_spec(slice_features=spec) for spec in slice_features],
+        slicing_specs=[slicing_spec(slice_features=spec) for spec in evaluation.slice_features],
         # Not the model's compiled Keras metrics too: TFMA would run them per slice in TensorFlow, for
         # numbers its own metrics below already give.
         options=tfma.Options(include_default_metrics=wrappers_pb2.BoolValue(value=False)),
@@ -139,12 +129,18 @@ def build_eval_config(
                     _metric("MissRate", thresholds=thresholds),
                     _metric("CalibrationPlot", num_buckets=10),
                     _metric("ConfusionMatrixPlot", num_thresholds=100),
-                    _floor_on_key_slice("auc", key_slice_min_auc, key_slice, min_slice_examples, AUC_CONFIG),
                     _floor_on_key_slice(
-                        "binary_accuracy", key_slice_min_accuracy, key_slice, min_slice_examples, {}
+                        "auc", evaluation.key_slice_min_auc, key_slice, min_slice_examples, AUC_CONFIG
+                    ),
+                    _floor_on_key_slice(
+                        "binary_accuracy",
+                        evaluation.key_slice_min_accuracy,
+                        key_slice,
+                        min_slice_examples,
+                        {},
                     ),
                     _regression_on_key_slice(
-                        "auc", key_slice_max_auc_drop, key_slice, min_slice_examples, AUC_CONFIG
+                        "auc", evaluation.key_slice_max_auc_drop, key_slice, min_slice_examples, AUC_CONFIG
                     ),
                 ]
             )

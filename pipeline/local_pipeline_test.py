@@ -9,7 +9,7 @@ from tfx.utils import dependency_utils
 from config import folders
 from config import pipeline as pipeline_config
 from pipeline import local_pipeline
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import Locations, create_pipeline
 
 PARALLEL = list(pipeline_config.PARALLEL_BEAM_ARGS)
 LOCAL_ARGS = [*pipeline_config.BEAM_PIPELINE_ARGS, *pipeline_config.LOCAL_BEAM_DEPENDENCY_ARGS]
@@ -51,7 +51,9 @@ def test_tfx_builds_no_package_of_itself_for_local_beam_components(tmp_path, mon
     replaced = ["--direct_running_mode=multi_threading"]  # as `make bench-beam-modes` replaces them
     for pipeline in (
         local_pipeline.build(settings),
-        local_pipeline.build(settings, beam_pipeline_args=replaced),
+        local_pipeline.build(
+            settings, orchestration=pipeline_config.Orchestration(beam_pipeline_args=replaced)
+        ),
     ):
         for node in pipeline.components:
             if hasattr(node, "with_beam_pipeline_args"):
@@ -77,12 +79,16 @@ def test_large_windows_put_example_gen_and_transform_on_workers_too(tmp_path):
 
 
 def test_beam_args_for_a_node_the_pipeline_does_not_have_are_refused(tmp_path):
-    arguments = dict(
-        local_pipeline.model_and_gate_arguments(),
-        pipeline_root=str(tmp_path),
-        example_gen_input=str(tmp_path),
-        schema_path=str(folders.SCHEMA_PATH),
-        serving_model_dir=str(tmp_path),
-    )
     with pytest.raises(ValueError, match=r"names \['Trainr'\], which are not Beam-based nodes"):
-        create_pipeline(**arguments, component_beam_pipeline_args={"Trainr": PARALLEL})
+        create_pipeline(
+            locations=Locations(
+                pipeline_root=str(tmp_path),
+                example_gen_input=str(tmp_path),
+                schema_path=str(folders.SCHEMA_PATH),
+                serving_model_dir=str(tmp_path),
+            ),
+            data=pipeline_config.Data(),
+            training=pipeline_config.Training(),
+            evaluation=pipeline_config.Evaluation(),
+            orchestration=pipeline_config.Orchestration(component_beam_pipeline_args={"Trainr": PARALLEL}),
+        )

@@ -28,14 +28,19 @@ OUTPUT_FOLDER_BUSY_EXIT_CODE = 4
 FULL_DISK_MESSAGES = ("No space left on device", "database or disk is full")
 
 
-def run(settings: folders.Settings, span: int | None = None, push_replay: bool = False, **overrides) -> int:
+def run(
+    settings: folders.Settings, span: int | None = None, push_replay: bool = False, **stage_settings
+) -> int:
     """Runs the pipeline on the newest span (or `span`), holding the output folder; returns the exit code above.
 
     `push_replay`: push the model of a replayed older span if blessed (by default a replay never pushes).
-    `overrides` replace create_pipeline arguments (tests train fewer steps on small data).
+    `stage_settings`: `data=`, `training=`, `evaluation=` or `orchestration=` instead of config's (see
+    local_pipeline.build; tests train fewer steps on small data).
     """
     return holding_output_folder(
-        settings, "taxi-pipeline run", lambda: _run(settings, span, dict(overrides, push_replay=push_replay))
+        settings,
+        "taxi-pipeline run",
+        lambda: _run(settings, span, dict(stage_settings, push_replay=push_replay)),
     )
 
 
@@ -65,7 +70,7 @@ def unwritable_output(output_dir, error: OSError) -> str:
     )
 
 
-def _run(settings: folders.Settings, span: int | None, overrides: dict) -> int:
+def _run(settings: folders.Settings, span: int | None, build_arguments: dict) -> int:
     started = time.monotonic()
     try:
         spans = layout.prepare(settings)
@@ -92,7 +97,7 @@ def _run(settings: folders.Settings, span: int | None, overrides: dict) -> int:
     previous_run_id = run_summary.latest_run_id(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     error = None
     try:
-        ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, span, **overrides))
+        ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, span, **build_arguments))
     except Exception as raised:
         error = raised
     summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)

@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from config import folders
+from config import pipeline as pipeline_config
 from pipeline import local_runner, output_lock
 from tests.support.spans import write_sampled_spans
 
@@ -22,7 +23,10 @@ def test_a_run_that_fails_before_any_component_replaces_the_previous_summary(tmp
     settings.output_dir.mkdir()
     settings.run_summary_path.write_text(json.dumps({"run_id": "earlier", "succeeded": True}))
 
-    exit_code = local_runner.run(settings, component_beam_pipeline_args={"NoSuchNode": ["--x"]})
+    exit_code = local_runner.run(
+        settings,
+        orchestration=pipeline_config.Orchestration(component_beam_pipeline_args={"NoSuchNode": ["--x"]}),
+    )
 
     assert exit_code == local_runner.COMPONENT_FAILED_EXIT_CODE
     summary = json.loads(settings.run_summary_path.read_text())

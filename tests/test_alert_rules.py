@@ -1,11 +1,12 @@
 """Every Prometheus rule file of the project (serving/prometheus/, monitoring/prometheus/), checked and
 unit-tested by Prometheus's own promtool: each alert fires on its fault and stays quiet otherwise."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.support import system_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_FILES = sorted(ROOT.glob("*/prometheus/*_rules.yml"))
@@ -14,10 +15,7 @@ RULE_TESTS = sorted(ROOT.glob("*/prometheus/tests/*_test.yml"))
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if not found:
-        pytest.skip("promtool is not installed (apt-get install prometheus; CI installs it)")
-    return found
+    return system_tools.require("promtool")
 
 
 def test_every_rule_file_has_its_tests():

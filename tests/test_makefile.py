@@ -11,12 +11,30 @@ def _dry_run(*arguments: str) -> str:
     ).stdout
 
 
-def test_tfx_run_passes_data_serving_logs_and_verbose_through_the_environment():
+def test_tfx_run_passes_data_serving_logs_and_verbose_to_its_module():
     commands = _dry_run("tfx-run", "DATA=/data/spans", "SERVING_LOGS=/data/logs", "VERBOSE=1", "OUT=/tmp/out")
-    assert "TAXI_DATA_ROOT=/data/spans" in commands and "TAXI_SERVING_LOGS=/data/logs" in commands
-    assert "VERBOSE=1" in commands and "TAXI_OUTPUT_DIR=/tmp/out" in commands
-    assert "--data-root" not in commands  # the tfx CLI passes no flags: everything goes by the environment
-    assert f"$BEAM_HOME/{folders.TFX_CLI_EXIT_STATUS_FILE}" in commands  # the run's own exit status
+    [command] = [line for line in commands.splitlines() if "-m pipeline.tfx_cli" in line]
+    for flag in (
+        "--data-root /data/spans",
+        "--serving-logs /data/logs",
+        "--verbose",
+        "--output-dir /tmp/out",
+    ):
+        assert flag in command  # pipeline/tfx_cli.py passes them to the tfx CLI by the environment
+
+
+def test_image_prune_and_lock_run_their_modules():
+    assert "-m kubeflow.image_prune" in _dry_run("image-prune")
+    assert "-m tools.lock --uv-version " in _dry_run("lock")
+
+
+def test_setup_installs_the_system_packages_and_the_tests_check_them_first():
+    assert "-m tools.system_packages install" in _dry_run("setup")
+    for target in ("test", "test-fast", "test-e2e"):
+        lines = _dry_run(target).splitlines()
+        first_test = next(n for n, line in enumerate(lines) if "/pytest " in line)
+        assert any("tools.system_packages check" in line for line in lines[:first_test]), target
+        assert "tools.system_packages skipped" in lines[-1], target  # the last lines name what was skipped
 
 
 def test_help_lists_every_target_in_its_group():

@@ -21,7 +21,7 @@ from monitoring import feedback, loop, page, replay, replay_figures, replay_work
 from pipeline import local_runner
 from registry import versions
 from serving import prometheus, stack
-from tests.support import browser
+from tests.support import browser, system_tools
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +38,7 @@ def _options(scenario: str, **more) -> replay.Options:
 @pytest.fixture(scope="module")
 def first_model(tmp_path_factory):
     """A workspace with the first model in production, to copy per scenario."""
-    if not (shutil.which("nginx") and shutil.which("prometheus")):
-        pytest.skip("nginx and prometheus are not installed (apt-get install nginx-light prometheus)")
+    system_tools.require("nginx", "prometheus")
     folder = tmp_path_factory.mktemp("replay") / "base"
     settings, _, _ = replay_workspace.workspace(folder)
     replay_workspace.first_model(settings)

@@ -32,7 +32,7 @@ from registry import versions
 from reports import evaluation_results, run_summary
 from serving import raw_examples
 from tests.support import browser
-from tests.support.spans import SMALL_RUN, write_sampled_spans
+from tests.support.spans import SMALL_RUN, SMALL_RUN_GATES, small_run, write_sampled_spans
 
 pytestmark = pytest.mark.e2e
 
@@ -135,7 +135,7 @@ def test_first_run_executes_every_component_once_and_pushes(workspace):
 
     summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     assert summary["succeeded"] and summary["evaluation"]["blessed"]
-    assert summary["evaluation"]["metrics"]["auc"] >= SMALL_RUN["min_auc"]
+    assert summary["evaluation"]["metrics"]["auc"] >= SMALL_RUN_GATES.min_auc
     # The small evaluation window is under the sample's cap, so the Evaluator judged all of it.
     sample = summary["evaluation"]["sample"]
     assert sample["examples_judged"] == sample["examples_in_window"]
@@ -266,7 +266,7 @@ def test_regression_overall_and_on_the_key_slice_is_not_pushed_and_named(workspa
     }
     layout.prepare(settings)
     # Also a cap under the evaluation window's size: the Evaluator judges exactly that many examples.
-    unreachable = {**SMALL_RUN, "min_auc": 0.999, "key_slice_min_auc": 0.99, "max_evaluation_examples": 350}
+    unreachable = small_run(min_auc=0.999, key_slice_min_auc=0.99, max_evaluation_examples=350)
     ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **unreachable))
 
     states = _states_of_latest_run(settings.metadata_path)

@@ -53,8 +53,9 @@ class Workspace:
             )
         self.settings = folders.Settings(output_dir=root / "outputs", data_root=data_root)
 
-    def run(self, **overrides) -> dict:
-        """One `make run` with the copied code (the real runner, in its own process); returns its summary."""
+    def run(self, **gates) -> dict:
+        """One `make run` with the copied code (the real runner, in its own process) and SMALL_RUN's settings,
+        `gates` replacing fields of its Evaluation; returns the run's summary."""
         code = textwrap.dedent(
             f"""
             import sys
@@ -62,10 +63,10 @@ class Workspace:
             from config import folders
             from config import pipeline as pipeline_config
             from pipeline import local_runner
-            from tests.support.spans import SMALL_RUN
+            from tests.support.spans import small_run
             settings = folders.Settings(output_dir=Path({str(self.settings.output_dir)!r}),
                                         data_root=Path({str(self.settings.data_root)!r}))
-            sys.exit(local_runner.run(settings, **dict(SMALL_RUN, **{overrides!r})))
+            sys.exit(local_runner.run(settings, **small_run(**{gates!r})))
             """
         )
         result = self.python("-c", code)

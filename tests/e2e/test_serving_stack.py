@@ -24,7 +24,7 @@ from inputs import taxi_sample
 from models.model import PREDICTION
 from registry import versions
 from serving import analysis, load, raw_examples, request_contract, stack
-from tests.support import serving_models
+from tests.support import serving_models, system_tools
 
 pytestmark = pytest.mark.e2e
 
@@ -34,8 +34,7 @@ TRIP = request_contract.EXAMPLE_TRIP
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
-    if not (shutil.which("nginx") and shutil.which("prometheus")):
-        pytest.skip("nginx and prometheus are not installed (apt-get install nginx-light prometheus)")
+    system_tools.require("nginx", "prometheus")
     root = tmp_path_factory.mktemp("stack")
     models = root / "models"
     first, second = (

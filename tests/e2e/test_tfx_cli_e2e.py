@@ -9,7 +9,9 @@ import pytest
 
 from config import folders
 from config import pipeline as pipeline_config
+from pipeline import local_runner
 from reports import run_summary
+from tests.support import spans
 
 pytestmark = pytest.mark.e2e
 
@@ -52,3 +54,19 @@ def test_tfx_pipeline_create_and_run_create(tmp_path, small_taxi_spans):
     assert summary["succeeded"]
     statuses = {c["component"]: c["status"] for c in summary["components"]}
     assert statuses["CsvExampleGen"] == statuses["Trainer"] == statuses["Evaluator"] == "ran"
+
+
+def test_make_tfx_run_exits_with_the_runs_own_status(tmp_path):
+    """The tfx CLI reports every failure as 1; `make tfx-run` (pipeline/tfx_cli.py) exits with the run's."""
+    data_root = tmp_path / "spans"
+    spans.write_span(data_root, 20161, header=spans.HEADER)  # one span: too few to train and evaluate on
+    ran = subprocess.run(
+        [sys.executable, "-m", "pipeline.tfx_cli", "--output-dir", str(tmp_path / "outputs")]
+        + ["--data-root", str(data_root)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert ran.returncode == local_runner.BAD_INPUT_EXIT_CODE, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "error: Found 1 span(s) ([20161])" in ran.stdout + ran.stderr  # the run's own message

@@ -4,12 +4,11 @@ The page is loaded from disk with every host name unresolvable, so a page that n
 would visibly break. `--dump-dom` returns the DOM after the page's scripts ran.
 """
 
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
+from tests.support import system_tools
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -23,11 +22,8 @@ CHROMIUM_FLAGS = (
 
 
 def chromium() -> str:
-    """Path of Chromium, or skip the test saying how to get it (CI installs it: see .ci/run)."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
-    return path
+    """Path of Chromium; a test without it fails saying how to get it (or skips: system_tools.py)."""
+    return system_tools.require("chromium")
 
 
 def _run(arguments: list[str], url: str) -> subprocess.CompletedProcess:

@@ -9,6 +9,7 @@ example count) without training a model. The data is synthetic and seeded, built
   - the baseline is a slightly better model, so the candidate's AUC change is negative.
 """
 
+import dataclasses
 from pathlib import Path
 from unittest import mock
 
@@ -60,20 +61,8 @@ def write_examples(path: Path, seed: int = 0) -> int:
 
 def eval_config(**gates) -> tfma.EvalConfig:
     """The pipeline's EvalConfig (configs' gates unless overridden), reading predictions from features."""
-    arguments = dict(
-        slice_features=SLICE_FEATURES,
-        key_slice=KEY_SLICE,
-        min_auc=pipeline_config.MIN_AUC,
-        min_accuracy=pipeline_config.MIN_ACCURACY,
-        max_auc_drop=pipeline_config.MAX_AUC_DROP,
-        key_slice_min_auc=pipeline_config.KEY_SLICE_MIN_AUC,
-        key_slice_min_accuracy=pipeline_config.KEY_SLICE_MIN_ACCURACY,
-        key_slice_max_auc_drop=pipeline_config.KEY_SLICE_MAX_AUC_DROP,
-        min_slice_examples=pipeline_config.MIN_SLICE_EXAMPLES,
-        decision_thresholds=pipeline_config.DECISION_THRESHOLDS,
-    )
-    arguments.update(gates)
-    config = evaluation.build_eval_config(**arguments)
+    settings = pipeline_config.Evaluation(slice_features=SLICE_FEATURES, key_slice=KEY_SLICE)
+    config = evaluation.build_eval_config(dataclasses.replace(settings, **gates))
     del config.model_specs[:]
     config.model_specs.add(
         name=tfma.CANDIDATE_KEY, label_key=features.LABEL, prediction_key="candidate_prediction"

@@ -1,24 +1,29 @@
 """Small real taxi data, as the pipeline reads it: span folders of CSVs."""
 
 import csv
+import dataclasses
 import io
 from pathlib import Path
 
+from config import pipeline as pipeline_config
 from inputs import taxi_sample
 
 # Small data: end-to-end runs on ~2,100 rows keep the gates real but fit ~440 evaluation rows. Their
 # training window is ~1,700 rows: the sample's 150 steps of 512 overfit it (AUC 0.85), 20 of them left
 # the model predicting "no big tip" for everything; 150 steps of 64 at 0.001 (~6 passes) learn it.
-SMALL_RUN = {
-    "train_steps": 150,
-    "train_batch_size": 64,
-    "learning_rate": 0.001,
-    "eval_steps": 5,
-    "min_auc": 0.85,
-    "min_accuracy": 0.8,
-    "key_slice_min_auc": 0.55,
-    "key_slice_min_accuracy": 0.6,
-}
+# SMALL_RUN: the stage settings such a run uses instead of config's (local_runner.run(settings, **SMALL_RUN)).
+SMALL_TRAINING = pipeline_config.Training(
+    train_steps=150, train_batch_size=64, learning_rate=0.001, eval_steps=5
+)
+SMALL_RUN_GATES = pipeline_config.Evaluation(
+    min_auc=0.85, min_accuracy=0.8, key_slice_min_auc=0.55, key_slice_min_accuracy=0.6
+)
+SMALL_RUN = {"training": SMALL_TRAINING, "evaluation": SMALL_RUN_GATES}
+
+
+def small_run(**gates) -> dict:
+    """SMALL_RUN with these fields of its Evaluation replaced (e.g. `min_auc=0.999`)."""
+    return dict(SMALL_RUN, evaluation=dataclasses.replace(SMALL_RUN_GATES, **gates))
 
 
 def write_sampled_spans(data_root: Path, keep_every: int) -> dict[int, int]:
