@@ -189,7 +189,7 @@ bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (RE
 # Test files run on TEST_WORKERS processes (pytest-xdist), a whole file per worker so that a module's
 # fixture (a trained model, a running stack) is built once. The end-to-end tests spend much of their time
 # in subprocesses, sleeps and waits on servers, so two workers on two cores took them from 54 to 32
-# minutes (docs/performance.md). TEST_WORKERS=0 runs them in one process.
+# minutes (docs/performance.md, "Tests on two workers"). TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
