@@ -30,10 +30,11 @@ from pathlib import Path
 
 import psutil
 
+from clients import load
 from config import folders
 from config import serving as serving_config
 from registry import versions
-from serving import load, request_contract, stack
+from serving import processes, releases, request_contract, stack
 
 TRIP = dict(request_contract.EXAMPLE_TRIP, pickup_community_area=8)
 PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
@@ -60,7 +61,7 @@ def floor(model_dir: Path, batch: int, calls: int) -> dict:
     import tensorflow as tf
 
     from models.model import MISSING, PREDICTION, RAW_FEATURES_SIGNATURE
-    from serving.model_server import LoadedModel
+    from serving.model import LoadedModel
     from serving.request_contract import Batch
 
     signature = tf.saved_model.load(str(model_dir)).signatures[RAW_FEATURES_SIGNATURE]
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
               "version": production.name, "cpus": psutil.cpu_count()}  # fmt: skip
     print(f"Floor: {production} in this process ...", flush=True)
     floors = [floor(production, args.batch, calls=1000)]
-    state = stack.start(paths, production.name, stack.free_port(), stack.free_port())
+    state = stack.start(paths, production.name, processes.free_port(), processes.free_port())
     runs: dict[str, list[dict]] = {name: [] for name in ("direct", "nginx", *SHADOWS)}
     batches: dict[str, list[dict]] = {"batched_nginx": [], "batched_direct": []}
     try:
@@ -200,10 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             runs["direct"].append(measure(direct_url, stable_pids, args.rate, per_round, single))
             runs["nginx"].append(measure(nginx_url, stable_pids + nginx_pids, args.rate, per_round, single))
             for name, version in shadow_versions.items():
-                state = stack.shadow(paths, version)
+                state = releases.shadow(paths, version)
                 pids = stable_pids + nginx_pids + [state["candidate"]["pid"]]
                 runs[name].append(measure(nginx_url, pids, args.rate, per_round, single))
-                stack.rollback(paths, "benchmark")
+                releases.rollback(paths, "benchmark")
                 versions.undo_rollback(serving_dir, version)
             batches["batched_nginx"].append(batched(nginx_url, args.batch, per_round))
             batches["batched_direct"].append(batched(direct_url, args.batch, per_round))

@@ -5,5 +5,5 @@ Monitoring reads the serving stack's metrics and request logs and the pipeline's
 the pipeline only as a command, never by importing the code that assembles it (the sample's spans, for
 the replay, come from `inputs`, which assembles nothing).
 
-May import: config, models, registry, inputs, reports, serving.
+May import: config, models, registry, inputs, reports, serving, clients.
 """

@@ -31,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+from clients import load, raw_examples
 from config import folders
 from config import monitoring as monitoring_config
 from config import pipeline as pipeline_config
@@ -39,7 +40,7 @@ from inputs import taxi_sample
 from models import features
 from monitoring import control, loop, spans
 from registry import versions
-from serving import analysis, load, prometheus, raw_examples, stack
+from serving import analysis, processes, prometheus, releases, stack
 
 SCENARIOS = ("clean", "concept")
 REPLAYED_SPAN = 20162
@@ -106,8 +107,8 @@ def first_model(settings: folders.Settings, options: Options) -> str:
 def start_stack(settings: folders.Settings, options: Options) -> dict:
     paths = stack.StackPaths.of(settings)
     state = stack.read_state(paths)
-    if state is None or not stack.alive(state["stable"].get("pid")):
-        state = stack.start(paths, None, stack.free_port(), stack.free_port())
+    if state is None or not processes.alive(state["stable"].get("pid")):
+        state = stack.start(paths, None, processes.free_port(), processes.free_port())
     control.start(settings, refresh_seconds=2.0)
     return stack.read_state(paths)
 
@@ -195,7 +196,7 @@ def replay(settings: folders.Settings, header: list[str], rows: list[list[str]],
         time.sleep(max(0.0, due - time.monotonic()))
         if options.restart_server_at is not None and index == options.restart_server_at:
             print("\nreplay: restarting the stable model server (a new process takes over) ...", flush=True)
-            stack.restart_stable(paths)
+            releases.restart_stable(paths)
         status, body, response_headers = client.post(PREDICT, {"instances": [instance(header, row, types)]})
         progress.sent += 1
         if status != 200:

@@ -4,7 +4,7 @@ import jsonschema
 import pytest
 import yaml
 
-from serving import kubernetes_manifests as k8s
+from kubeflow import serving_manifests as k8s
 from tests.support.outputs import saved_model
 
 

@@ -1,5 +1,5 @@
-"""The deployment patterns on a cluster: KServe and Istio manifests for the pushed versions, validated
-against the CRDs' published schemas (serving/kubernetes/schemas/, SOURCES.md there says from where).
+"""The serving patterns on a cluster: KServe and Istio manifests for the pushed versions, validated
+against the CRDs' published schemas (kubeflow/serving_schemas/, SOURCES.md there says from where).
 
 - **Canary**: a KServe `InferenceService` with the TF Serving runtime on the candidate's SavedModel and
   `canaryTrafficPercent`; KServe keeps the previous revision (stable) for the rest. KServe honours
@@ -28,7 +28,7 @@ import yaml
 from config import kubeflow as kubeflow_config
 from config import serving as serving_config
 
-SCHEMAS = Path(__file__).parent / "kubernetes" / "schemas"
+SCHEMAS = Path(__file__).parent / "serving_schemas"
 INFERENCE_SERVICE_SCHEMA = SCHEMAS / "kserve_inferenceservice_v1beta1.json"
 VIRTUAL_SERVICE_SCHEMA = SCHEMAS / "istio_virtualservice_v1beta1.json"
 KSERVE_LAYOUT = "kserve"
