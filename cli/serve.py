@@ -14,11 +14,10 @@ def _serve(args) -> int:
 
     settings = folders.Settings.resolve(args.output_dir)
     try:
-        ACTIONS[args.action](args, settings, stack.StackPaths.of(settings))
+        return ACTIONS[args.action](args, settings, stack.StackPaths.of(settings)) or 0
     except stack.StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT_EXIT_CODE
-    return 0
 
 
 def _start(args, settings: folders.Settings, paths) -> None:
@@ -93,12 +92,16 @@ def _rollback(args, settings: folders.Settings, paths) -> None:
     _say_traffic(done.state)
 
 
-def _manifests(args, settings: folders.Settings, paths) -> None:
+def _manifests(args, settings: folders.Settings, paths) -> int:
     from kubeflow import serving_manifests
 
-    found = serving_manifests.manifests(
-        args.stable, args.candidate, None if args.shadow else args.canary_percent, args.shadow, args.host
-    )
+    try:
+        found = serving_manifests.manifests(
+            args.stable, args.candidate, None if args.shadow else args.canary_percent, args.shadow, args.host
+        )
+    except serving_manifests.ManifestError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT_EXIT_CODE
     written = serving_manifests.write(
         paths.root / "kubernetes", paths.serving_dir, found, [v for v in (args.stable, args.candidate) if v]
     )
@@ -106,8 +109,10 @@ def _manifests(args, settings: folders.Settings, paths) -> None:
     for path in written:
         print(f"  {path}")
     print(f"Per-version model folders for the storage URIs: {paths.serving_dir.parent / 'kserve'}")
+    return 0
 
 
+# Each action returns None when done, or the exit code of what it refused.
 ACTIONS = {
     "start": _start,
     "stop": _stop,
