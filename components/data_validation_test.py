@@ -9,12 +9,12 @@ import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
+from clients import raw_examples
 from components import data_gates, data_validation
 from config import folders
 from config import pipeline as pipeline_config
 from inputs import taxi_sample
 from reports import drift, validation_results
-from serving import raw_examples
 
 CURRENT, PREVIOUS, TRAIN = (
     pipeline_config.CURRENT_SPAN_SPLIT,

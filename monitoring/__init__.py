@@ -15,5 +15,5 @@ Its modules, one question each:
 - the replay (`taxi-pipeline monitor replay`): `replay` runs the steps of `replay_workspace`,
   `replay_traffic`, `replay_figures` and `replay_canary`.
 
-May import: config, models, registry, inputs, reports, serving.
+May import: config, models, registry, inputs, reports, serving, clients.
 """

@@ -28,7 +28,7 @@ from config import serving as serving_config
 from monitoring import feedback as feedback_io
 from monitoring import spans
 from reports import slice_table
-from serving import prometheus, stack
+from serving import prometheus, releases, stack
 
 DECISIONS_FILE = "decisions.log"
 
@@ -134,7 +134,7 @@ def retrain(settings: folders.Settings, reason: str, policy: Policy) -> dict:
         )
     if stack.read_state(paths) is None:
         return log_decision(settings, "pushed", f"version {pushed} pushed; no stack runs to start its canary")
-    stack.canary(paths, str(pushed), policy.canary_percent)
+    releases.canary(paths, str(pushed), policy.canary_percent)
     stack.start_analysis(paths, settings.output_dir, policy.analysis_interval_seconds)
     return log_decision(
         settings,

@@ -13,10 +13,11 @@ from starlette.testclient import TestClient
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from benchmarks import model_variants
+from clients import raw_examples
 from config import serving as serving_config
 from models import features
 from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
-from serving import model_server, raw_examples, request_log
+from serving import model, request_log, rest
 from tests.support import serving_models
 
 PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
@@ -33,9 +34,9 @@ def serving_dir(tmp_path, trained_model):
     return tmp_path / "serving"
 
 
-def _client(serving_dir, tmp_path, version=model_server.LATEST, labels=("stable",), **settings):
-    app = model_server.create_app(
-        model_server.ServerSettings(
+def _client(serving_dir, tmp_path, version=model.LATEST, labels=("stable",), **settings):
+    app = rest.create_app(
+        rest.ServerSettings(
             serving_dir=serving_dir,
             version=version,
             labels=labels,
@@ -195,7 +196,7 @@ def test_status_metadata_versions_and_labels_speak_tf_servings_rest(serving_dir,
         labelled = client.post(
             f"{base}/labels/stable:predict", json={"instances": [_instance(header, rows[0])]}
         )
-        assert labelled.status_code == 200 and labelled.headers[model_server.VERSION_HEADER] == "100"
+        assert labelled.status_code == 200 and labelled.headers[rest.VERSION_HEADER] == "100"
 
 
 def test_an_empty_directory_or_a_broken_version_leave_the_server_up_and_not_ready(tmp_path, trained_model):
@@ -226,7 +227,7 @@ def test_every_answered_trip_is_logged_with_its_request_id_and_counted(serving_d
             headers={"X-Request-Id": "abc123", "X-Route": "canary"},
         )
         metrics = client.get("/metrics").text
-    assert answer.headers[model_server.REQUEST_ID_HEADER] == "abc123"
+    assert answer.headers[rest.REQUEST_ID_HEADER] == "abc123"
     assert 'taxi_requests_total{route="canary",status="200",version="100"} 1.0' in metrics
     assert 'taxi_predicted_trips_total{route="canary",version="100"} 2.0' in metrics
     [logged] = (tmp_path / "log").glob("*.csv")  # the server's stop closed the file
