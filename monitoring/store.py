@@ -207,39 +207,40 @@ class TripStore:
                 continue
             if size < read_to:  # not the file that was read: read it again, whole
                 self._forget(file_id)
-                file_id, read_to = None, 0
-            if size > read_to:
-                read += self._read_new(kind, name, path, file_id, read_to)
+            if size != read_to:
+                read += self._read_new(kind, name, path)
         return read
 
-    def _read_new(self, kind: str, name: str, path: Path, file_id: int | None, read_to: int) -> int:
-        """Reads the complete records past `read_to`, a piece at a time, each piece one transaction with
-        the new position: a crash loses nothing and reads nothing twice."""
+    def _read_new(self, kind: str, name: str, path: Path) -> int:
+        """Reads a file's complete records past what the store read of it, a piece at a time. Each piece is
+        one transaction that starts from the position the store holds then: a crash loses nothing, and a
+        piece another process read meanwhile is not read twice."""
         read = 0
-        header = None
-        if file_id is not None:
-            header = self._query("SELECT header FROM files WHERE id = ?", (file_id,))[0][0]
         with path.open("rb") as handle:
             while True:
-                handle.seek(read_to)
-                lines = handle.readlines(READ_BYTES)
-                complete = lines[: _complete_records(lines)]
-                if not complete:  # nothing new, or a record still being written: the rest next time
-                    return read
-                text = b"".join(complete).decode("utf-8")
-                if header is None:
-                    header, text = text.split("\n", 1)
-                columns, rows = next(csv.reader([header])), csv.reader(io.StringIO(text))
                 with self.transaction() as db:
-                    if file_id is None:
+                    found = db.execute(
+                        "SELECT id, read_to, header FROM files WHERE kind = ? AND name = ?", (kind, name)
+                    ).fetchone()
+                    file_id, read_to, header = found or (None, 0, None)
+                    handle.seek(read_to)
+                    lines = handle.readlines(READ_BYTES)
+                    complete = lines[: _complete_records(lines)]
+                    if not complete:  # nothing new, or a record still being written: the rest next time
+                        return read
+                    text = b"".join(complete).decode("utf-8")
+                    if header is None:
+                        header, text = text.split("\n", 1)
                         file_id = db.execute(
                             "INSERT INTO files (kind, name, read_to, header) VALUES (?, ?, 0, ?)",
                             (kind, name, header),
                         ).lastrowid
                     insert = self._insert_trips if kind == REQUESTS else self._insert_labels
-                    read += insert(file_id, columns, rows)
-                    read_to += sum(map(len, complete))
-                    db.execute("UPDATE files SET read_to = ? WHERE id = ?", (read_to, file_id))
+                    read += insert(file_id, next(csv.reader([header])), csv.reader(io.StringIO(text)))
+                    db.execute(
+                        "UPDATE files SET read_to = ? WHERE id = ?",
+                        (read_to + sum(map(len, complete)), file_id),
+                    )
 
     def _insert_trips(self, file_id: int, columns: list[str], rows: Iterable[list[str]]) -> int:
         values = _trip_values(columns, rows)

@@ -4,6 +4,7 @@ everything a server and the archive do to a log file, and joins labels to trips 
 import csv
 import io
 import os
+import threading
 import time
 
 import pytest
@@ -149,3 +150,31 @@ def test_a_sync_reads_only_what_is_new(folders):
     assert trips.sync(log, labels) == {"trips": 5, "labels": 2}
     assert trips.sync(log, labels) == {"trips": 0, "labels": 0}
     assert trips.totals() == (55, 53)
+
+
+def test_processes_reading_the_same_log_at_once_store_each_trip_once(folders):
+    log, labels = folders
+    stores = [store.TripStore.of(labels) for _ in range(3)]  # the monitor, the loop, the page
+    errors = []
+
+    def sync_until(done: threading.Event, trips: store.TripStore) -> None:
+        try:
+            while not done.is_set():
+                trips.sync(log, labels)
+        except Exception as error:  # reported below: a thread's failure must fail the test
+            errors.append(error)
+
+    done = threading.Event()
+    readers = [threading.Thread(target=sync_until, args=(done, trips)) for trips in stores[1:]]
+    for reader in readers:
+        reader.start()
+    writer = request_log.RequestLog(log, "stable-7", flush_seconds=3600, max_bytes=4000, max_seconds=3600)
+    for batch in range(40):
+        writer.append([request_logs.as_row(_trip(f"b{batch}-{i}")) for i in range(25)])
+        writer.flush()  # rotates past 4,000 bytes: files open, grow and close while read
+    writer.close()
+    done.set()
+    for reader in readers:
+        reader.join()
+    stores[0].sync(log, labels)
+    assert not errors and [trips.totals() for trips in stores] == [(1000, 0)] * 3
