@@ -137,15 +137,17 @@ def test_clean_replay_rebuilds_the_span_measures_live_quality_and_ramps_the_new_
         assert summary["canary"]["decision"] == "promote", summary["canary"]
         assert stack.read_state(stack.StackPaths.of(settings))["stable"]["version"] == new != first
 
-        # The page, as a person sees it: charts from Prometheus, the tables, no alert.
+        # The page, as a person sees it: charts from Prometheus, no alert. Live quality covers the versions
+        # live now: the promoted one, whose trips carry no labels yet (the canary phase sends none).
         path, lines = page.write(settings, minutes=10)
         dom = browser.Elements(browser.dump_dom(path))
         assert dom.find("span", id="verdict")[0][2] == ["no alert firing"]
         assert len(dom.find("svg", **{"class": "time-series"})) == len(page.SERIES)
         assert dom.find("polyline", **{"class": "series"})
-        for table in ("quality", "estimates", "drift"):
+        for table in ("estimates", "drift"):
             assert dom.find("table", id=table), table
-        assert any(line.startswith(f"  version {first} (stable)") for line in lines)
+        assert not dom.find("table", id="quality") and "No labelled trips yet" in path.read_text()
+        assert lines[0].endswith(f", {len(rows)} labelled") and len(lines) == 1, lines
         assert browser.screenshot(path, tmp_path / "monitor.png").stat().st_size > 20_000
     finally:
         stack.stop(stack.StackPaths.of(settings))
@@ -210,6 +212,13 @@ def test_a_rolled_back_canarys_quality_alert_clears_at_once(first_model, tmp_pat
         assert alert and (alert["labels"]["version"], alert["labels"]["route"]) == (evaluated, "canary"), (
             alert
         )
+        # The page, as a person sees it while the alert fires: it leads, beside the canary's live quality.
+        path, lines = page.write(settings, minutes=10)
+        dom = browser.Elements(browser.dump_dom(path))
+        assert dom.find("span", id="verdict")[0][2] == ["1 alert(s) firing"]
+        for table in ("alerts", "quality", "estimates", "drift"):
+            assert dom.find("table", id=table), table
+        assert any(line.startswith(f"  version {evaluated} (canary): accuracy 0.6") for line in lines), lines
 
         rolled_back = time.monotonic()
         stack.rollback(paths, "live quality far below the evaluation")
@@ -219,8 +228,9 @@ def test_a_rolled_back_canarys_quality_alert_clears_at_once(first_model, tmp_pat
         print(f"the quality alert cleared {cleared:.1f} s after the rollback")
         assert replay_figures.quality_alerts(url) == []
         figures = control.figures(f"http://127.0.0.1:{state['port']}")
-        assert figures["window"]["live_versions"] == [stable] and figures["live"] == []
-        assert list(figures["evaluated"]) == [stable]
+        assert figures["window"]["live_versions"] == [stable] and list(figures["evaluated"]) == [stable]
+        # Only stable's figures are left (it may have answered a few of the trips itself).
+        assert {e["version"] for e in figures["live"] + figures["estimated"]} == {stable}
         assert figures["labelled_trips"] == len(rows)  # the trips stay in the store; the version left
     finally:
         stack.stop(paths)
