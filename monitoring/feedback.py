@@ -123,7 +123,7 @@ class FeedbackStore:
             handle.write(text.getvalue())
             handle.flush()
             os.fsync(handle.fileno())
-            self.store.written_by_store(path.name, before, handle.tell())
+            self.store.wrote_feedback(path.name, before, handle.tell())
 
 
 def read_feedback(folder: Path) -> list[Feedback]:

@@ -2,8 +2,8 @@
 (`outputs/feedback/monitor.sqlite`), so that a refresh costs time in proportion to what is new, not to all
 history (docs/monitoring.md, "The monitor's store").
 
-- **The request log** is read from where the last read stopped: per file, the bytes read (complete lines
-  only) and its header. A file is known by its name without `.open`, so it is followed through what a
+- **The request log** is read from where the last read stopped: per file, the bytes read (complete CSV
+  records only) and its header. A file is known by its name without `.open`, so it is followed through what a
   server does to it: appended to while open, closed or rotated (renamed to `.csv`), recovered after a crash
   by the next writer (rewritten without its torn last line, which was never read). A file shorter than
   what was read of it is not that file any more: its trips are read again from the start. A file that left
@@ -128,7 +128,9 @@ class TripStore:
         )
         self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
-        self._db.execute("PRAGMA synchronous = NORMAL")  # what WAL needs to survive a crash
+        # Consistent after any crash; a power cut may lose the last commits, whose lines the files still
+        # hold and the next sync reads again (their positions are lost with them).
+        self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute(f"PRAGMA cache_size = -{CACHE_KB}")
         self._db.executescript(SCHEMA)
 
@@ -166,7 +168,7 @@ class TripStore:
             self._count("labels", 1)
         return stored
 
-    def written_by_store(self, name: str, before: int, after: int) -> None:
+    def wrote_feedback(self, name: str, before: int, after: int) -> None:
         """Lines the store holds already were appended to feedback file `name`, from byte `before` to
         `after` (call inside the `transaction()` that added them): a sync need not read them, unless it
         had not read the file up to `before` (then it reads them all, finding the same labels)."""
@@ -193,11 +195,10 @@ class TripStore:
     def _sync_files(self, kind: str, folder: Path, present: dict[str, Path], gone: set[str]) -> int:
         known = {name: (file_id, read_to) for file_id, name, read_to in self._query(
             "SELECT id, name, read_to FROM files WHERE kind = ?", (kind,))}  # fmt: skip
-        for name in sorted(set(known) - set(present)):
-            # A file renamed between the listing's two patterns is still there: only a file found under
-            # neither name has left.
-            if name in gone or not _exists(folder, name):
-                self._forget(known[name][0])
+        # A file closed (`.open` renamed `.csv`) while the folder was listed may be missing from the
+        # listing: only a file found under neither name now has left.
+        self._forget([known[name][0] for name in sorted(set(known) - set(present))
+                      if name in gone or not _exists(folder, name)])  # fmt: skip
         read = 0
         for name, path in sorted(present.items()):
             file_id, read_to = known.get(name, (None, 0))
@@ -206,7 +207,7 @@ class TripStore:
             except FileNotFoundError:  # renamed since it was listed (closed): read next time
                 continue
             if size < read_to:  # not the file that was read: read it again, whole
-                self._forget(file_id)
+                self._forget([file_id])
             if size != read_to:
                 read += self._read_new(kind, name, path)
         return read
@@ -278,20 +279,26 @@ class TripStore:
             (name, change),
         )
 
-    def _forget(self, file_id: int | None) -> None:
-        """Takes a file's trips out of the store; their labels wait for them again."""
-        if file_id is None:
+    def _forget(self, file_ids: list[int]) -> None:
+        """Takes files' trips out of the store, all in one pass over the trips; their labels wait for them
+        again."""
+        if not file_ids:
             return
         with self.transaction() as db:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS forgotten_files (id INTEGER PRIMARY KEY)")
             db.execute("CREATE TEMP TABLE IF NOT EXISTS forgotten (request_id TEXT, trip INTEGER)")
+            db.execute("DELETE FROM forgotten_files")
             db.execute("DELETE FROM forgotten")
-            db.execute("INSERT INTO forgotten SELECT request_id, trip FROM trips WHERE file = ?", (file_id,))
-            self._count("trips", -db.execute("DELETE FROM trips WHERE file = ?", (file_id,)).rowcount)
+            db.executemany("INSERT INTO forgotten_files VALUES (?)", [(i,) for i in file_ids])
+            db.execute(
+                "INSERT INTO forgotten SELECT request_id, trip FROM trips WHERE file IN forgotten_files"
+            )
+            self._count("trips", -db.execute("DELETE FROM trips WHERE file IN forgotten_files").rowcount)
             db.execute(
                 "UPDATE labels SET logged = 0 WHERE (request_id, trip) IN (SELECT request_id, trip FROM forgotten) "
                 "AND NOT EXISTS (SELECT 1 FROM trips t WHERE t.request_id = labels.request_id AND t.trip = labels.trip)"
             )
-            db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            db.execute("DELETE FROM files WHERE id IN forgotten_files")
 
     # --- what the monitor reads -------------------------------------------------------------------
 

@@ -112,6 +112,11 @@ def test_an_archived_file_takes_its_trips_out_and_their_labels_wait_again(folder
     assert _count(trips) == (1, 1)
     assert trips.unjoined_labels(now=NOW + 1, grace_seconds=0) == (1, 0)  # a's trip left the folder
 
+    # A file shorter than what was read of it is another file under the same name: read again, whole.
+    request_logs.write_request_log(log, [_trip("d", fare="")], name="requests-new.csv")
+    trips.sync(log, labels)
+    assert _count(trips) == (1, 0) and trips.unjoined_labels(now=NOW + 1, grace_seconds=0) == (2, 0)
+
 
 def test_a_second_label_is_a_duplicate_for_every_writer_and_the_first_received_is_kept(folders):
     log, labels = folders
