@@ -77,37 +77,33 @@ INSERT INTO labels (request_id, trip, tips, fare, received, logged)
 VALUES (?1, ?2, ?3, ?4, ?5, EXISTS (SELECT 1 FROM trips WHERE request_id = ?1 AND trip = ?2))
 ON CONFLICT DO NOTHING
 """
-# Labels read from a feedback file, staged in `arriving`: the trips' first labels are stored, the labels
-# that differ from a trip's stored one counted as duplicates, an earlier one replaces a later, and the
-# trips of each label know whether they are labelled.
-ARRIVING_LABELS = [
-    """
-    INSERT INTO labels (request_id, trip, tips, fare, received, logged)
-    SELECT a.request_id, a.trip, a.tips, a.fare, a.received,
-           EXISTS (SELECT 1 FROM trips t WHERE t.request_id = a.request_id AND t.trip = a.trip)
-    FROM arriving a
-    WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.request_id = a.request_id AND l.trip = a.trip)
-    ORDER BY a.received
-    ON CONFLICT DO NOTHING
-    """,
-    """
-    INSERT INTO counts
-    SELECT 'duplicates', COUNT(*) FROM arriving a JOIN labels l ON l.request_id = a.request_id AND l.trip = a.trip
-    WHERE NOT (a.tips = l.tips AND a.fare IS l.fare AND a.received = l.received)
-    ON CONFLICT DO UPDATE SET value = value + excluded.value
-    """,
-    """
-    UPDATE labels SET tips = a.tips, fare = a.fare, received = a.received
-    FROM (SELECT request_id, trip, tips, fare, MIN(received) AS received FROM arriving GROUP BY request_id, trip) a
-    WHERE labels.request_id = a.request_id AND labels.trip = a.trip AND a.received < labels.received
-    """,
-    """
-    UPDATE trips SET labelled = (COALESCE(l.fare, trips.fare) IS NOT NULL)
-    FROM arriving a JOIN labels l ON l.request_id = a.request_id AND l.trip = a.trip
-    WHERE trips.request_id = a.request_id AND trips.trip = a.trip
-      AND trips.labelled != (COALESCE(l.fare, trips.fare) IS NOT NULL)
-    """,
-]
+# Labels read from a feedback file, staged in `arriving`: the trips' first labels are stored, and their
+# trips learn that they are labelled; a label that differs from a trip's stored one is a duplicate,
+# counted, and the earlier received of the two is kept (`ARRIVING_EARLIER`, only when there are any).
+ARRIVING_NEW = """
+INSERT INTO labels (request_id, trip, tips, fare, received, logged)
+SELECT a.request_id, a.trip, a.tips, a.fare, a.received,
+       EXISTS (SELECT 1 FROM trips t WHERE t.request_id = a.request_id AND t.trip = a.trip)
+FROM arriving a
+WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.request_id = a.request_id AND l.trip = a.trip)
+ORDER BY a.received
+ON CONFLICT DO NOTHING
+"""
+ARRIVING_DIFFERING = """
+SELECT COUNT(*) FROM arriving a JOIN labels l ON l.request_id = a.request_id AND l.trip = a.trip
+WHERE NOT (a.tips = l.tips AND a.fare IS l.fare AND a.received = l.received)
+"""
+ARRIVING_EARLIER = """
+UPDATE labels SET tips = a.tips, fare = a.fare, received = a.received
+FROM (SELECT request_id, trip, tips, fare, MIN(received) AS received FROM arriving GROUP BY request_id, trip) a
+WHERE labels.request_id = a.request_id AND labels.trip = a.trip AND a.received < labels.received
+"""
+ARRIVING_LABELLED = """
+UPDATE trips SET labelled = (COALESCE(l.fare, trips.fare) IS NOT NULL)
+FROM arriving a JOIN labels l ON l.request_id = a.request_id AND l.trip = a.trip
+WHERE trips.request_id = a.request_id AND trips.trip = a.trip
+  AND trips.labelled != (COALESCE(l.fare, trips.fare) IS NOT NULL)
+"""
 MARK_LABELLED = """
 UPDATE trips SET labelled = (COALESCE(?3, fare) IS NOT NULL) WHERE request_id = ?1 AND trip = ?2
 """
@@ -269,8 +265,12 @@ class TripStore:
         )
         self._db.execute("DELETE FROM arriving")
         self._db.executemany("INSERT INTO arriving VALUES (?, ?, ?, ?, ?)", labels)
-        stored, *_ = [self._db.execute(statement).rowcount for statement in ARRIVING_LABELS]
-        self._count("labels", stored)
+        self._count("labels", self._db.execute(ARRIVING_NEW).rowcount)
+        duplicates = self._db.execute(ARRIVING_DIFFERING).fetchone()[0]
+        if duplicates:
+            self._count("duplicates", duplicates)
+            self._db.execute(ARRIVING_EARLIER)
+        self._db.execute(ARRIVING_LABELLED)
         return len(labels)
 
     def _count(self, name: str, change: int) -> None:
