@@ -35,7 +35,12 @@ def _serve(args) -> int:
             stopped = stack.stop(paths)
             print("Stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
         elif args.action == "status":
-            print(json.dumps(stack.status(paths), indent=2))
+            from registry import versions
+
+            registry = versions.report(paths.serving_dir)
+            print(json.dumps({**stack.status(paths), "serving_directory": registry}, indent=2))
+            for found in registry["not_whole"]:
+                print(f"warning: {found['path']} is never served: {found['reason']}", file=sys.stderr)
         elif args.action == "shadow":
             _say_traffic(stack.shadow(paths, args.version))
         elif args.action == "canary":

@@ -16,6 +16,7 @@ from benchmarks import model_variants
 from config import serving as serving_config
 from models import features
 from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
+from registry import versions
 from serving import model_server, raw_examples, request_log
 from tests.support import serving_models
 
@@ -207,12 +208,14 @@ def test_an_empty_directory_or_a_broken_version_leave_the_server_up_and_not_read
             not_ready.status_code == 503 and "holds no complete version to serve" in not_ready.json()["error"]
         )
         assert client.post(PREDICT, json={"instances": [{}]}).status_code == 503
-        (serving / "200").mkdir()
-        (serving / "200" / "saved_model.pb").write_bytes(b"not a model")
+        # Pushed whole (with its completion record), but not a model.
+        (tmp_path / "not_a_model").mkdir()
+        (tmp_path / "not_a_model" / "saved_model.pb").write_bytes(b"not a model")
+        versions.write_version(serving, tmp_path / "not_a_model", "200")
         _wait(lambda: "failed to load" in client.get("/ready").json()["error"])
         assert client.get("/healthz").status_code == 200
         # A good version pushed next is picked up without a restart.
-        shutil.copytree(trained_model, serving / "300")
+        versions.write_version(serving, trained_model, "300")
         _wait(lambda: client.get("/ready").status_code == 200)
         assert client.get("/ready").json()["version"] == "300"
 
