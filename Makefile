@@ -164,7 +164,7 @@ kfp-run: kfp-compile ## Upload the compiled pipeline, run it on the cluster and 
 	$(call require,kubectl)
 	@kubectl -n kubeflow get service ml-pipeline-ui >/dev/null 2>&1 || { echo "make $@: no Kubeflow Pipelines found by kubectl; run 'make kind-up kfp-deploy' first" >&2; exit 1; }
 	kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80 >/dev/null 2>&1 & forward=$$!; \
-	  sleep 5; $(BIN)/python -m kubeflow.submit --host http://localhost:8080 --shared-dir $(KFP_SHARED); status=$$?; kill $$forward; exit $$status
+	  sleep 5; $(BIN)/python -m kubeflow.submit --host http://localhost:8080; status=$$?; kill $$forward; exit $$status
 
 kind-down: ## Delete the kind cluster (KFP_SHARED and its models stay)
 	$(call require,kind)
