@@ -14,6 +14,9 @@
   rollback moved it) is not pushed: it was never compared with what it would replace. The next run
   judges it against today's production. The Pusher takes ProductionModel's baseline as an input for this.
 
+- A model the serving check refused (components/serving_check.py: it did not load, answered wrongly, or
+  broke a latency or memory budget) is not pushed, as TFX's Pusher refuses one InfraValidator refused.
+
 Each records why on the output artifact (`not_pushed_because`). Everything else is TFX's: the blessing
 check, the archive copy in the output artifact, and the `pushed`, `pushed_destination` and
 `pushed_version` properties.
@@ -32,7 +35,7 @@ from tfx.utils import io_utils, json_utils, proto_utils
 from components import code_version
 from components.production_model import FROM_PRODUCTION
 from registry import versions
-from reports.run_summary import NOT_PUSHED_BECAUSE
+from reports.run_summary import NOT_PUSHED_BECAUSE, NOT_SERVABLE_BECAUSE
 
 
 def why_not_push(serving_dir: Path, model_fingerprint: str) -> str:
@@ -74,6 +77,15 @@ def why_production_moved(serving_dir: Path, baseline: types.Artifact | None) -> 
     )
 
 
+def why_not_servable(input_dict) -> str:
+    """Why the serving check (components/serving_check.py) refused the model; "" when it did not."""
+    checks = input_dict.get(standard_component_specs.INFRA_BLESSING_KEY) or []
+    if not checks or checks[0].get_int_custom_property("blessed"):
+        return ""
+    why = checks[0].get_string_custom_property(NOT_SERVABLE_BECAUSE) or "no reason recorded"
+    return f"the serving check failed: {why}"
+
+
 class Executor(executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         model_push = artifact_utils.get_single_instance(
@@ -81,6 +93,8 @@ class Executor(executor.Executor):
         )
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
+            if refusal := why_not_servable(input_dict):
+                model_push.set_string_custom_property(NOT_PUSHED_BECAUSE, refusal)
             return
         model_path = Path(self.GetModelPath(input_dict))
         destination = pusher_pb2.PushDestination()
@@ -112,18 +126,25 @@ class PusherSpec(standard_component_specs.PusherSpec):
 
 class Pusher(base_component.BaseComponent):
     """TFX's Pusher with the executor above, ProductionModel's baseline as an input, and its code's
-    fingerprint in `custom_config`."""
+    fingerprint in `custom_config`. Like TFX's, it pushes only when both blessings say so: the Evaluator's
+    (`model_blessing`) and the serving check's (`infra_blessing`, an InfraBlessing)."""
 
     SPEC_CLASS = PusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
     def __init__(
-        self, model, model_blessing, push_destination: pusher_pb2.PushDestination, baseline_model=None
+        self,
+        model,
+        model_blessing,
+        push_destination: pusher_pb2.PushDestination,
+        baseline_model=None,
+        infra_blessing=None,
     ):
         super().__init__(
             spec=PusherSpec(
                 model=model,
                 model_blessing=model_blessing,
+                infra_blessing=infra_blessing,
                 baseline_model=baseline_model,
                 push_destination=push_destination,
                 custom_config=json_utils.dumps({code_version.KEY: code_version.of_executor(Executor)}),

@@ -14,12 +14,12 @@ from tfx.utils import proto_utils
 
 from components import production_model, pusher
 from registry import versions
-from reports.run_summary import NOT_PUSHED_BECAUSE
+from reports.run_summary import NOT_PUSHED_BECAUSE, NOT_SERVABLE_BECAUSE
 from tests.support.outputs import saved_model
 
 
 def _push(
-    tmp_path: Path, serving: Path, weights: bytes, blessed: bool = True, baseline=None
+    tmp_path: Path, serving: Path, weights: bytes, blessed: bool = True, baseline=None, infra_blessing=None
 ) -> standard_artifacts.PushedModel:
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / f"model-{weights.decode()}")
@@ -38,6 +38,7 @@ def _push(
             "model": [model],
             "model_blessing": [blessing],
             **({"baseline_model": [baseline]} if baseline else {}),
+            **({"infra_blessing": [infra_blessing]} if infra_blessing else {}),
         },
         {"pushed_model": [pushed]},
         {"push_destination": proto_utils.proto_to_json(destination), "custom_config": json.dumps({})},
@@ -146,3 +147,22 @@ def test_two_runs_pushing_the_same_model_at_once_push_it_once(tmp_path):
     assert outcomes == ["0", "1"]
     [version] = versions.complete_versions(serving)
     assert versions.not_whole(serving) == []
+
+
+def test_a_model_the_serving_check_refused_is_not_pushed_and_the_reason_is_kept(tmp_path):
+    serving = tmp_path / "serving"
+    refused_check = standard_artifacts.InfraBlessing()
+    refused_check.set_int_custom_property("blessed", 0)
+    refused_check.set_string_custom_property(NOT_SERVABLE_BECAUSE, "too slow: p99 400 ms")
+    refused = _push(tmp_path, serving, b"slow", infra_blessing=refused_check)
+    assert refused.get_int_custom_property("pushed") == 0
+    assert (
+        refused.get_string_custom_property(NOT_PUSHED_BECAUSE)
+        == "the serving check failed: too slow: p99 400 ms"
+    )
+    assert versions.complete_versions(serving) == []
+    passed_check = standard_artifacts.InfraBlessing()
+    passed_check.set_int_custom_property("blessed", 1)
+    assert (
+        _push(tmp_path, serving, b"slow", infra_blessing=passed_check).get_int_custom_property("pushed") == 1
+    )

@@ -106,6 +106,23 @@ MIN_SLICE_EXAMPLES = 100
 DECISION_THRESHOLDS = (0.3, 0.5, 0.7)
 REPORTED_DECISION_THRESHOLD = 0.5  # the one BinaryAccuracy, Precision and Recall use
 
+# The serving check before a push (components/serving_check.py): the candidate is loaded by our model
+# server in its own process and asked SERVING_CHECK_ROWS held-out trips, once as raw-feature rows and once
+# as serialized tf.Examples, one request per trip for the latency.
+SERVING_CHECK_ROWS = 200
+# Its answers may differ from the model's own in-process ones by float rounding only.
+SERVING_CHECK_MAX_PREDICTION_DIFFERENCE = 1e-5
+# Twice the canary analysis's p99 bound (config/serving.py, CANARY_MAX_P99_SECONDS): a model slower than
+# this on one quiet process is rolled back as a canary under load anyway; the margin keeps a busy build
+# machine from failing a good model (the sample's model: p99 about 10 ms here, docs/evaluation.md).
+SERVING_CHECK_MAX_P99_SECONDS = 0.1
+# The model server's memory limit in the KServe manifests (kubeflow/serving_manifests.py, 2 GiB), less a
+# quarter for traffic's buffers: a model whose server peaks above it at rest would be killed under load.
+SERVING_CHECK_MAX_PEAK_MEMORY_MB = 1536
+# A model that takes longer than this to load has failed: TF Serving's own InfraValidator default is 300 s
+# for a serving binary and image to start; ours needs only the model (about 5 s for the sample's).
+SERVING_CHECK_LOAD_TIMEOUT_SECONDS = 120
+
 # Beam DirectRunner on 2 cores: see docs/performance.md, "Beam settings", for the measurements behind the choice.
 BEAM_PIPELINE_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 # A local run's Beam workers are this Python environment. Without one of Beam's dependency options, TFX
@@ -183,6 +200,11 @@ class Evaluation:
     # components/production_model.py); "" when it cannot be known (compiling for Kubeflow).
     production_cache_key: str = ""
     push_hold_reason: str = ""  # when set, nothing is pushed and the summary says why (a replayed old span)
+    serving_check_rows: int = SERVING_CHECK_ROWS
+    serving_check_max_prediction_difference: float = SERVING_CHECK_MAX_PREDICTION_DIFFERENCE
+    serving_check_max_p99_seconds: float = SERVING_CHECK_MAX_P99_SECONDS
+    serving_check_max_peak_memory_mb: int = SERVING_CHECK_MAX_PEAK_MEMORY_MB
+    serving_check_load_timeout_seconds: float = SERVING_CHECK_LOAD_TIMEOUT_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,7 @@ IMAGE_SOURCES = (
     "components",
     "pipeline",
     "reports",
+    "serving",  # the serving check starts the model server in its step (components/serving_check.py)
     "kubeflow",
     "schema",
 )

@@ -35,6 +35,7 @@ EXECUTOR_CLASSES = {
     "EvaluationSample": "components.evaluation_sample.EvaluationSampleExecutor",
     "Evaluator": "components.evaluator.Executor",
     "SliceReport": "components.slice_report.SliceReportExecutor",
+    "ServingCheck": "components.serving_check.Executor",
     "PushGate": "components.data_gates.PushGateExecutor",
     "Pusher": "components.pusher.Executor",
 }

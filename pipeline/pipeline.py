@@ -25,6 +25,7 @@ from components.evaluation_sample import EvaluationSample
 from components.evaluator import Evaluator
 from components.production_model import ProductionModel
 from components.pusher import Pusher
+from components.serving_check import ServingCheck
 from components.slice_report import SliceReport
 from config import pipeline as pipeline_config
 from models import model
@@ -65,7 +66,8 @@ def create_pipeline(
     evaluation: pipeline_config.Evaluation,
     orchestration: pipeline_config.Orchestration,
 ) -> Pipeline:
-    """ExampleGen -> statistics and schemas -> validation -> Transform -> Trainer -> Evaluator -> Pusher.
+    """ExampleGen -> statistics and schemas -> validation -> Transform -> Trainer -> Evaluator and
+    ServingCheck -> Pusher.
 
     One function per stage below builds its components; this one wires them into a TFX pipeline.
     TFX's cache key holds module and class paths, not the code behind them: every component that runs this
@@ -257,6 +259,21 @@ def _evaluation_and_push(
         key_slice=evaluation.key_slice,
         min_slice_examples=evaluation.min_slice_examples,
     )
+    # Before a push, the candidate is loaded by the model server and asked held-out trips (TFX's
+    # InfraValidator's place): a model that cannot serve never reaches production as a canary.
+    serving_check = ServingCheck(
+        model=trainer.outputs["model"],
+        examples=evaluation_sample.outputs["sample"],
+        schema=ingested.curated_schema_gen.outputs["schema"],
+        split=data.eval_split,
+        budgets={
+            "rows": evaluation.serving_check_rows,
+            "max_prediction_difference": evaluation.serving_check_max_prediction_difference,
+            "max_p99_seconds": evaluation.serving_check_max_p99_seconds,
+            "max_peak_memory_mb": evaluation.serving_check_max_peak_memory_mb,
+            "load_timeout_seconds": evaluation.serving_check_load_timeout_seconds,
+        },
+    )
     push_gate = PushGate(
         model_blessing=evaluator.outputs["blessing"],
         anomalies=example_validator.outputs["anomalies"],
@@ -265,13 +282,14 @@ def _evaluation_and_push(
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=push_gate.outputs["blessing"],
+        infra_blessing=serving_check.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
         # What the model was judged against: no push if production moved meanwhile (components/pusher.py).
         baseline_model=production_model.outputs["baseline_model"],
     )
-    return [production_model, evaluation_sample, evaluator, slice_report, push_gate, pusher]
+    return [production_model, evaluation_sample, evaluator, slice_report, serving_check, push_gate, pusher]
 
 
 def _fingerprint_of_function(function_path: str) -> str:

@@ -29,6 +29,10 @@ STATUS_BY_STATE = {
 NOT_PUSHED_BECAUSE = "not_pushed_because"
 # Why PushGate withdrew the Evaluator's blessing: set on its output (components/data_gates.py).
 HELD_BECAUSE = "held_because"
+# The serving check's verdict and figures (components/serving_check.py): why on its InfraBlessing, the
+# figures in this file inside it.
+NOT_SERVABLE_BECAUSE = "not_blessed_because"
+SERVING_CHECK_REPORT_FILE = "serving_check.json"
 # TFMA metric names -> names in the summary.
 HEADLINE_METRICS = {
     "auc": "auc",
@@ -169,9 +173,27 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
         "stopped_before_training": any(
             c["component"] == "TrainingDataGate" and c["status"] == "failed" for c in components
         ),
+        "serving_check": _serving_check(_single(outputs_by_node, "ServingCheck", "blessing")),
         "push_held_because": push_gate.get_string_custom_property(HELD_BECAUSE) or None
         if (push_gate := _single(outputs_by_node, "PushGate", "blessing"))
         else None,
+    }
+
+
+def _serving_check(blessing: Artifact | None) -> dict | None:
+    """The serving check's figures (load time, p99, peak memory) and, when it failed, why."""
+    if blessing is None:
+        return None
+    report_path = Path(blessing.uri) / SERVING_CHECK_REPORT_FILE
+    figures = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    return {
+        **{
+            key: figures[key]
+            for key in ("trips", "load_seconds", "p99_seconds", "peak_memory_mb")
+            if key in figures
+        },
+        "passed": bool(blessing.get_int_custom_property("blessed")),
+        "not_blessed_because": blessing.get_string_custom_property(NOT_SERVABLE_BECAUSE) or None,
     }
 
 
@@ -269,6 +291,15 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
                 say(f"  - {describe_failure(failure)}")
     if summary.get("slice_report"):
         say(f"Slice report: {summary['slice_report']}")
+    check = summary.get("serving_check")
+    if check and check["passed"]:
+        say(
+            f"Serving check passed: loaded in {check['load_seconds']:.1f} s, {check['trips']} held-out trips "
+            f"answered as in the model, p99 {check['p99_seconds'] * 1000:.0f} ms, peak memory "
+            f"{check['peak_memory_mb']:.0f} MB"
+        )
+    elif check:
+        say(f"Serving check FAILED: {check['not_blessed_because']}")
     if summary.get("error"):
         say(f"Run FAILED before any component was recorded: {summary['error']}")
     if summary["pushed_model"]:

@@ -10,6 +10,7 @@ The local stack (serving/stack.py) starts one per live version, pinned, on a fre
 import argparse
 from pathlib import Path
 
+from config import folders
 from serving.model import LATEST
 from serving.rest import ServerSettings, create_app
 
@@ -24,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         "--label", action="append", default=[], help="A label this server answers for (repeatable)."
     )
     parser.add_argument("--request-log", help="Folder for the request log (default: none).")
+    parser.add_argument(
+        "--schema",
+        default=str(folders.SCHEMA_PATH),
+        help="The curated schema: its SERVING environment is the request contract.",
+    )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
@@ -32,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         version=args.version,
         labels=tuple(args.label),
         request_log_dir=Path(args.request_log) if args.request_log else None,
+        schema_path=Path(args.schema),
     )
     # httptools and uvloop rather than uvicorn's pure-Python defaults (h11, asyncio's loop): about a
     # millisecond less per request, measured by `make bench-serve` (docs/serving.md).

@@ -49,6 +49,7 @@ COMPONENTS = [
     "EvaluationSample",
     "Evaluator",
     "SliceReport",
+    "ServingCheck",
     "PushGate",
     "Pusher",
 ]
@@ -142,6 +143,10 @@ def test_first_run_executes_every_component_once_and_pushes(workspace):
     assert sample["examples_judged"] == summary["evaluation"]["metrics"]["example_count"]
     pushed = Path(summary["pushed_model"])
     assert pushed.parent == settings.serving_model_dir and (pushed / "saved_model.pb").exists()
+    # Before the push, the model server loaded it and answered held-out trips as the model does.
+    check = summary["serving_check"]
+    assert check["passed"] and check["trips"] == pipeline_config.SERVING_CHECK_ROWS, check
+    assert 0 < check["p99_seconds"] <= pipeline_config.SERVING_CHECK_MAX_P99_SECONDS
 
 
 def test_pushed_model_serves_raw_examples_without_tips(workspace):
