@@ -27,7 +27,7 @@ VERBOSE ?=
 RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $(if $(VERBOSE),--verbose)
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 
-.PHONY: help setup data run drift report tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve bench-monitor test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
+.PHONY: help setup data run drift report score tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve bench-monitor test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
 help: ## List the targets, by group
 	@awk '/^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {split($$0, parts, ":.*## "); printf "  make %-17s %s\n", parts[1], parts[2]}' $(MAKEFILE_LIST)
@@ -67,6 +67,10 @@ report: setup ## Print the latest run's slice table and HTML report path (RUN=<r
 
 drift: setup ## Print every feature's span-to-span drift and serving skew; write outputs/drift_report.html
 	$(BIN)/taxi-pipeline drift $(if $(OUT),--output-dir $(OUT)) $(if $(DATA),--data-root $(DATA)) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
+
+score: setup ## Score every trip of span SPAN with the production model (FORMAT=csv|parquet; outputs/scores/)
+	@test -n "$(SPAN)" || { echo "make score: SPAN= names the span to score, e.g. make score SPAN=20162" >&2; exit 2; }
+	$(BIN)/taxi-pipeline score --span $(SPAN) $(if $(OUT),--output-dir $(OUT)) $(if $(DATA),--data-root $(DATA)) $(if $(FORMAT),--format $(FORMAT))
 
 ##@ Serve (docs/serving.md)
 

@@ -123,6 +123,11 @@ SERVING_CHECK_MAX_PEAK_MEMORY_MB = 1536
 # for a serving binary and image to start; ours needs only the model (about 5 s for the sample's).
 SERVING_CHECK_LOAD_TIMEOUT_SECONDS = 120
 
+# TFX's BulkInferrer scores the newest span (the `current_span` split) with a blessed candidate, as a
+# daily list of likely big tippers would: PredictionLogs in its `inference_result`. Off, the node is left
+# out (it costs a Beam pass over the span; `taxi-pipeline score` scores any span with production instead).
+BULK_INFERENCE_ON_NEWEST_SPAN = True
+
 # Beam DirectRunner on 2 cores: see docs/performance.md, "Beam settings", for the measurements behind the choice.
 BEAM_PIPELINE_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 # A local run's Beam workers are this Python environment. Without one of Beam's dependency options, TFX
@@ -200,6 +205,7 @@ class Evaluation:
     # components/production_model.py); "" when it cannot be known (compiling for Kubeflow).
     production_cache_key: str = ""
     push_hold_reason: str = ""  # when set, nothing is pushed and the summary says why (a replayed old span)
+    bulk_inference_on_newest_span: bool = BULK_INFERENCE_ON_NEWEST_SPAN
     serving_check_rows: int = SERVING_CHECK_ROWS
     serving_check_max_prediction_difference: float = SERVING_CHECK_MAX_PREDICTION_DIFFERENCE
     serving_check_max_p99_seconds: float = SERVING_CHECK_MAX_P99_SECONDS

@@ -38,6 +38,7 @@ EXECUTOR_CLASSES = {
     "ServingCheck": "components.serving_check.Executor",
     "PushGate": "components.data_gates.PushGateExecutor",
     "Pusher": "components.pusher.Executor",
+    "BulkInferrer": "tfx.components.bulk_inferrer.executor.Executor",
 }
 
 

@@ -8,6 +8,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 # Not `tfx.v1`: it also imports the Google Cloud extensions (aiplatform: seconds per process), unused here.
 from tfx.components import (
+    BulkInferrer,
     CsvExampleGen,
     SchemaGen,
     StatisticsGen,
@@ -16,7 +17,14 @@ from tfx.components import (
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration.pipeline import Pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
+from tfx.proto import (
+    bulk_inferrer_pb2,
+    example_gen_pb2,
+    pusher_pb2,
+    range_config_pb2,
+    trainer_pb2,
+    transform_pb2,
+)
 
 from components import code_version
 from components.data_gates import PushGate, TrainingDataGate
@@ -289,7 +297,19 @@ def _evaluation_and_push(
         # What the model was judged against: no push if production moved meanwhile (components/pusher.py).
         baseline_model=production_model.outputs["baseline_model"],
     )
-    return [production_model, evaluation_sample, evaluator, slice_report, serving_check, push_gate, pusher]
+    nodes = [production_model, evaluation_sample, evaluator, slice_report, serving_check, push_gate, pusher]
+    if evaluation.bulk_inference_on_newest_span:
+        # The newest span scored by the candidate, once the Evaluator blessed it (TFX skips it otherwise).
+        nodes.append(
+            BulkInferrer(
+                examples=ingested.example_gen.outputs["examples"],
+                model=trainer.outputs["model"],
+                model_blessing=evaluator.outputs["blessing"],
+                data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[data.current_span_split]),
+                model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
+            )
+        )
+    return nodes
 
 
 def _fingerprint_of_function(function_path: str) -> str:

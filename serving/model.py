@@ -76,12 +76,21 @@ class LoadedModel:
         prepared = self.session._make_callable_from_options(options)
         return lambda *arrays: prepared(*arrays)[0]
 
+    @property
+    def raw_inputs(self) -> list[tuple[str, type, object]]:
+        """The `raw_features` inputs in call order: (name, NumPy type, the value that reads as missing)."""
+        return list(self._inputs)
+
     def predict(self, batch: Batch) -> list[float]:
         arrays = [
             np.array([marker if v is None else v for v in batch.columns[name]], dtype=numpy_type)
             for name, numpy_type, marker in self._inputs
         ]
         return self._raw(*arrays).reshape(-1).tolist()
+
+    def predict_arrays(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """Probabilities for columns already typed, one array per `raw_inputs` entry, in its order."""
+        return self._raw(*arrays).reshape(-1)
 
     def predict_examples(self, serialized: list[bytes]) -> list[float]:
         return self._examples(np.array(serialized, dtype=object)).reshape(-1).tolist()

@@ -32,7 +32,7 @@ from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
 from registry import versions
 from reports import evaluation_results, run_summary
 from tests.support import browser
-from tests.support.spans import SMALL_RUN, SMALL_RUN_GATES, small_run, write_sampled_spans
+from tests.support.spans import SMALL_RUN_GATES, small_run, write_sampled_spans
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +52,10 @@ COMPONENTS = [
     "ServingCheck",
     "PushGate",
     "Pusher",
+    "BulkInferrer",
 ]
+# The pipeline as configured, on small data: the newest span is scored too (SMALL_RUN leaves that out).
+RUN = small_run(bulk_inference_on_newest_span=True)
 NEWEST_SPAN = 20162
 KEY_SLICE_NAME = "payment_type=Credit Card"
 
@@ -60,7 +63,7 @@ KEY_SLICE_NAME = "payment_type=Credit Card"
 def _run_pipeline(settings: folders.Settings) -> dict[str, str]:
     """Runs the pipeline once; returns node id -> state of its execution in that run."""
     layout.prepare(settings)
-    ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **SMALL_RUN))
+    ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, **RUN))
     return _states_of_latest_run(settings.metadata_path)
 
 
@@ -145,7 +148,7 @@ def test_first_run_executes_every_component_once_and_pushes(workspace):
     assert pushed.parent == settings.serving_model_dir and (pushed / "saved_model.pb").exists()
     # Before the push, the model server loaded it and answered held-out trips as the model does.
     check = summary["serving_check"]
-    assert check["passed"] and check["trips"] == pipeline_config.SERVING_CHECK_ROWS, check
+    assert check["passed"] and check["trips"] == RUN["evaluation"].serving_check_rows, check
     assert 0 < check["p99_seconds"] <= pipeline_config.SERVING_CHECK_MAX_P99_SECONDS
 
 
@@ -167,6 +170,23 @@ def test_pushed_model_serves_raw_examples_without_tips(workspace):
     probabilities = serve(examples=examples)["big_tipper_probability"].numpy()
     assert probabilities.shape == (len(examples), 1)
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
+def test_the_newest_span_is_scored_trip_by_trip_by_the_blessed_candidate(workspace):
+    _, settings = workspace
+    store = _store(settings.metadata_path)
+    node = store.get_context_by_type_and_name("node", f"{pipeline_config.PIPELINE_NAME}.BulkInferrer")
+    [execution] = store.get_executions_by_context(node.id)
+    [output] = store.get_artifacts_by_id(
+        [e.artifact_id for e in store.get_events_by_execution_ids([execution.id]) if e.type == e.OUTPUT]
+    )
+    logs = sorted(Path(output.uri).glob("*.gz"))
+    records = list(
+        tf.data.TFRecordDataset([str(p) for p in logs], compression_type="GZIP").as_numpy_iterator()
+    )
+    assert (
+        len(records) == layout.split_rows(settings.example_gen_input, pipeline_config.CURRENT_SPAN_SPLIT) > 0
+    )
 
 
 def test_slice_report_holds_every_slice_with_tfmas_values(workspace):
@@ -234,7 +254,7 @@ def test_second_run_compares_with_production_and_reuses_the_rest(workspace):
     states = _run_pipeline(settings)
     executed = sorted(node for node in COMPONENTS if states[node] == "COMPLETE")
     # The pushed model is now production: a new baseline, so a new evaluation, report and push.
-    assert executed == ["Evaluator", "ProductionModel", "PushGate", "Pusher", "SliceReport"]
+    assert executed == ["BulkInferrer", "Evaluator", "ProductionModel", "PushGate", "Pusher", "SliceReport"]
     assert all(states[node] == "CACHED" for node in COMPONENTS if node not in executed)
     summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     [first_version] = versions.complete_versions(settings.serving_model_dir)[:1]
