@@ -8,7 +8,6 @@ from ml_metadata.proto import metadata_store_pb2
 
 # Not `tfx.v1`: it also imports the Google Cloud extensions (aiplatform: seconds per process), unused here.
 from tfx.components import (
-    CsvExampleGen,
     SchemaGen,
     StatisticsGen,
     Trainer,
@@ -19,6 +18,7 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
 
 from components import code_version
+from components.csv_example_gen import CsvExampleGen
 from components.data_gates import PushGate, TrainingDataGate
 from components.data_validation import ExampleValidator
 from components.evaluation_sample import EvaluationSample
@@ -125,6 +125,7 @@ def _ingestion_and_statistics(locations: Locations, data: pipeline_config.Data) 
             data.train_split, data.eval_split, data.current_span_split, data.previous_span_split
         ),
         range_config=range_config,
+        shuffle_seed=pipeline_config.EXAMPLES_SHUFFLE_SEED,
     )
     stats_options = tfdv.StatsOptions(num_histogram_buckets=data.statistics_histogram_buckets)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"], stats_options=stats_options)
@@ -141,12 +142,7 @@ def _ingestion_and_statistics(locations: Locations, data: pipeline_config.Data) 
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name=pipeline_config.SERVING_SPLIT, pattern="*.csv")]
         ),
-        # One output split holding every request (ExampleGen would otherwise cut train and eval).
-        output_config=example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[example_gen_pb2.SplitConfig.Split(name=pipeline_config.SERVING_SPLIT, hash_buckets=1)]
-            )
-        ),
+        shuffle_seed=pipeline_config.EXAMPLES_SHUFFLE_SEED,
     ).with_id("ServingLogsExampleGen")
     serving_statistics_gen = StatisticsGen(
         examples=serving_example_gen.outputs["examples"], stats_options=stats_options
