@@ -171,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.variants.split(","))
     unknown = wanted - {*PIPELINE_RUNS, FLOOR}
     if unknown:
-        parser.error(f"--variants: unknown {sorted(unknown)}; choose among {', '.join((*PIPELINE_RUNS, FLOOR))}")
+        parser.error(
+            f"--variants: unknown {sorted(unknown)}; choose among {', '.join((*PIPELINE_RUNS, FLOOR))}"
+        )
     root = args.work_dir or Path(tempfile.mkdtemp(prefix="bench_"))
     workspace = Workspace(root, args.rows)
     workspace.prepare()
