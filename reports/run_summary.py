@@ -139,9 +139,7 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
             {
                 "component": node_id,
                 "status": status,
-                "seconds": round(
-                    (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 1
-                ),
+                "seconds": runs.execution_seconds(execution),
             }
         )
         if status in ("ran", "cached"):
