@@ -12,7 +12,6 @@ candidate, 300 broken (every prediction fails), 400 slow (0.2 s a request). Load
 import dataclasses
 import os
 import re
-import shutil
 import signal
 import time
 import urllib.request
@@ -59,10 +58,13 @@ def paths(tmp_path_factory):
     model = serving_models.train(root / "models" / "first", seed=0)
     settings = folders.Settings(output_dir=root / "outputs", data_root=None)
     serving = settings.serving_model_dir
-    for version in ("100", "200"):
-        shutil.copytree(model, serving / version)
-    model_variants.broken(model, serving / "300")
-    model_variants.slow(model, serving / "400", seconds=0.2)
+    for version, source in (
+        ("100", model),
+        ("200", model),
+        ("300", model_variants.broken(model, root / "variants" / "broken")),
+        ("400", model_variants.slow(model, root / "variants" / "slow", seconds=0.2)),
+    ):
+        versions.write_version(serving, source, version)  # as the Pusher writes: whole, with its record
     paths = stack.StackPaths.of(settings)
     stack.start(paths, "100", processes.free_port(), processes.free_port())
     yield paths

@@ -35,7 +35,7 @@ TRIP = request_contract.EXAMPLE_TRIP
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
-    system_tools.require("nginx", "prometheus")
+    system_tools.require("nginx", "prometheus", "mtail")
     root = tmp_path_factory.mktemp("stack")
     models = root / "models"
     first, second = (
