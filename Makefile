@@ -176,8 +176,8 @@ kind-down: ## Delete the kind cluster (KFP_SHARED and its models stay)
 
 ##@ Benchmarks (docs/performance.md)
 
-bench: setup ## Ours cold/cached vs TFX's official taxi example vs a one-process floor (REPETITIONS=3, ROWS=)
-	$(BIN)/python -m benchmarks.bench --repetitions $(or $(REPETITIONS),3) $(if $(ROWS),--rows $(ROWS)) --work-dir $(abspath build/bench)
+bench: setup ## Ours cold/second/cached vs TFX's official taxi example vs a one-process floor (REPETITIONS=3, ROWS=, VARIANTS=cold,second,cached,floor)
+	$(BIN)/python -m benchmarks.bench --repetitions $(or $(REPETITIONS),3) $(if $(ROWS),--rows $(ROWS)) $(if $(VARIANTS),--variants $(VARIANTS)) --work-dir $(abspath build/bench)
 
 bench-scale: setup ## The whole pipeline cold at 15k/100k/300k/1M generated rows (SIZES= to choose)
 	$(BIN)/python -m benchmarks.scale $(if $(SIZES),--sizes $(SIZES)) --work-dir $(abspath build/bench-scale)

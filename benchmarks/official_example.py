@@ -3,7 +3,8 @@
     python -m benchmarks.official_example DATA_DIR OUTPUT_DIR
 
 Only the paths are ours: `_create_pipeline` with the example's own Beam args (multi-processing, one
-worker per core), module file and steps. Prints {"model": <pushed version folder or "">} as JSON.
+worker per core), module file and steps. Prints {"model": <pushed version folder or "">, "components":
+{node id: seconds}} as JSON.
 """
 
 import json
@@ -18,6 +19,7 @@ from tfx.examples.chicago_taxi_pipeline import taxi_pipeline_native_keras as off
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: E402
 
 import pipeline  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS=1 before TensorFlow loads, also for workers)
+from reports import runs  # noqa: E402
 
 
 def main() -> int:
@@ -37,7 +39,8 @@ def main() -> int:
     versions = (
         sorted(serving_model_dir.iterdir(), key=lambda p: int(p.name)) if serving_model_dir.is_dir() else []
     )
-    print(json.dumps({"model": str(versions[-1]) if versions else ""}))
+    components = runs.component_seconds(output_dir / "metadata.db", official._pipeline_name)
+    print(json.dumps({"model": str(versions[-1]) if versions else "", "components": components}))
     return 0
 
 

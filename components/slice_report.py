@@ -40,6 +40,7 @@ class SliceReportExecutor(base_executor.BaseExecutor):
             min_slice_examples=exec_properties["min_slice_examples"],
         )
         content["blessed"] = bool(blessing.get_int_custom_property("blessed"))
+        content["reused_from"] = evaluation.get_string_custom_property(evaluation_results.REUSED_FROM)
         content["baseline"] = evaluation_results.describe_baseline(baselines[0] if baselines else None)
         # The local orchestrator creates output folders; KFP's launcher creates only their parents.
         fileio.makedirs(report.uri)

@@ -31,6 +31,15 @@ PREVIOUS_SPAN_SPLIT = "previous_span"
 # Serving request logs (CSV, the columns of the training data without `tips`) are read by their own
 # ExampleGen into this split and compared with the training split's statistics.
 SERVING_SPLIT = "serving"
+# ExampleGen (components/csv_example_gen.py). Beside the CSV files of each folder it reads, the input
+# checks' row count of every file (inputs/layout.py writes it); ExampleGen fails on any other count.
+CHECKED_ROWS_FILE = "checked_rows.json"
+# Each split's rows are written in the random order of this seed, so the Trainer's shuffle buffer draws
+# from the whole window, and a rerun on the same data trains the same model.
+EXAMPLES_SHUFFLE_SEED = 20_130_102
+# About this many examples per gzipped file: a file is read by one Beam worker, so a split of several
+# files spreads over the workers of Transform and the Evaluator.
+EXAMPLES_PER_FILE = 200_000
 
 # Data validation (schema/README.md has the measurements behind these).
 # Histogram buckets per numeric feature in the statistics. Jensen-Shannon divergence is computed on
@@ -139,17 +148,19 @@ LOCAL_BEAM_DEPENDENCY_ARGS = (f"--requirements_file={REPO_ROOT / 'requirements.l
 # Except, in a local run on large data, for the components whose work grows with it: they run on two
 # worker processes (PARALLEL_BEAM_ARGS). Each worker imports TensorFlow (~15 s) and every stage's data
 # crosses a process boundary, so they pay only past a size, measured per component (docs/performance.md, "Beam
-# settings"): ExampleGen and Transform from the rows of the training and evaluation windows below (at 100k
-# rows they lose 7-9 s each, at 1M they save 88 and 74 s; the straight lines through both cross at 160k
-# and 190k), and the Evaluator from the examples it judges below (on the sample's 3,064 it loses 14 s, on
+# settings"): Transform from the rows of the training and evaluation windows below (at 100k rows it loses
+# 7 s, at 1M it saves 74 s; the straight line through both crosses at 190k), and the Evaluator from the examples it judges below (on the sample's 3,064 it loses 14 s, on
 # 20,302 it saves 51 s). StatisticsGen would save 7 s at 1M and lose below ~600k: it stays in memory. The
-# workers' state cache is off like the in-memory one's (pipeline/beam_settings.py), by the option they honour.
+# workers' state cache is off like the in-memory one's (pipeline/beam_settings.py), by the option they honour,
+# and each worker applies the rest of those settings as it starts (a Beam plugin, pipeline/beam_worker_settings.py).
+# ExampleGen runs no Beam pipeline (components/csv_example_gen.py).
 PARALLEL_BEAM_ARGS = (
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=2",
     "--max_cache_memory_usage_mb=0",
+    "--beam_plugins=pipeline.beam_worker_settings",
 )
-PARALLEL_FROM_WINDOW_ROWS = {"CsvExampleGen": 250_000, "Transform": 250_000}
+PARALLEL_FROM_WINDOW_ROWS = {"Transform": 250_000}
 PARALLEL_EVALUATION_MIN_EXAMPLES = 10_000
 
 

@@ -17,6 +17,7 @@ import csv
 import datetime
 import filecmp
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -134,8 +135,29 @@ def lay_out_checked(files: list[CsvFile], columns: list[str], folder: Path) -> l
         else:
             _link(target, csv_file.path)
         laid_out.append(target)
-    _remove_stale(folder, {path.name for path in laid_out})
+    _write_checked_rows(
+        folder,
+        {f.path.name: f.rows - f.shadow_rows - f.rows_before_window for f in files},
+    )
+    _remove_stale(folder, {path.name for path in laid_out} | {pipeline_config.CHECKED_ROWS_FILE})
     return laid_out
+
+
+def _write_checked_rows(folder: Path, rows_by_name: dict[str, int]) -> None:
+    """Writes the rows ExampleGen must read from each file of `folder` (the checks' count, less the rows
+    left out), which it compares with what it reads and writes (components/csv_example_gen.py)."""
+    path = folder / pipeline_config.CHECKED_ROWS_FILE
+    content = json.dumps(rows_by_name, indent=1, sort_keys=True) + "\n"
+    if not path.is_file() or path.read_text() != content:
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(content)
+        temporary.replace(path)
+
+
+def _checked_rows(csv_file: Path) -> int | None:
+    """The rows the checks counted in a laid-out file (`_write_checked_rows`); None if not counted."""
+    path = csv_file.parent / pipeline_config.CHECKED_ROWS_FILE
+    return json.loads(path.read_text()).get(csv_file.name) if path.is_file() else None
 
 
 def _write_normalised(csv_file: CsvFile, columns: list[str], target: Path) -> None:
@@ -259,7 +281,10 @@ def _link_files(folder: Path, files_by_span: dict[int, list[Path]]) -> None:
     }
     for name, target in wanted.items():
         _link(folder / name, target)
-    _remove_stale(folder, set(wanted))
+    rows = {name: _checked_rows(target) for name, target in wanted.items()}
+    if any(count is not None for count in rows.values()):
+        _write_checked_rows(folder, {name: count for name, count in rows.items() if count is not None})
+    _remove_stale(folder, set(wanted) | {pipeline_config.CHECKED_ROWS_FILE})
 
 
 def _link(link: Path, target: Path) -> None:

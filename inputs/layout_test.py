@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import datetime
+import json
 import os
 import shutil
 import time
@@ -58,6 +59,11 @@ def test_an_export_variant_reaches_example_gen_as_the_same_rows(tmp_path, real_s
     assert _rows(read) == original
     assert not (settings.checked_spans_dir / "span-20162" / "data.csv").is_symlink()  # a normalised copy
     assert (settings.checked_spans_dir / "span-20161" / "data.csv").is_symlink()  # read as it is
+    # Beside every file ExampleGen reads, the rows the checks counted in it: ExampleGen must read as many.
+    for split in ("train", "eval", pipeline_config.CURRENT_SPAN_SPLIT):
+        folder = settings.example_gen_input / "span-20162" / split
+        counts = json.loads((folder / pipeline_config.CHECKED_ROWS_FILE).read_text())
+        assert counts == {path.name: len(_rows(path)) for path in folder.glob("*.csv")} and counts
 
 
 def test_a_second_layout_of_unchanged_data_rewrites_nothing(tmp_path, real_spans):
@@ -92,7 +98,7 @@ def test_serving_logs_are_checked_and_laid_out_like_spans(tmp_path, real_spans):
     write_csv(logs / "requests.csv", columns, [[r[c] for c in columns] for r in rows], mark="\ufeff")
     settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
     layout.prepare(settings)
-    [laid_out] = settings.checked_serving_logs_dir.iterdir()
+    [laid_out] = settings.checked_serving_logs_dir.glob("*.csv")
     assert laid_out.read_text().splitlines()[0] == ",".join(columns)
     assert [dict(r) for r in _rows(laid_out)] == [{c: r[c] for c in columns} for r in rows]
 
@@ -116,9 +122,12 @@ def test_a_request_logs_own_columns_and_shadow_rows_are_left_out_with_one_note(t
 
     layout.prepare(settings)
 
-    laid_out = [r for path in sorted(settings.checked_serving_logs_dir.iterdir()) for r in _rows(path)]
+    laid_out = [r for path in sorted(settings.checked_serving_logs_dir.glob("*.csv")) for r in _rows(path)]
     expected = [{c: r[c] for c in columns} for part in range(3) for r in rows[part::3]]
     assert [dict(r) for r in laid_out] == expected and shadowed > 0
+    # The rows ExampleGen must read, shadow answers left out.
+    counts = json.loads((settings.checked_serving_logs_dir / pipeline_config.CHECKED_ROWS_FILE).read_text())
+    assert counts == {f"requests-{part}.csv": len(rows[part::3]) for part in range(3)}
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     assert notes == [
         f"note: 3 files in {logs}: column(s) the pipeline does not use: request_id, trip, route. They are "
@@ -154,7 +163,7 @@ def test_a_request_log_is_read_since_production_was_pushed(tmp_path, real_spans,
 
     layout.prepare(settings)
 
-    laid_out = [r for path in sorted(settings.checked_serving_logs_dir.iterdir()) for r in _rows(path)]
+    laid_out = [r for path in sorted(settings.checked_serving_logs_dir.glob("*.csv")) for r in _rows(path)]
     assert [dict(r) for r in laid_out] == [{c: rows[i][c] for c in columns} for i in (3, 4)]
     assert (
         "note: 1 request-log row(s) answered before the window are left out: reading since production (version 1800000000) was pushed"
@@ -163,7 +172,7 @@ def test_a_request_log_is_read_since_production_was_pushed(tmp_path, real_spans,
 
     hours = dataclasses.replace(settings, serving_logs_hours=(time.time() - pushed + 7300) / 3600)
     layout.prepare(hours)
-    laid_out = [r for path in sorted(settings.checked_serving_logs_dir.iterdir()) for r in _rows(path)]
+    laid_out = [r for path in sorted(settings.checked_serving_logs_dir.glob("*.csv")) for r in _rows(path)]
     assert len(laid_out) == 5
 
 
@@ -175,7 +184,7 @@ def test_windows_train_on_older_spans_and_evaluate_on_newer(tmp_path):
     assert written == [3, 4, 5]
 
     def linked(span, split):
-        return sorted(p.name for p in (tmp_path / "egi" / f"span-{span}" / split).iterdir())
+        return sorted(p.name for p in (tmp_path / "egi" / f"span-{span}" / split).glob("*.csv"))
 
     assert linked(5, "eval") == ["span-4-data.csv", "span-5-data.csv"]
     assert linked(5, "train") == ["span-2-data.csv", "span-3-data.csv"]

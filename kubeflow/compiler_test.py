@@ -21,11 +21,11 @@ from kubeflow import compiler, entrypoint, input_fingerprint
 from tests.support import container_launcher
 
 EXECUTOR_CLASSES = {
-    "CsvExampleGen": "tfx.components.example_gen.csv_example_gen.executor.Executor",
+    "CsvExampleGen": "components.csv_example_gen.Executor",
     "StatisticsGen": "tfx.components.statistics_gen.executor.Executor",
     "SchemaGen": "tfx.components.schema_gen.executor.Executor",
     "ImportSchemaGen": "tfx.components.schema_gen.import_schema_gen.executor.Executor",
-    "ServingLogsExampleGen": "tfx.components.example_gen.csv_example_gen.executor.Executor",
+    "ServingLogsExampleGen": "components.csv_example_gen.Executor",
     "ServingStatisticsGen": "tfx.components.statistics_gen.executor.Executor",
     "ExampleValidator": "components.data_validation.Executor",
     "TrainingDataGate": "components.data_gates.TrainingDataGateExecutor",
@@ -208,6 +208,9 @@ def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, 
             folder = shared / "example_gen_input" / f"span-{span}" / split
             folder.mkdir(parents=True)
             (folder / "data.csv").write_text("fare,tips\n" + "".join(f"{i}.5,1.0\n" for i in range(rows)))
+            (folder / pipeline_config.CHECKED_ROWS_FILE).write_text(
+                json.dumps({"data.csv": rows})
+            )  # the checks'
     monkeypatch.setitem(entrypoint.LAUNCHER_LOCAL_ROOTS, "minio://", f"{local_minio}/")
     key = {input_fingerprint.output_parameter("CsvExampleGen"): "span 20162, 0123456789abcdef"}
     invocation = container_launcher.executor_input(

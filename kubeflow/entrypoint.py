@@ -35,6 +35,7 @@ INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 # A pipeline parameter that only keys KFP's cache (see kubeflow/compiler.py): not one of TFX's.
 INPUT_FINGERPRINT = "input_fingerprint"
 FILE_BASED_EXAMPLE_GEN_EXECUTORS = (
+    "components.csv_example_gen.Executor",  # the pipeline's ExampleGens
     "tfx.components.example_gen.csv_example_gen.executor.Executor",
     "tfx.components.example_gen.import_example_gen.executor.Executor",
 )
@@ -136,6 +137,7 @@ def main(argv: list[str]) -> int:
     from pipeline import beam_settings
 
     beam_settings.disable_in_memory_state_cache()
+    beam_settings.use_fast_crc32c()
 
     argv = list(argv)
     position = argv.index(INVOCATION_FLAG) + 1

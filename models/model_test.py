@@ -49,3 +49,14 @@ def test_model_inputs_match_transform_outputs():
     }
     assert set(keras_model.input_names) == expected == set(model.model_input_names())
     assert tf.keras.__name__.startswith(("tf_keras", "keras.api._v2"))
+
+
+def test_rank_auc_is_the_exact_auc_with_ties_counting_half():
+    labels = np.array([0, 0, 1, 1, 0, 1, 1, 0])
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.5, 0.5, 0.9, 0.2])
+    # Pairs (positive, negative) where the positive scores higher, a tie counting half: 13.5 of 16.
+    pairs = [(p, n) for p in scores[labels == 1] for n in scores[labels == 0]]
+    expected = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
+    assert model.rank_auc(labels, scores) == expected == 13.5 / 16
+    assert model.rank_auc(labels, 1 - scores) == 1 - expected
+    assert np.isnan(model.rank_auc(np.ones(3), np.array([0.1, 0.2, 0.3])))

@@ -32,4 +32,5 @@ class ProgressReportingBeamDagRunner(beam_dag_runner.BeamDagRunner):
 
     def run(self, pipeline):
         beam_settings.disable_in_memory_state_cache()
+        beam_settings.use_fast_crc32c()
         return super().run(pipeline)

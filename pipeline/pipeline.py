@@ -9,7 +9,6 @@ from ml_metadata.proto import metadata_store_pb2
 # Not `tfx.v1`: it also imports the Google Cloud extensions (aiplatform: seconds per process), unused here.
 from tfx.components import (
     BulkInferrer,
-    CsvExampleGen,
     SchemaGen,
     StatisticsGen,
     Trainer,
@@ -27,6 +26,7 @@ from tfx.proto import (
 )
 
 from components import code_version
+from components.csv_example_gen import CsvExampleGen
 from components.data_gates import PushGate, TrainingDataGate
 from components.data_validation import ExampleValidator
 from components.evaluation_sample import EvaluationSample
@@ -135,6 +135,7 @@ def _ingestion_and_statistics(locations: Locations, data: pipeline_config.Data) 
             data.train_split, data.eval_split, data.current_span_split, data.previous_span_split
         ),
         range_config=range_config,
+        shuffle_seed=pipeline_config.EXAMPLES_SHUFFLE_SEED,
     )
     stats_options = tfdv.StatsOptions(num_histogram_buckets=data.statistics_histogram_buckets)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"], stats_options=stats_options)
@@ -151,12 +152,7 @@ def _ingestion_and_statistics(locations: Locations, data: pipeline_config.Data) 
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name=pipeline_config.SERVING_SPLIT, pattern="*.csv")]
         ),
-        # One output split holding every request (ExampleGen would otherwise cut train and eval).
-        output_config=example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[example_gen_pb2.SplitConfig.Split(name=pipeline_config.SERVING_SPLIT, hash_buckets=1)]
-            )
-        ),
+        shuffle_seed=pipeline_config.EXAMPLES_SHUFFLE_SEED,
     ).with_id("ServingLogsExampleGen")
     serving_statistics_gen = StatisticsGen(
         examples=serving_example_gen.outputs["examples"], stats_options=stats_options

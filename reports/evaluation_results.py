@@ -18,6 +18,8 @@ OVERALL = "Overall"
 # evaluation split, and how many of them the Evaluator was handed.
 EXAMPLES_IN_SPLIT = "examples_in_split"
 EXAMPLES_KEPT = "examples_kept"
+# The Evaluator's output property naming the evaluation it reused (the candidate was production); "" if none.
+REUSED_FROM = "reused_from"
 DECISION_THRESHOLD = pipeline_config.REPORTED_DECISION_THRESHOLD
 # Scalar metrics shown per slice, in table order: TFMA name -> column heading.
 SCALAR_METRICS = {

@@ -98,6 +98,8 @@ def _evaluation_summary(
         if blessed
         else evaluation_results.validation_failures(evaluation_uri, candidate, baseline),
         "evaluation_uri": evaluation_uri,
+        # The candidate was production: this evaluation is an earlier one's (components/evaluation_reuse.py).
+        "reused_from": outputs["evaluation"][0].get_string_custom_property(evaluation_results.REUSED_FROM),
     }
 
 
@@ -141,9 +143,7 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
             {
                 "component": node_id,
                 "status": status,
-                "seconds": round(
-                    (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 1
-                ),
+                "seconds": runs.execution_seconds(execution),
             }
         )
         if status in ("ran", "cached"):
@@ -276,6 +276,10 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
             )
         elif baseline["source"] != "none":
             say("Nothing in production yet: the candidate was judged on the value thresholds alone.")
+        if evaluation.get("reused_from"):
+            say(
+                f"The candidate is the production model: its evaluation in {evaluation['reused_from']} was reused."
+            )
         key_slice = evaluation.get("key_slice") or {}
         if key_slice.get("metrics"):
             metrics = key_slice["metrics"]

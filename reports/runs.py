@@ -46,6 +46,23 @@ def node_id_of(store, execution_id: int, pipeline_name: str) -> str | None:
     return None
 
 
+def execution_seconds(execution: metadata_store_pb2.Execution) -> float:
+    """Wall seconds from an execution's creation to its last update (0.1 s resolution)."""
+    return round((execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 1)
+
+
+def component_seconds(metadata_path: Path, pipeline_name: str) -> dict[str, float]:
+    """Node id -> wall seconds of its execution in the newest run of `pipeline_name` (empty if none)."""
+    found = find_run(metadata_path, pipeline_name)
+    if found is None:
+        return {}
+    store, run = found
+    return {
+        node_id_of(store, execution.id, pipeline_name) or str(execution.id): execution_seconds(execution)
+        for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
+    }
+
+
 def output_artifacts(store, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
     """Output key -> MLMD artifacts of one execution."""
     events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type in OUTPUT_EVENTS]

@@ -55,6 +55,12 @@ def _verdict(content: dict) -> str:
             for f in content["failures"]
         )
         verdict = f'<p class="verdict not-blessed">NOT BLESSED, because:</p><ul class="failures">{items}</ul>'
+    reused = content.get("reused_from")
+    if reused:
+        compared += (
+            f". The candidate is that model, byte for byte: this is its evaluation in <code>{escape(reused)}</code>, "
+            "reused as a comparison of two copies (no difference on any slice)"
+        )
     return f"{verdict}<p>Compared with {compared}.</p>"
 
 

@@ -93,3 +93,23 @@ def evaluate(output_dir: Path, **gates) -> Path:
             eval_config=eval_config(**gates), data_location=str(data), output_path=str(evaluation_dir)
         )
     return evaluation_dir
+
+
+def evaluate_candidate(output_dir: Path, against_itself: bool) -> tuple[Path, tfma.EvalConfig]:
+    """TFMA on the candidate's predictions alone (as the Evaluator judges a first model) or against a copy
+    of itself as the baseline (as it judges a candidate that is production), with the pipeline's
+    configuration completed as TFX's Evaluator completes it; returns the folder and that configuration."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    data = output_dir / "examples.tfrecord"
+    write_examples(data)
+    config = eval_config()
+    del config.model_specs[:]
+    config.model_specs.add(label_key=features.LABEL, prediction_key="candidate_prediction")
+    config = config_util.update_eval_config_with_defaults(
+        config, has_baseline=against_itself, rubber_stamp=True
+    )
+    with mock.patch.object(model_eval_lib, "_update_eval_config_with_defaults", lambda config, _: config):
+        tfma.run_model_analysis(
+            eval_config=config, data_location=str(data), output_path=str(output_dir / "evaluation")
+        )
+    return output_dir / "evaluation", config
