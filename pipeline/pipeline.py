@@ -263,21 +263,7 @@ def _evaluation_and_push(
         key_slice=evaluation.key_slice,
         min_slice_examples=evaluation.min_slice_examples,
     )
-    # Before a push, the candidate is loaded by the model server and asked held-out trips (TFX's
-    # InfraValidator's place): a model that cannot serve never reaches production as a canary.
-    serving_check = ServingCheck(
-        model=trainer.outputs["model"],
-        examples=evaluation_sample.outputs["sample"],
-        schema=ingested.curated_schema_gen.outputs["schema"],
-        split=data.eval_split,
-        budgets={
-            "rows": evaluation.serving_check_rows,
-            "max_prediction_difference": evaluation.serving_check_max_prediction_difference,
-            "max_p99_seconds": evaluation.serving_check_max_p99_seconds,
-            "max_peak_memory_mb": evaluation.serving_check_max_peak_memory_mb,
-            "load_timeout_seconds": evaluation.serving_check_load_timeout_seconds,
-        },
-    )
+    serving_check = _serving_check(trainer, evaluation_sample, ingested, data, evaluation)
     push_gate = PushGate(
         model_blessing=evaluator.outputs["blessing"],
         anomalies=example_validator.outputs["anomalies"],
@@ -295,17 +281,45 @@ def _evaluation_and_push(
     )
     nodes = [production_model, evaluation_sample, evaluator, slice_report, serving_check, push_gate, pusher]
     if evaluation.bulk_inference_on_newest_span:
-        # The newest span scored by the candidate, once the Evaluator blessed it (TFX skips it otherwise).
-        nodes.append(
-            BulkInferrer(
-                examples=ingested.example_gen.outputs["examples"],
-                model=trainer.outputs["model"],
-                model_blessing=evaluator.outputs["blessing"],
-                data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[data.current_span_split]),
-                model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
-            )
-        )
+        nodes.append(_bulk_inference(ingested, trainer, evaluator, data))
     return nodes
+
+
+def _serving_check(
+    trainer: Trainer,
+    evaluation_sample: EvaluationSample,
+    ingested: _Ingested,
+    data: pipeline_config.Data,
+    evaluation: pipeline_config.Evaluation,
+) -> ServingCheck:
+    """Before a push, the candidate is loaded by the model server and asked held-out trips (TFX's
+    InfraValidator's place): a model that cannot serve never reaches production as a canary."""
+    return ServingCheck(
+        model=trainer.outputs["model"],
+        examples=evaluation_sample.outputs["sample"],
+        schema=ingested.curated_schema_gen.outputs["schema"],
+        split=data.eval_split,
+        budgets={
+            "rows": evaluation.serving_check_rows,
+            "max_prediction_difference": evaluation.serving_check_max_prediction_difference,
+            "max_p99_seconds": evaluation.serving_check_max_p99_seconds,
+            "max_peak_memory_mb": evaluation.serving_check_max_peak_memory_mb,
+            "load_timeout_seconds": evaluation.serving_check_load_timeout_seconds,
+        },
+    )
+
+
+def _bulk_inference(
+    ingested: _Ingested, trainer: Trainer, evaluator: Evaluator, data: pipeline_config.Data
+) -> BulkInferrer:
+    """The newest span scored by the candidate, once the Evaluator blessed it (TFX skips it otherwise)."""
+    return BulkInferrer(
+        examples=ingested.example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[data.current_span_split]),
+        model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
+    )
 
 
 def _fingerprint_of_function(function_path: str) -> str:

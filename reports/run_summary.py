@@ -295,15 +295,7 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
                 say(f"  - {describe_failure(failure)}")
     if summary.get("slice_report"):
         say(f"Slice report: {summary['slice_report']}")
-    check = summary.get("serving_check")
-    if check and check["passed"]:
-        say(
-            f"Serving check passed: loaded in {check['load_seconds']:.1f} s, {check['trips']} held-out trips "
-            f"answered as in the model, p99 {check['p99_seconds'] * 1000:.0f} ms, peak memory "
-            f"{check['peak_memory_mb']:.0f} MB"
-        )
-    elif check:
-        say(f"Serving check FAILED: {check['not_blessed_because']}")
+    _print_serving_check(summary.get("serving_check"), say)
     if summary.get("error"):
         say(f"Run FAILED before any component was recorded: {summary['error']}")
     if summary["pushed_model"]:
@@ -334,6 +326,17 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
 
 
 DISTANCES_SHOWN = 5
+
+
+def _print_serving_check(check: dict | None, say) -> None:
+    if check and check["passed"]:
+        say(
+            f"Serving check passed: loaded in {check['load_seconds']:.1f} s, {check['trips']} held-out trips "
+            f"answered as in the model, p99 {check['p99_seconds'] * 1000:.0f} ms, peak memory "
+            f"{check['peak_memory_mb']:.0f} MB"
+        )
+    elif check:
+        say(f"Serving check FAILED: {check['not_blessed_because']}")
 
 
 def _print_data_validation(validation: dict, say) -> None:
