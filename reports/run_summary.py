@@ -254,45 +254,8 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
     for component in summary["components"]:
         say(f"{component['component']:<32} {component['status']:<8} {component['seconds']:>8.1f}")
     say()
-    evaluation = summary["evaluation"]
-    if evaluation:
-        metrics = evaluation["metrics"]
-        headline = ", ".join(f"{name} {metrics[name]:.3f}" for name in ("auc", "accuracy") if name in metrics)
-        count = int(metrics.get("example_count", 0))
-        sample = evaluation.get("sample")
-        if sample and sample["examples_judged"] < sample["examples_in_window"]:
-            say(
-                f"Evaluation on a seeded sample of {count} of the {sample['examples_in_window']} "
-                f"held-out examples: {headline}"
-            )
-        else:
-            say(f"Evaluation on {count} held-out examples: {headline}")
-        baseline = evaluation["baseline"]
-        if baseline["source"] == "production" and evaluation["baseline_metrics"]:
-            metrics = evaluation["baseline_metrics"]
-            say(
-                f"Production model (version {baseline['version']}) on the same data: "
-                + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
-            )
-        elif baseline["source"] != "none":
-            say("Nothing in production yet: the candidate was judged on the value thresholds alone.")
-        if evaluation.get("reused_from"):
-            say(
-                f"The candidate is the production model: its evaluation in {evaluation['reused_from']} was reused."
-            )
-        key_slice = evaluation.get("key_slice") or {}
-        if key_slice.get("metrics"):
-            metrics = key_slice["metrics"]
-            say(
-                f"Key slice {key_slice['slice']} ({int(metrics.get('example_count', 0))} examples): "
-                + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
-            )
-        if evaluation["blessed"]:
-            say("Model BLESSED.")
-        else:
-            say("Model NOT blessed, because:")
-            for failure in evaluation["not_blessed_because"]:
-                say(f"  - {describe_failure(failure)}")
+    if summary["evaluation"]:
+        _print_evaluation(summary["evaluation"], say)
     if summary.get("slice_report"):
         say(f"Slice report: {summary['slice_report']}")
     _print_serving_check(summary.get("serving_check"), say)
@@ -326,6 +289,47 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
 
 
 DISTANCES_SHOWN = 5
+
+
+def _print_evaluation(evaluation: dict, say) -> None:
+    """The evaluation headline, production's on the same data, the key slice and the blessing."""
+    metrics = evaluation["metrics"]
+    headline = ", ".join(f"{name} {metrics[name]:.3f}" for name in ("auc", "accuracy") if name in metrics)
+    count = int(metrics.get("example_count", 0))
+    sample = evaluation.get("sample")
+    if sample and sample["examples_judged"] < sample["examples_in_window"]:
+        say(
+            f"Evaluation on a seeded sample of {count} of the {sample['examples_in_window']} "
+            f"held-out examples: {headline}"
+        )
+    else:
+        say(f"Evaluation on {count} held-out examples: {headline}")
+    baseline = evaluation["baseline"]
+    if baseline["source"] == "production" and evaluation["baseline_metrics"]:
+        metrics = evaluation["baseline_metrics"]
+        say(
+            f"Production model (version {baseline['version']}) on the same data: "
+            + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
+        )
+    elif baseline["source"] != "none":
+        say("Nothing in production yet: the candidate was judged on the value thresholds alone.")
+    if evaluation.get("reused_from"):
+        say(
+            f"The candidate is the production model: its evaluation in {evaluation['reused_from']} was reused."
+        )
+    key_slice = evaluation.get("key_slice") or {}
+    if key_slice.get("metrics"):
+        metrics = key_slice["metrics"]
+        say(
+            f"Key slice {key_slice['slice']} ({int(metrics.get('example_count', 0))} examples): "
+            + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
+        )
+    if evaluation["blessed"]:
+        say("Model BLESSED.")
+    else:
+        say("Model NOT blessed, because:")
+        for failure in evaluation["not_blessed_because"]:
+            say(f"  - {describe_failure(failure)}")
 
 
 def _print_serving_check(check: dict | None, say) -> None:
