@@ -41,15 +41,20 @@ def start(
         "the monitor",
         f"http://127.0.0.1:{port}/ready",
         serving_config.SERVING_START_SECONDS,
+        stack.ledger(paths),
     )
-    stack.attach(
-        paths,
-        NAME,
-        port,
-        pid,
-        [monitoring_config.FEEDBACK_PATH, monitoring_config.MONITOR_PATH],
-        [str(p) for p in RULE_FILES],
-    )
+    try:
+        stack.attach(
+            paths,
+            NAME,
+            port,
+            pid,
+            [monitoring_config.FEEDBACK_PATH, monitoring_config.MONITOR_PATH],
+            [str(p) for p in RULE_FILES],
+        )
+    except BaseException:  # not attached, so no `serve stop` would find it by the state
+        processes.stop(pid)
+        raise
     return {"port": port, "pid": pid}
 
 

@@ -24,19 +24,26 @@ from serving import nginx, processes, prometheus, request_log, stack_state, traf
 from serving.stack_state import StackError, StackPaths, read_state
 
 
+def ledger(paths: StackPaths) -> processes.ProcessLedger:
+    """The process groups of every process the stack started (serving/processes.py)."""
+    return processes.ProcessLedger(paths.run)
+
+
 def start(paths: StackPaths, version: str | None = None, port: int = serving_config.SERVING_PORT,
           prometheus_port: int = serving_config.PROMETHEUS_PORT) -> dict:  # fmt: skip
-    """Starts nginx, a server for `version` (default: production) and Prometheus; returns the state."""
+    """Starts nginx, a server for `version` (default: production) and Prometheus; returns the state. A
+    start that fails or is interrupted stops whatever it had started."""
     for tool in ("nginx", "prometheus"):
         if shutil.which(tool) is None:
             raise StackError(
                 f"'{tool}' is not installed: apt-get install nginx-light prometheus (see docs/serving.md)"
             )
     with stack_state.locked(paths):
-        state = read_state(paths)
-        if state and processes.alive(state["stable"].get("pid")):
+        left = ledger(paths).members()
+        if left:
             raise StackError(
-                f"the stack is running already (http://127.0.0.1:{state['port']}); `make serve-stop` first"
+                f"the stack is running already ({len(left)} processes, pids "
+                f"{', '.join(str(p.pid) for p in left)}); `make serve-stop` first"
             )
         version = version or versions.production_version(paths.serving_dir)
         if version is None:
@@ -49,27 +56,26 @@ def start(paths: StackPaths, version: str | None = None, port: int = serving_con
                     f"port {wanted} on 127.0.0.1 is taken; choose others (SERVE_PORT=, PROMETHEUS_PORT=)"
                 )
         paths.run.mkdir(parents=True, exist_ok=True)
-        started = []
         try:
             stable = start_server(paths, version, "stable")
-            started.append(stable["pid"])
             state = {"port": port, "mode": traffic.SINGLE, "stable": stable, "candidate": None,
                      "canary_percent": 0.0, "prometheus": None, "analysis": None}  # fmt: skip
             apply_traffic(paths, state)
-            state["prometheus"] = prometheus.start(paths.root, prometheus_port)
-            started.append(state["prometheus"]["pid"])
+            state["prometheus"] = prometheus.start(paths.root, prometheus_port, ledger(paths))
             stack_state.write_state(paths, state)
         except BaseException:  # Ctrl-C included: leave nothing behind
-            for pid in started:
-                processes.stop(pid)
-            nginx.ask_to_stop(paths.run)
+            with processes.interrupts_deferred():
+                ledger(paths).stop_all()
+                stack_state.remove_state(paths)
             raise
         return state
 
 
 def stop(paths: StackPaths) -> list[str]:
-    """Stops every process of the stack; returns what was stopped."""
-    with stack_state.locked(paths):
+    """Stops every process of the stack, each the way it stops cleanly (nginx lets its requests finish, a
+    server closes its request log), then any process left in a group the stack recorded; returns what was
+    stopped."""
+    with stack_state.locked(paths), processes.interrupts_deferred():
         state = read_state(paths) or {}
         stopped = []
         analysis = state.get("analysis") or {}
@@ -85,8 +91,9 @@ def stop(paths: StackPaths) -> list[str]:
             if processes.alive(slot.get("pid")):
                 processes.stop(slot["pid"])
                 stopped.append(f"{key} (pid {slot['pid']})")
-        if state:
-            stack_state.remove_state(paths)
+        for entry in ledger(paths).stop_all():
+            stopped.append(f"{entry['what']} (process group {entry['group']}, left over)")
+        stack_state.remove_state(paths)
         return stopped
 
 
@@ -133,6 +140,7 @@ def start_server(paths: StackPaths, version: str, label: str) -> dict:
         f"the model server for version {version}",
         f"http://127.0.0.1:{port}/ready",
         serving_config.SERVING_START_SECONDS,
+        ledger(paths),
     )
     return {"version": version, "port": port, "pid": pid, "label": label}
 
@@ -148,7 +156,14 @@ def apply_traffic(paths: StackPaths, state: dict) -> None:
     requests finish) and Prometheus scrape every server and attached service."""
     state["generation"] = state.get("generation", 0) + 1
     conf = traffic.render(_traffic(state), state["port"], str(paths.run))
-    nginx.apply(paths.run, conf, state["port"], state["generation"], serving_config.SERVING_START_SECONDS)
+    nginx.apply(
+        paths.run,
+        conf,
+        state["port"],
+        state["generation"],
+        serving_config.SERVING_START_SECONDS,
+        ledger(paths),
+    )
     services = [dict(slot, label=name) for name, slot in (state.get("services") or {}).items()]
     prometheus.write_targets(
         paths.root, [slot for slot in (state["stable"], state.get("candidate")) if slot] + services
@@ -242,7 +257,9 @@ def start_analysis(paths: StackPaths, output_dir: Path, interval_seconds: float)
             return state["analysis"]
         command = [sys.executable, "-m", "serving.analysis", "--output-dir", str(output_dir),
                    "--interval", str(interval_seconds)]  # fmt: skip
-        pid = processes.spawn(command, paths.run / "analysis.out", "the canary analysis", None, 0)
+        pid = processes.spawn(
+            command, paths.run / "analysis.out", "the canary analysis", None, 0, ledger(paths)
+        )
         state["analysis"] = {"pid": pid, "interval_seconds": interval_seconds}
         stack_state.write_state(paths, state)
         return state["analysis"]
