@@ -17,6 +17,12 @@ REQUEST_LOG_MAX_SECONDS = 300.0
 REQUEST_LOG_ROUTE_COLUMN = "route"
 REQUEST_LOG_TIME_COLUMN = "time"  # ISO 8601, UTC: when the trip was answered
 SHADOW_ROUTE = "shadow"
+# The routes a server counts and logs a request under, set by nginx (X-Route), never by a client: any
+# other value is taken for the server's own label, so no client makes a new metric label.
+ROUTES = ("stable", "canary", SHADOW_ROUTE, "previous")
+# The content types a request body may declare (or none): JSON, and the form type curl's `-d` sends by
+# default, whose body TF Serving reads as JSON too (the README's curl). Anything else is a 415.
+ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 # The local stack (serving/stack.py): nginx's port (the base URL), Prometheus's; servers take free ports.
 SERVING_PORT = 8500
 PROMETHEUS_PORT = 9290

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from config import monitoring as monitoring_config
 from models import features
 from serving import request_log
 
@@ -62,6 +63,11 @@ def _one(row: dict, received: float) -> Feedback:
     request_id = row.get("request_id")
     if not isinstance(request_id, str) or not request_id.strip():
         raise BadFeedback("request_id is missing: it is the x-request-id header of the prediction's answer")
+    if len(request_id) > monitoring_config.FEEDBACK_MAX_REQUEST_ID_CHARACTERS or not request_id.isprintable():
+        raise BadFeedback(
+            f"request_id must be the x-request-id header of the prediction's answer: printable text of at "
+            f"most {monitoring_config.FEEDBACK_MAX_REQUEST_ID_CHARACTERS} characters, got {request_id[:50]!r}"
+        )
     trip = _number(row, "trip", default=0, integer=True)
     tips = _number(row, "tips")
     fare = _number(row, "fare", default=None)

@@ -1,5 +1,6 @@
 """The monitor's HTTP API (Starlette): maps requests to the monitor (monitoring/monitor.py), and a
-client's bad input to a 4xx naming the problem.
+client's bad input to a 4xx naming the problem (the content type, size and JSON of a body are checked
+as the model servers check theirs, serving/request_checks.py).
 
     POST /v1/feedback   {"feedback": [{"request_id": ..., "trip": 0, "tips": 2.5, "fare": 12.5}, ...]}
     GET  /v1/monitor    the latest figures, as JSON (what `make monitor` shows)
@@ -10,7 +11,6 @@ The stack routes /v1/feedback to it and Prometheus scrapes it (`taxi-pipeline mo
 """
 
 import contextlib
-import json
 import threading
 
 import prometheus_client
@@ -21,7 +21,9 @@ from starlette.routing import Route
 
 from config import folders
 from config import monitoring as monitoring_config
+from config import serving as serving_config
 from monitoring.monitor import Monitor
+from serving import request_checks
 
 
 def create_app(settings: folders.Settings, window: int = monitoring_config.LIVE_QUALITY_WINDOW,
@@ -62,14 +64,24 @@ async def _refreshing(app: Starlette):
 async def _receive_feedback(request: Request) -> Response:
     monitor: Monitor = request.app.state.monitor
     try:
-        body = json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        request_checks.check_content_type(request.headers.get("content-type"))
+        body = await request.body()
+        request_checks.check_size(body, serving_config.SERVING_MAX_BODY_BYTES)
+        body = request_checks.parse_json(body)
+    except request_checks.RefusedRequest as error:
         monitor.count_malformed_body()
-        return JSONResponse({"error": f"malformed JSON: {error}"}, status_code=400)
+        return JSONResponse({"error": error.message}, status_code=error.status)
     rows = body.get("feedback") if isinstance(body, dict) else body
     if not isinstance(rows, list) or not rows:
         return JSONResponse(
             {"error": 'expected {"feedback": [{"request_id": ..., "tips": ...}, ...]}'}, status_code=400
+        )
+    if len(rows) > monitoring_config.FEEDBACK_MAX_ROWS:
+        return JSONResponse(
+            {
+                "error": f"{len(rows)} rows of feedback, more than the {monitoring_config.FEEDBACK_MAX_ROWS} a request may carry"
+            },
+            status_code=400,
         )
     answer = monitor.receive(rows)
     if answer["accepted"]:

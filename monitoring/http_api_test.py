@@ -65,11 +65,25 @@ def client(tmp_path):
             "row 0: tips must be a number, got 'a lot'",
         ),
         (b"[1, 2]", 400, "row 0: expected an object"),
+        # Found by the fuzz test: a request id with a NUL character failed the CSV it is stored in (500).
+        (b'{"feedback": [{"request_id": "\\u0000:", "tips": 1}]}', 400, "row 0: request_id must be"),
+        # The finding: a deeply nested body was a 500 here (the predict route gave a 400).
+        (b'{"feedback": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "malformed JSON: depth limit"),
+        (b'{"feedback": [{"request_id": "r1", "tips": 1%s}]}' % (b"0" * 400), 400, "number is infinity"),
+        (b'{"feedback": [{"request_id": "\\ud800", "tips": 1}]}', 400, "malformed JSON"),
+        (b'{"feedback": [%s]}' % b",".join([b"{}"] * 10_001), 400, "more than the 10000 a request may carry"),
+        (b'{"feedback": "%s"}' % (b"x" * 1_000_001), 413, "more than the 1000000 allowed"),
     ],
 )
 def test_malformed_feedback_gets_a_400_naming_the_problem(client, body, status, expected):
     answer = client.post(monitoring_config.FEEDBACK_PATH, content=body)
     assert answer.status_code == status and expected in answer.json()["error"]
+
+
+def test_feedback_declared_as_other_than_json_is_a_415(client):
+    body = b'{"feedback": [{"request_id": "r1", "tips": 3}]}'
+    answer = client.post(monitoring_config.FEEDBACK_PATH, content=body, headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 415 and "Content-Type 'text/csv' is not accepted" in answer.json()["error"]
 
 
 def test_duplicates_are_refused_and_unknown_trips_counted(client):

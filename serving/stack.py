@@ -129,10 +129,13 @@ def start_server(paths: StackPaths, version: str, label: str) -> dict:
     """Starts a model server for `version` on a free port and waits until it answers ready; returns its
     state slot. A version that fails to load is reported at once, with the server's reason."""
     port = processes.free_port()
+    # Its role first (the route it logs under by default), then every label nginx may send it: which
+    # version a label means is nginx's to say (a promoted canary answers for `stable`).
+    labels = [label, *(other for other in traffic.LABELS if other != label)]
     command = [
         sys.executable, "-m", "serving.server",
         "--serving-dir", str(paths.serving_dir), "--version", version,
-        "--label", label, "--request-log", str(paths.request_log), "--port", str(port),
+        *(f"--label={one}" for one in labels), "--request-log", str(paths.request_log), "--port", str(port),
     ]  # fmt: skip
     pid = processes.spawn(
         command,

@@ -26,6 +26,9 @@ from config import serving as serving_config
 
 SINGLE, SHADOW, CANARY, BLUE_GREEN = "single", "shadow", "canary", "blue-green"
 MODES = (SINGLE, SHADOW, CANARY, BLUE_GREEN)
+# The labels a client may name (`/labels/L:predict`, TF Serving's version labels): nginx maps each to a
+# version, or answers 404 when it names none now.
+LABELS = ("stable", "canary")
 
 
 @dataclasses.dataclass
