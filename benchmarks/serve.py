@@ -201,8 +201,9 @@ def _workspace(work: Path, production: Path) -> tuple[folders.Settings, dict[str
         version = str(int(production.name) + offset)
         if delay is None:
             versions.write_version(serving_dir, production, version)
-        else:
-            model_variants.slow(production, serving_dir / version, seconds=delay)
+        else:  # built beside, then written as the Pusher writes: whole, with its completion record
+            variant = model_variants.slow(production, work / "variants" / version, seconds=delay)
+            versions.write_version(serving_dir, variant, version)
         shadow_versions[name] = version
     return settings, shadow_versions
 

@@ -6,10 +6,10 @@ Each subcommand lives in its own module of this package; this one only assembles
 import argparse
 import sys
 
-from cli import drift, monitor, prepare_data, report, rollback, run, serve, summary
+from cli import adopt, drift, monitor, prepare_data, report, rollback, run, serve, summary
 from pipeline.quiet_logs import quiet_logs
 
-SUBCOMMANDS = (prepare_data, run, summary, report, drift, rollback, serve, monitor)
+SUBCOMMANDS = (prepare_data, run, summary, report, drift, rollback, adopt, serve, monitor)
 
 
 def main(argv: list[str] | None = None) -> int:

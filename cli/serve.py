@@ -57,9 +57,13 @@ def _stop(args, settings: folders.Settings, paths) -> None:
 
 
 def _status(args, settings: folders.Settings, paths) -> None:
+    from registry import versions
     from serving import stack
 
-    print(json.dumps(stack.status(paths), indent=2))
+    registry = versions.report(paths.serving_dir)
+    print(json.dumps({**stack.status(paths), "serving_directory": registry}, indent=2))
+    for found in registry["not_whole"]:
+        print(f"warning: {found['path']} is never served: {found['reason']}", file=sys.stderr)
 
 
 def _shadow(args, settings: folders.Settings, paths) -> None:

@@ -4,7 +4,6 @@ with nginx and real processes is tests/e2e/test_serving_stack.py)."""
 import base64
 import csv
 import json
-import shutil
 import time
 
 import pytest
@@ -17,6 +16,7 @@ from clients import raw_examples
 from config import serving as serving_config
 from models import features
 from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
+from registry import versions
 from serving import model, request_log, rest
 from tests.support import serving_models
 
@@ -30,7 +30,7 @@ def trained_model(tmp_path_factory):
 
 @pytest.fixture
 def serving_dir(tmp_path, trained_model):
-    shutil.copytree(trained_model, tmp_path / "serving" / "100")
+    versions.write_version(tmp_path / "serving", trained_model, "100")
     return tmp_path / "serving"
 
 
@@ -208,12 +208,14 @@ def test_an_empty_directory_or_a_broken_version_leave_the_server_up_and_not_read
             not_ready.status_code == 503 and "holds no complete version to serve" in not_ready.json()["error"]
         )
         assert client.post(PREDICT, json={"instances": [{}]}).status_code == 503
-        (serving / "200").mkdir()
-        (serving / "200" / "saved_model.pb").write_bytes(b"not a model")
+        # Pushed whole (with its completion record), but not a model.
+        (tmp_path / "not_a_model").mkdir()
+        (tmp_path / "not_a_model" / "saved_model.pb").write_bytes(b"not a model")
+        versions.write_version(serving, tmp_path / "not_a_model", "200")
         _wait(lambda: "failed to load" in client.get("/ready").json()["error"])
         assert client.get("/healthz").status_code == 200
         # A good version pushed next is picked up without a restart.
-        shutil.copytree(trained_model, serving / "300")
+        versions.write_version(serving, trained_model, "300")
         _wait(lambda: client.get("/ready").status_code == 200)
         assert client.get("/ready").json()["version"] == "300"
 

@@ -44,12 +44,17 @@ def paths(tmp_path_factory):
     )
     settings = folders.Settings(output_dir=root / "outputs", data_root=None)
     serving = settings.serving_model_dir
-    for version, source in (("100", first), ("200", second)):
-        shutil.copytree(source, serving / version)
-    model_variants.broken(first, serving / "300")
-    model_variants.slow(first, serving / "400", seconds=0.2)
-    shutil.copytree(first, serving / "600")
-    (serving / "600" / "saved_model.pb").write_bytes(b"truncated by a bad copy")
+    not_a_model = root / "variants" / "not_a_model"  # pushed whole, but its graph was truncated before
+    shutil.copytree(first, not_a_model)
+    (not_a_model / "saved_model.pb").write_bytes(b"truncated by a bad export")
+    for version, source in (
+        ("100", first),
+        ("200", second),
+        ("300", model_variants.broken(first, root / "variants" / "broken")),
+        ("400", model_variants.slow(first, root / "variants" / "slow", seconds=0.2)),
+        ("600", not_a_model),
+    ):
+        versions.write_version(serving, source, version)  # as the Pusher writes: whole, with its record
     paths = stack.StackPaths.of(settings)
     stack.start(paths, "100", processes.free_port(), processes.free_port())
     yield paths
