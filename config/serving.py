@@ -26,6 +26,8 @@ ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded
 # The local stack (serving/stack.py): nginx's port (the base URL), Prometheus's; servers take free ports.
 SERVING_PORT = 8500
 PROMETHEUS_PORT = 9290
+# The control listener (feedback, the monitor's figures, the stack's probe): loopback only, bearer tokens.
+CONTROL_PORT = 8501
 SERVING_START_SECONDS = 120.0  # for a server to load its version and answer ready
 PROMETHEUS_START_SECONDS = 30.0  # for Prometheus to answer ready
 SERVING_DRAIN_SECONDS = 2.0  # after nginx stops sending to a server, before it is stopped

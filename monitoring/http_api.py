@@ -7,7 +7,10 @@ as the model servers check theirs, serving/request_checks.py).
     GET  /metrics       the same for Prometheus: live, evaluated and estimated quality per version
     GET  /ready         answers once the monitor is up
 
-The stack routes /v1/feedback to it and Prometheus scrapes it (`taxi-pipeline monitor start` attaches it).
+The stack routes /v1/feedback and /v1/monitor to it from its control listener (loopback) and
+Prometheus scrapes it (`taxi-pipeline monitor start` attaches it). Feedback needs the feedback token,
+the figures the admin token (serving/credentials.py: `Authorization: Bearer ...`, else 401); /metrics
+and /ready answer on the monitor's own loopback port only, which nginx does not route to.
 """
 
 import contextlib
@@ -23,7 +26,7 @@ from config import folders
 from config import monitoring as monitoring_config
 from config import serving as serving_config
 from monitoring.monitor import Monitor
-from serving import request_checks
+from serving import credentials, request_checks
 
 
 def create_app(settings: folders.Settings, window: float = monitoring_config.LIVE_QUALITY_WINDOW_SECONDS,
@@ -40,6 +43,10 @@ def create_app(settings: folders.Settings, window: float = monitoring_config.LIV
         ],
         lifespan=_refreshing,
     )
+    credentials.ensure(settings.serving_stack_dir)
+    app.state.tokens = {
+        role: credentials.read(settings.serving_stack_dir, role) for role in credentials.ROLES
+    }
     app.state.monitor = Monitor(settings, window, grace_seconds)
     app.state.refresh_seconds = refresh_seconds
     return app
@@ -61,7 +68,20 @@ async def _refreshing(app: Starlette):
         stop.set()
 
 
+def _unauthorized(request: Request, role: str) -> Response | None:
+    """A 401 unless the request carries the token of `role`."""
+    if credentials.authorized(request.headers.get("authorization"), request.app.state.tokens[role]):
+        return None
+    return JSONResponse(
+        {"error": f"this path needs the {role} token: 'Authorization: Bearer <token>' (docs/serving.md)"},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 async def _receive_feedback(request: Request) -> Response:
+    if refused := _unauthorized(request, credentials.FEEDBACK):
+        return refused
     monitor: Monitor = request.app.state.monitor
     try:
         request_checks.check_content_type(request.headers.get("content-type"))
@@ -93,6 +113,8 @@ async def _receive_feedback(request: Request) -> Response:
 
 
 async def _figures(request: Request) -> Response:
+    if refused := _unauthorized(request, credentials.ADMIN):
+        return refused
     return JSONResponse(request.app.state.monitor.latest)
 
 

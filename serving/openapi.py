@@ -18,13 +18,19 @@ from config import folders
 from config import monitoring as monitoring_config
 from config import serving as serving_config
 from models.model import RAW_FEATURES_SIGNATURE
-from serving import traffic
+from serving import credentials, traffic
 from serving.model import EXAMPLES_SIGNATURE
 from serving.request_contract import EXAMPLE_TRIP, RequestContract
 
 DOCUMENT = Path(__file__).with_name("openapi.yaml")
 JSON_TYPES = {"int": "integer", "float": "number", "string": "string"}
 ERROR = {"$ref": "#/components/responses/Error"}
+CONTROL_SERVERS = [
+    {
+        "url": f"http://127.0.0.1:{serving_config.CONTROL_PORT}",
+        "description": "the control listener (loopback)",
+    }
+]
 
 
 def document(schema_path: Path = folders.SCHEMA_PATH) -> dict:
@@ -35,42 +41,65 @@ def document(schema_path: Path = folders.SCHEMA_PATH) -> dict:
         (base, []),
         (
             f"{base}/versions/{{version}}",
-            [_parameter("version", "404 unless served.", {"type": "string", "pattern": "^[0-9]+$"})],
+            [
+                _parameter(
+                    "version",
+                    "A version number: 404 unless served.",
+                    {"type": "string", "pattern": "^[0-9]+$"},
+                )
+            ],
         ),
         (
             f"{base}/labels/{{label}}",
-            [_parameter("label", "404 unless assigned.", {"type": "string", "enum": list(traffic.LABELS)})],
+            [
+                _parameter(
+                    "label",
+                    "stable or canary: 404 unless assigned.",
+                    {"type": "string", "enum": list(traffic.LABELS)},
+                )
+            ],
         ),
     ):
         paths[prefix] = _get("Version status, in TF Serving's shape.", "ModelStatus", parameters)
         paths[f"{prefix}/metadata"] = _get("The version's signatures.", "Metadata", parameters)
         paths[f"{prefix}:predict"] = _predict(parameters)
     paths["/healthz"] = _get("200 while a stable server is ready.", "Ready", [])
-    paths[monitoring_config.FEEDBACK_PATH] = _feedback()
+    paths[monitoring_config.FEEDBACK_PATH] = dict(_feedback(), servers=CONTROL_SERVERS)
     paths[monitoring_config.MONITOR_PATH] = _get("The monitor's latest figures.", "Figures", [])
+    paths[monitoring_config.MONITOR_PATH]["get"].update(
+        security=[{credentials.ADMIN: []}],
+        responses=dict(paths[monitoring_config.MONITOR_PATH]["get"]["responses"], **{"401": ERROR}),
+    )
+    paths[monitoring_config.MONITOR_PATH]["servers"] = CONTROL_SERVERS
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "Chicago Taxi big-tipper serving",
             "version": "1",
             "description": "TF Serving's REST API for the pushed model behind nginx (docs/serving.md), and "
-            "the monitor's feedback and figures (docs/monitoring.md). A client's fault is a 4xx with "
+            "the monitor's feedback and figures on the control listener, loopback only, with bearer tokens "
+            "(docs/monitoring.md). A client's fault is a 4xx with "
             '{"error": ...} naming it; a 5xx is the server\'s.',
         },
         "servers": [{"url": f"http://127.0.0.1:{serving_config.SERVING_PORT}"}],
         "paths": paths,
-        "components": {"schemas": _schemas(contract), "responses": {"Error": _error_response()}},
+        "components": {
+            "schemas": _schemas(contract),
+            "responses": {"Error": _error_response()},
+            "securitySchemes": {
+                role: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": f"outputs/serving/credentials/{role}.token",
+                }
+                for role in credentials.ROLES
+            },
+        },
     }
 
 
-def _parameter(name: str, description: str) -> dict:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "string"},
-    }
+def _parameter(name: str, description: str, schema: dict) -> dict:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
 def _json(schema: str) -> dict:
@@ -103,10 +132,11 @@ def _predict(parameters: list) -> dict:
 
 
 def _feedback() -> dict:
-    refusals = {status: ERROR for status in ("400", "409", "413", "415")}
+    refusals = {status: ERROR for status in ("400", "401", "409", "413", "415")}
     return {
         "post": {
             "summary": "Labels that arrive later: a served trip's tip.",
+            "security": [{credentials.FEEDBACK: []}],
             "requestBody": {"required": True, "content": _json("Feedback")},
             "responses": {"200": {"description": "Stored", "content": _json("FeedbackAnswer")}, **refusals},
         }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from config import serving as serving_config
 from registry import versions
-from serving import nginx, processes, prometheus, request_log, stack_state, traffic
+from serving import credentials, nginx, processes, prometheus, request_log, stack_state, traffic
 
 # The state's vocabulary, which the stack's callers use with it (stack.StackPaths.of(settings), ...).
 from serving.stack_state import StackError, StackPaths, read_state
@@ -30,9 +30,11 @@ def ledger(paths: StackPaths) -> processes.ProcessLedger:
 
 
 def start(paths: StackPaths, version: str | None = None, port: int = serving_config.SERVING_PORT,
-          prometheus_port: int = serving_config.PROMETHEUS_PORT) -> dict:  # fmt: skip
-    """Starts nginx, a server for `version` (default: production) and Prometheus; returns the state. A
-    start that fails or is interrupted stops whatever it had started."""
+          prometheus_port: int = serving_config.PROMETHEUS_PORT, control_port: int | None = None) -> dict:  # fmt: skip
+    """Starts nginx (the public API on `port`, the control listener on `control_port`, a free one when
+    None), a server for `version` (default: production) and Prometheus, and makes the control plane's
+    tokens if absent (serving/credentials.py); returns the state. A start that fails or is interrupted
+    stops whatever it had started."""
     for tool in ("nginx", "prometheus"):
         if shutil.which(tool) is None:
             raise StackError(
@@ -50,16 +52,22 @@ def start(paths: StackPaths, version: str | None = None, port: int = serving_con
             raise StackError(
                 f"nothing to serve: {paths.serving_dir} holds no pushed model. Run `make run` first."
             )
-        for wanted in (port, prometheus_port):
+        control_port = control_port or processes.free_port()
+        for wanted in (port, prometheus_port, control_port):
             if not processes.port_free(wanted):
                 raise StackError(
-                    f"port {wanted} on 127.0.0.1 is taken; choose others (SERVE_PORT=, PROMETHEUS_PORT=)"
+                    f"port {wanted} on 127.0.0.1 is taken; choose others (SERVE_PORT=, PROMETHEUS_PORT=, "
+                    "CONTROL_PORT=)"
                 )
+        try:
+            credentials.ensure(paths.root)
+        except credentials.CredentialError as error:
+            raise StackError(str(error)) from None
         paths.run.mkdir(parents=True, exist_ok=True)
         try:
             stable = start_server(paths, version, "stable")
-            state = {"port": port, "mode": traffic.SINGLE, "stable": stable, "candidate": None,
-                     "canary_percent": 0.0, "prometheus": None, "analysis": None}  # fmt: skip
+            state = {"port": port, "control_port": control_port, "mode": traffic.SINGLE, "stable": stable,
+                     "candidate": None, "canary_percent": 0.0, "prometheus": None, "analysis": None}  # fmt: skip
             apply_traffic(paths, state)
             state["prometheus"] = prometheus.start(paths.root, prometheus_port, ledger(paths))
             stack_state.write_state(paths, state)
@@ -102,7 +110,10 @@ def status(paths: StackPaths) -> dict:
     state = read_state(paths)
     if state is None:
         return {"running": False}
-    report = {"running": nginx.running(paths.run), "url": f"http://127.0.0.1:{state['port']}", **state}
+    report = {"running": nginx.running(paths.run), "url": f"http://127.0.0.1:{state['port']}",
+              "control_url": f"http://127.0.0.1:{state['control_port']}",
+              "credentials": {role: str(credentials.token_path(paths.root, role)) for role in credentials.ROLES},
+              **state}  # fmt: skip
     for key in ("stable", "candidate"):
         slot = state.get(key)
         if slot:
@@ -158,11 +169,11 @@ def apply_traffic(paths: StackPaths, state: dict) -> None:
     """Has nginx route as `state` says (a new generation of its configuration; graceful: in-flight
     requests finish) and Prometheus scrape every server and attached service."""
     state["generation"] = state.get("generation", 0) + 1
-    conf = traffic.render(_traffic(state), state["port"], str(paths.run))
+    conf = traffic.render(_traffic(state), state["port"], str(paths.run), state["control_port"])
     nginx.apply(
         paths.run,
         conf,
-        state["port"],
+        state["control_port"],
         state["generation"],
         serving_config.SERVING_START_SECONDS,
         ledger(paths),

@@ -68,11 +68,10 @@ class Traffic:
 TEMPLATE = Path(__file__).with_name("nginx.conf.j2")
 
 
-def render(
-    traffic: Traffic, port: int, run_dir: str, model_name: str = serving_config.SERVING_MODEL_NAME
-) -> str:
-    """The whole nginx.conf for this traffic, listening on 127.0.0.1:`port`: serving/nginx.conf.j2
-    filled in."""
+def render(traffic: Traffic, port: int, run_dir: str, control_port: int,
+           model_name: str = serving_config.SERVING_MODEL_NAME) -> str:  # fmt: skip
+    """The whole nginx.conf for this traffic, the public API on 127.0.0.1:`port`, the services' paths and
+    the stack's probe on 127.0.0.1:`control_port`: serving/nginx.conf.j2 filled in."""
     stable = f"v{traffic.stable.version}"
     candidate = f"v{traffic.candidate.version}" if traffic.candidate else ""
     return _template().render(
@@ -87,6 +86,7 @@ def render(
         canary_percent=f"{traffic.canary_percent:g}",
         services=traffic.services,
         port=port,
+        control_port=control_port,
         run_dir=run_dir,
         model_name=model_name,
         base=f"/v1/models/{model_name}",

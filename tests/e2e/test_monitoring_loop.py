@@ -32,7 +32,7 @@ from monitoring import (
 )
 from pipeline import local_runner
 from registry import versions
-from serving import prometheus, stack
+from serving import processes, prometheus, releases, stack
 from tests.support import browser, system_tools
 
 pytestmark = pytest.mark.e2e
@@ -203,9 +203,9 @@ def test_a_rolled_back_canarys_quality_alert_clears_at_once(first_model, tmp_pat
     stable = str(int(evaluated) + 1)  # the same model as stable, so that the canary is the evaluated one
     versions.write_version(settings.serving_model_dir, settings.serving_model_dir / evaluated, stable)
     try:
-        state = stack.start(paths, stable, stack.free_port(), stack.free_port())
+        state = stack.start(paths, stable, processes.free_port(), processes.free_port())
         control.start(settings, refresh_seconds=1.0)
-        stack.canary(paths, evaluated, 100)
+        releases.canary(paths, evaluated, 100)
         replay_traffic.play(settings, header, rows, scenario="concept", rate=RATE, feedback_delay_seconds=1.0)
         url = state["prometheus"]["url"]
         alert = replay_figures.wait_for_alert(url, 200)
@@ -221,13 +221,13 @@ def test_a_rolled_back_canarys_quality_alert_clears_at_once(first_model, tmp_pat
         assert any(line.startswith(f"  version {evaluated} (canary): accuracy 0.6") for line in lines), lines
 
         rolled_back = time.monotonic()
-        stack.rollback(paths, "live quality far below the evaluation")
+        releases.rollback(paths, "live quality far below the evaluation")
         while replay_figures.quality_alerts(url) and time.monotonic() - rolled_back < 60:
             time.sleep(0.5)
         cleared = time.monotonic() - rolled_back
         print(f"the quality alert cleared {cleared:.1f} s after the rollback")
         assert replay_figures.quality_alerts(url) == []
-        figures = control.figures(f"http://127.0.0.1:{state['port']}")
+        figures = control.figures(settings)
         assert figures["window"]["live_versions"] == [stable] and list(figures["evaluated"]) == [stable]
         # Only stable's figures are left (it may have answered a few of the trips itself).
         assert {e["version"] for e in figures["live"] + figures["estimated"]} == {stable}

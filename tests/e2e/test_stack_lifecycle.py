@@ -19,6 +19,7 @@ import pytest
 from clients import load
 from config import folders
 from config import serving as serving_config
+from registry import versions
 from serving import processes, request_contract, stack
 from tests.support import serving_models, system_tools
 
@@ -38,9 +39,11 @@ def model(tmp_path_factory) -> Path:
 def settings(model, tmp_path) -> folders.Settings:
     """An output folder serving version 100, with 600 a copy that will not load (a bad push)."""
     settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=None)
-    shutil.copytree(model, settings.serving_model_dir / "100")
-    shutil.copytree(model, settings.serving_model_dir / "600")
-    (settings.serving_model_dir / "600" / "saved_model.pb").write_bytes(b"truncated by a bad copy")
+    not_a_model = tmp_path / "not_a_model"  # pushed whole, but its graph was truncated before
+    shutil.copytree(model, not_a_model)
+    (not_a_model / "saved_model.pb").write_bytes(b"truncated by a bad export")
+    versions.write_version(settings.serving_model_dir, model, "100")
+    versions.write_version(settings.serving_model_dir, not_a_model, "600")
     yield settings
     stack.stop(stack.StackPaths.of(settings))  # whatever a failed test left
 
