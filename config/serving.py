@@ -28,6 +28,21 @@ SERVING_PORT = 8500
 PROMETHEUS_PORT = 9290
 # The control listener (feedback, the monitor's figures, the stack's probe): loopback only, bearer tokens.
 CONTROL_PORT = 8501
+# Each version runs as this many model-server processes behind one nginx upstream: one that dies or hangs
+# costs no request (nginx retries it on another) while the supervisor (serving/supervisor.py) replaces it.
+SERVER_PROCESSES = 2
+# nginx gives up on a server that does not connect or answer in this long and retries the request on
+# another (a SIGSTOPped server accepts connections but never answers). A 1,000-trip batch takes ~50 ms
+# and the slow test version 0.2 s: 2 s leaves room on a loaded machine, and bounds what a hang costs.
+UPSTREAM_CONNECT_TIMEOUT_MS = 250
+UPSTREAM_READ_TIMEOUT_MS = 2000
+# After a failure nginx sends a server nothing for this long (its replacement takes a few seconds).
+UPSTREAM_FAIL_SECONDS = 3
+# The supervisor checks every process's /ready this often, waits this long for an answer, and replaces
+# a process that did not answer this many checks in a row (a dead one at once): a hung one within ~5 s.
+SUPERVISOR_CHECK_SECONDS = 1.0
+SUPERVISOR_READY_TIMEOUT_SECONDS = 1.0
+SUPERVISOR_UNREADY_CHECKS = 3
 SERVING_START_SECONDS = 120.0  # for a server to load its version and answer ready
 PROMETHEUS_START_SECONDS = 30.0  # for Prometheus to answer ready
 SERVING_DRAIN_SECONDS = 2.0  # after nginx stops sending to a server, before it is stopped

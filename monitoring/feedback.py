@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from config import monitoring as monitoring_config
+from config import serving as serving_config
 from monitoring import store
 from serving import request_log
 
@@ -68,6 +69,10 @@ def _one(row: dict, received: float) -> Feedback:
             f"most {monitoring_config.FEEDBACK_MAX_REQUEST_ID_CHARACTERS} characters, got {request_id[:50]!r}"
         )
     trip = _number(row, "trip", default=0, integer=True)
+    if not 0 <= trip < serving_config.SERVING_MAX_BATCH:
+        raise BadFeedback(
+            f"trip is the trip's place in its request, 0 to {serving_config.SERVING_MAX_BATCH - 1}, got {trip}"
+        )
     tips = _number(row, "tips")
     fare = _number(row, "fare", default=None)
     if tips < 0 or (fare is not None and fare < 0):

@@ -76,6 +76,12 @@ def client(tmp_path):
         (b'{"feedback": [{"request_id": "r1", "tips": 1%s}]}' % (b"0" * 400), 400, "number is infinity"),
         (b'{"feedback": [{"request_id": "\\ud800", "tips": 1}]}', 400, "malformed JSON"),
         (b'{"feedback": [%s]}' % b",".join([b"{}"] * 10_001), 400, "more than the 10000 a request may carry"),
+        # Found by the fuzz test: a trip beyond SQLite's integers failed the store (500).
+        (
+            b'{"feedback": [{"request_id": "r1", "trip": 140104752661081177980928, "tips": 1}]}',
+            400,
+            "row 0: trip is the trip's place in its request, 0 to 999",
+        ),  # fmt: skip
         (b'{"feedback": "%s"}' % (b"x" * 1_000_001), 413, "more than the 1000000 allowed"),
     ],
 )

@@ -26,7 +26,7 @@ def test_the_document_is_valid_and_its_control_paths_are_on_the_control_listener
             assert ("security" in operation) == on_control, path
     monitor = traffic.Service("monitor", 41003, tuple(CONTROL_PATHS))
     conf = traffic.render(
-        traffic.Traffic(traffic.SINGLE, traffic.Backend("100", 41001), services=(monitor,)),
+        traffic.Traffic(traffic.SINGLE, traffic.Backend("100", (41001,)), services=(monitor,)),
         8500,
         str(tmp_path),
         8501,

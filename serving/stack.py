@@ -1,13 +1,15 @@
 """The local serving stack: starting, stopping and reporting it, and what runs in it.
 
-Processes, all on 127.0.0.1: one model server per live version (serving/server.py), nginx in front
-(serving/traffic.py renders its configuration, serving/nginx.py applies it), Prometheus scraping every
-server, and, during an automatic canary, the analysis (serving/analysis.py); each started by
+Processes, all on 127.0.0.1: `SERVER_PROCESSES` model servers per live version (serving/server.py), the
+supervisor replacing one that dies or hangs (serving/supervisor.py), nginx in front (serving/traffic.py
+renders its configuration, serving/nginx.py applies it), Prometheus scraping every server, and, during
+an automatic canary, the analysis (serving/analysis.py); each started by
 serving/processes.py. What is live is the state (serving/stack_state.py), changed under its lock. Moving
 traffic between versions is serving/releases.py; a process beside the stack (the monitor) attaches itself
 here, so serving knows nothing of it.
 """
 
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -70,6 +72,8 @@ def start(paths: StackPaths, version: str | None = None, port: int = serving_con
                      "candidate": None, "canary_percent": 0.0, "prometheus": None, "analysis": None}  # fmt: skip
             apply_traffic(paths, state)
             state["prometheus"] = prometheus.start(paths.root, prometheus_port, ledger(paths))
+            stack_state.write_state(paths, state)  # before the supervisor, which runs while a state exists
+            state["supervisor"] = {"pid": start_supervisor(paths)}
             stack_state.write_state(paths, state)
         except BaseException:  # Ctrl-C included: leave nothing behind
             with processes.interrupts_deferred():
@@ -86,15 +90,23 @@ def stop(paths: StackPaths) -> list[str]:
     with stack_state.locked(paths), processes.interrupts_deferred():
         state = read_state(paths) or {}
         stopped = []
-        analysis = state.get("analysis") or {}
-        if processes.alive(analysis.get("pid")):
-            processes.stop(analysis["pid"])
-            stopped.append(f"canary analysis (pid {analysis['pid']})")
+        for key, what in (
+            ("supervisor", "supervisor"),
+            ("analysis", "canary analysis"),
+        ):  # before what they act on
+            pid = (state.get(key) or {}).get("pid")
+            if processes.alive(pid):
+                processes.stop(pid)
+                stopped.append(f"{what} (pid {pid})")
         nginx_pid = nginx.stop(paths.run)
         if nginx_pid is not None:
             stopped.append(f"nginx (pid {nginx_pid})")
-        slots = [(key, state.get(key) or {}) for key in ("stable", "candidate", "prometheus")]
-        slots += sorted((state.get("services") or {}).items())
+        slots = [
+            (key, {"pid": pid}) for key in ("stable", "candidate") for pid in server_pids(state.get(key))
+        ]
+        slots += [("prometheus", state.get("prometheus") or {})] + sorted(
+            (state.get("services") or {}).items()
+        )
         for key, slot in slots:
             if processes.alive(slot.get("pid")):
                 processes.stop(slot["pid"])
@@ -115,12 +127,17 @@ def status(paths: StackPaths) -> dict:
               "credentials": {role: str(credentials.token_path(paths.root, role)) for role in credentials.ROLES},
               **state}  # fmt: skip
     for key in ("stable", "candidate"):
-        slot = state.get(key)
-        if slot:
-            with contextlib.suppress(OSError):
-                slot["ready"] = processes.get_json(f"http://127.0.0.1:{slot['port']}/ready")[0] == 200
-            slot["alive"] = processes.alive(slot.get("pid"))
-    for slot in (state.get("services") or {}).values():
+        for process in (state.get(key) or {}).get("processes", []):
+            process["ready"] = False
+            with contextlib.suppress(OSError, ValueError):
+                process["ready"] = processes.get_json(f"http://127.0.0.1:{process['port']}/ready")[0] == 200
+            process["alive"] = processes.alive(process["pid"])
+        if state.get(key):
+            state[key]["ready"] = all(process["ready"] for process in state[key]["processes"])
+    for slot in [
+        *(state.get("services") or {}).values(),
+        *(state.get(key) or {} for key in ("supervisor", "prometheus")),
+    ]:
         slot["alive"] = processes.alive(slot.get("pid"))
     return report
 
@@ -137,9 +154,40 @@ def running_state(paths: StackPaths) -> dict:
 
 
 def start_server(paths: StackPaths, version: str, label: str) -> dict:
-    """Starts a model server for `version` on a free port and waits until it answers ready; returns its
-    state slot. A version that fails to load is reported at once, with the server's reason."""
-    port = processes.free_port()
+    """Starts `SERVER_PROCESSES` model servers for `version` on free ports, together, and waits until each
+    answers ready; returns the version's state slot (`port`, `pid`: its first process's; `processes`:
+    each one's). A version that fails to load is reported at once, with the server's reason, and none of
+    its processes is left running."""
+    ports: list[int] = []
+    while len(ports) < serving_config.SERVER_PROCESSES:
+        port = processes.free_port()
+        ports += [] if port in ports else [port]
+    with concurrent.futures.ThreadPoolExecutor(len(ports)) as pool:
+        started = [pool.submit(spawn_server_process, paths, version, label, port) for port in ports]
+        concurrent.futures.wait(started)
+    failed = [future.exception() for future in started if future.exception() is not None]
+    if failed:
+        for future in started:
+            if future.exception() is None:
+                processes.stop(future.result())
+        raise failed[0]
+    server_processes = [
+        {"port": port, "pid": future.result()} for port, future in zip(ports, started, strict=True)
+    ]
+    return {"version": version, "port": ports[0], "pid": server_processes[0]["pid"], "label": label,
+            "processes": server_processes}  # fmt: skip
+
+
+def start_supervisor(paths: StackPaths) -> int:
+    """Starts the supervisor (serving/supervisor.py), which replaces a dead or hung server process."""
+    command = [sys.executable, "-m", "serving.supervisor", "--serving-dir", str(paths.serving_dir),
+               "--stack-root", str(paths.root), "--request-log", str(paths.request_log)]  # fmt: skip
+    return processes.spawn(command, paths.run / "supervisor.out", "the supervisor", None, 0, ledger(paths))
+
+
+def spawn_server_process(paths: StackPaths, version: str, label: str, port: int, wait: bool = True) -> int:
+    """Starts one model server for `version` on `port`, recorded in the ledger; its pid, once it answers
+    ready (at once with `wait=False`: the supervisor's replacements, which nginx finds when they are)."""
     # Its role first (the route it logs under by default), then every label nginx may send it: which
     # version a label means is nginx's to say (a promoted canary answers for `stable`).
     labels = [label, *(other for other in traffic.LABELS if other != label)]
@@ -148,21 +196,26 @@ def start_server(paths: StackPaths, version: str, label: str) -> dict:
         "--serving-dir", str(paths.serving_dir), "--version", version,
         *(f"--label={one}" for one in labels), "--request-log", str(paths.request_log), "--port", str(port),
     ]  # fmt: skip
-    pid = processes.spawn(
+    return processes.spawn(
         command,
         paths.run / f"server-{version}-{port}.log",
         f"the model server for version {version}",
-        f"http://127.0.0.1:{port}/ready",
+        f"http://127.0.0.1:{port}/ready" if wait else None,
         serving_config.SERVING_START_SECONDS,
         ledger(paths),
     )
-    return {"version": version, "port": port, "pid": pid, "label": label}
+
+
+def server_pids(slot: dict | None) -> list[int]:
+    """The pids of a version's server processes."""
+    return [process["pid"] for process in (slot or {}).get("processes", [])]
 
 
 def retire(slot: dict) -> None:
-    """Stops a server nginx no longer sends to, after the old nginx workers' last requests."""
+    """Stops a version's servers nginx no longer sends to, after the old nginx workers' last requests."""
     time.sleep(serving_config.SERVING_DRAIN_SECONDS)
-    processes.stop(slot.get("pid"))
+    for pid in server_pids(slot):
+        processes.stop(pid)
 
 
 def apply_traffic(paths: StackPaths, state: dict) -> None:
@@ -179,14 +232,14 @@ def apply_traffic(paths: StackPaths, state: dict) -> None:
         ledger(paths),
     )
     services = [dict(slot, label=name) for name, slot in (state.get("services") or {}).items()]
-    prometheus.write_targets(
-        paths.root, [slot for slot in (state["stable"], state.get("candidate")) if slot] + services
-    )
+    servers = [dict(slot, **process) for slot in (state["stable"], state.get("candidate")) if slot
+               for process in slot["processes"]]  # fmt: skip
+    prometheus.write_targets(paths.root, servers + services)
 
 
 def _traffic(state: dict) -> traffic.Traffic:
     def backend(slot):
-        return traffic.Backend(slot["version"], slot["port"]) if slot else None
+        return traffic.Backend(slot["version"], tuple(p["port"] for p in slot["processes"])) if slot else None
 
     return traffic.Traffic(
         mode=state["mode"],
@@ -206,7 +259,7 @@ def close_request_logs(paths: StackPaths, timeout_seconds: float = 10) -> list[P
     reader then sees every trip answered until now. Returns the files that were open."""
     state = read_state(paths)
     servers = [(state or {}).get("stable"), (state or {}).get("candidate")]
-    pids = [server["pid"] for server in servers if server and processes.alive(server.get("pid"))]
+    pids = [pid for server in servers for pid in server_pids(server) if processes.alive(pid)]
     open_files = [
         path for pid in pids for path in paths.request_log.glob(f"*-{pid}.csv{request_log.OPEN_SUFFIX}")
     ]

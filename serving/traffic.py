@@ -34,7 +34,7 @@ LABELS = ("stable", "canary")
 @dataclasses.dataclass
 class Backend:
     version: str
-    port: int
+    ports: tuple[int, ...]  # its server processes' (nginx retries a request on another)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +93,9 @@ def render(traffic: Traffic, port: int, run_dir: str, control_port: int,
         max_body_bytes=serving_config.SERVING_MAX_BODY_BYTES,
         shadow_route=serving_config.SHADOW_ROUTE,
         shadow_timeout_ms=serving_config.SHADOW_TIMEOUT_MS,
+        upstream_connect_timeout_ms=serving_config.UPSTREAM_CONNECT_TIMEOUT_MS,
+        upstream_read_timeout_ms=serving_config.UPSTREAM_READ_TIMEOUT_MS,
+        upstream_fail_seconds=serving_config.UPSTREAM_FAIL_SECONDS,
     )
 
 

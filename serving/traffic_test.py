@@ -7,7 +7,7 @@ import pytest
 
 from serving import traffic
 
-STABLE, CANDIDATE = traffic.Backend("100", 41001), traffic.Backend("200", 41002)
+STABLE, CANDIDATE = traffic.Backend("100", (41001, 41004)), traffic.Backend("200", (41002, 41005))
 MONITOR = traffic.Service("monitor", 41003, ("/v1/feedback", "/monitor"))
 
 
