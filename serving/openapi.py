@@ -162,58 +162,7 @@ def _schemas(contract: RequestContract) -> dict:
     batch = {"minItems": 1, "maxItems": contract.max_batch}
     return {
         "Trip": trip,
-        "PredictRequest": {
-            "oneOf": [
-                {
-                    "type": "object",
-                    "properties": {
-                        "signature_name": {"type": "string", "enum": [RAW_FEATURES_SIGNATURE]},
-                        "instances": {
-                            "type": "array",
-                            "items": {"$ref": "#/components/schemas/Trip"},
-                            **batch,
-                        },
-                    },
-                    "required": ["instances"],
-                    "additionalProperties": False,
-                },
-                {
-                    "type": "object",
-                    "properties": {
-                        "signature_name": {"type": "string", "enum": [RAW_FEATURES_SIGNATURE]},
-                        "inputs": {
-                            "type": "object",
-                            "properties": {
-                                name: {"type": "array", "items": prop, **batch}
-                                for name, prop in trip["properties"].items()
-                            },
-                            "required": contract.required,
-                            "additionalProperties": False,
-                        },
-                    },
-                    "required": ["inputs"],
-                    "additionalProperties": False,
-                },
-                {
-                    "type": "object",
-                    "properties": {
-                        "signature_name": {"type": "string", "enum": [EXAMPLES_SIGNATURE]},
-                        "instances": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {"b64": {"type": "string", "format": "byte"}},
-                                "required": ["b64"],
-                                "additionalProperties": False,
-                            },
-                            **batch,
-                        },
-                    },
-                    "required": ["signature_name", "instances"],
-                    "additionalProperties": False,
-                },
-            ]
-        },
+        "PredictRequest": _predict_request(trip, batch, contract),
         "PredictResponse": {
             "type": "object",
             "properties": {
@@ -262,6 +211,62 @@ def _schemas(contract: RequestContract) -> dict:
             "required": ["accepted", "refused", "duplicates"],
         },
         "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+    }
+
+
+def _predict_request(trip: dict, batch: dict, contract: RequestContract) -> dict:
+    """Rows of trips, columns of them, or b64 tf.Examples (`serving_default`), each batch bounded."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "signature_name": {"type": "string", "enum": [RAW_FEATURES_SIGNATURE]},
+                    "instances": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Trip"},
+                        **batch,
+                    },
+                },
+                "required": ["instances"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "signature_name": {"type": "string", "enum": [RAW_FEATURES_SIGNATURE]},
+                    "inputs": {
+                        "type": "object",
+                        "properties": {
+                            name: {"type": "array", "items": prop, **batch}
+                            for name, prop in trip["properties"].items()
+                        },
+                        "required": contract.required,
+                        "additionalProperties": False,
+                    },
+                },
+                "required": ["inputs"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "signature_name": {"type": "string", "enum": [EXAMPLES_SIGNATURE]},
+                    "instances": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"b64": {"type": "string", "format": "byte"}},
+                            "required": ["b64"],
+                            "additionalProperties": False,
+                        },
+                        **batch,
+                    },
+                },
+                "required": ["signature_name", "instances"],
+                "additionalProperties": False,
+            },
+        ]
     }
 
 

@@ -90,10 +90,8 @@ def stop(paths: StackPaths) -> list[str]:
     with stack_state.locked(paths), processes.interrupts_deferred():
         state = read_state(paths) or {}
         stopped = []
-        for key, what in (
-            ("supervisor", "supervisor"),
-            ("analysis", "canary analysis"),
-        ):  # before what they act on
+        # The supervisor and the analysis first: they act on the servers and the traffic.
+        for key, what in (("supervisor", "supervisor"), ("analysis", "canary analysis")):
             pid = (state.get(key) or {}).get("pid")
             if processes.alive(pid):
                 processes.stop(pid)
@@ -104,9 +102,8 @@ def stop(paths: StackPaths) -> list[str]:
         slots = [
             (key, {"pid": pid}) for key in ("stable", "candidate") for pid in server_pids(state.get(key))
         ]
-        slots += [("prometheus", state.get("prometheus") or {})] + sorted(
-            (state.get("services") or {}).items()
-        )
+        slots.append(("prometheus", state.get("prometheus") or {}))
+        slots += sorted((state.get("services") or {}).items())
         for key, slot in slots:
             if processes.alive(slot.get("pid")):
                 processes.stop(slot["pid"])
