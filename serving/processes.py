@@ -294,14 +294,15 @@ def _readiness(url: str) -> tuple[int, dict]:
 
 
 def stop(pid: int | None, grace_seconds: float = 10) -> None:
-    """Ends the group `pid` leads: SIGTERM, then SIGKILL to what is left of it after `grace_seconds`;
-    reaps the leader if it is ours."""
+    """Ends the group `pid` leads: SIGTERM (and SIGCONT, for a stopped one), then SIGKILL to what is left
+    of it after `grace_seconds`; reaps the leader if it is ours."""
     leader = process_info(pid) if pid else None
     if leader is None or not leader.running:
         alive(pid)  # reaps it if it is our zombie
         return
     group = [{"group": pid, "start_ticks": leader.start_ticks}]
     _signal_group(pid, signal.SIGTERM)
+    _signal_group(pid, signal.SIGCONT)  # a stopped (SIGSTOP) process ends now, as a shell's `kill` does
     if _wait_for_groups(group, grace_seconds):
         _signal_group(pid, signal.SIGKILL)
         _wait_for_groups(group, 5)

@@ -2,9 +2,10 @@
 
 Processes, all on 127.0.0.1: `SERVER_PROCESSES` model servers per live version (serving/server.py), the
 supervisor replacing one that dies or hangs (serving/supervisor.py), nginx in front (serving/traffic.py
-renders its configuration, serving/nginx.py applies it), Prometheus scraping every server, and, during
-an automatic canary, the analysis (serving/analysis.py); each started by
-serving/processes.py. What is live is the state (serving/stack_state.py), changed under its lock. Moving
+renders its configuration, serving/nginx.py applies it), mtail counting nginx's access log
+(serving/access_log.py), Prometheus scraping every server and mtail, and, during an automatic canary, the
+analysis (serving/analysis.py); each started by serving/processes.py. What is live is the state
+(serving/stack_state.py), changed under its lock. Moving
 traffic between versions is serving/releases.py; a process beside the stack (the monitor) attaches itself
 here, so serving knows nothing of it.
 """
@@ -20,10 +21,13 @@ from pathlib import Path
 
 from config import serving as serving_config
 from registry import versions
-from serving import credentials, nginx, processes, prometheus, request_log, stack_state, traffic
+from serving import access_log, credentials, nginx, processes, prometheus, request_log, stack_state, traffic
 
 # The state's vocabulary, which the stack's callers use with it (stack.StackPaths.of(settings), ...).
 from serving.stack_state import StackError, StackPaths, read_state
+
+# The canary analysis's target in Prometheus (serving/prometheus/analysis_rules.yml alerts on it).
+ANALYSIS_ROLE = "canary-analysis"
 
 
 def ledger(paths: StackPaths) -> processes.ProcessLedger:
@@ -34,13 +38,13 @@ def ledger(paths: StackPaths) -> processes.ProcessLedger:
 def start(paths: StackPaths, version: str | None = None, port: int = serving_config.SERVING_PORT,
           prometheus_port: int = serving_config.PROMETHEUS_PORT, control_port: int | None = None) -> dict:  # fmt: skip
     """Starts nginx (the public API on `port`, the control listener on `control_port`, a free one when
-    None), a server for `version` (default: production) and Prometheus, and makes the control plane's
-    tokens if absent (serving/credentials.py); returns the state. A start that fails or is interrupted
-    stops whatever it had started."""
-    for tool in ("nginx", "prometheus"):
+    None), the servers for `version` (default: production), mtail and Prometheus, and makes the control
+    plane's tokens if absent (serving/credentials.py); returns the state. A start that fails or is
+    interrupted stops whatever it had started."""
+    for tool in ("nginx", "prometheus", "mtail"):
         if shutil.which(tool) is None:
             raise StackError(
-                f"'{tool}' is not installed: apt-get install nginx-light prometheus (see docs/serving.md)"
+                f"'{tool}' is not installed: apt-get install nginx-light prometheus mtail (see docs/serving.md)"
             )
     with stack_state.locked(paths):
         left = ledger(paths).members()
@@ -68,8 +72,10 @@ def start(paths: StackPaths, version: str | None = None, port: int = serving_con
         paths.run.mkdir(parents=True, exist_ok=True)
         try:
             stable = start_server(paths, version, "stable")
+            mtail = access_log.start(paths.run, ledger(paths))
             state = {"port": port, "control_port": control_port, "mode": traffic.SINGLE, "stable": stable,
-                     "candidate": None, "canary_percent": 0.0, "prometheus": None, "analysis": None}  # fmt: skip
+                     "candidate": None, "canary_percent": 0.0, "prometheus": None, "analysis": None,
+                     "mtail": mtail}  # fmt: skip
             apply_traffic(paths, state)
             state["prometheus"] = prometheus.start(paths.root, prometheus_port, ledger(paths))
             stack_state.write_state(paths, state)  # before the supervisor, which runs while a state exists
@@ -102,7 +108,7 @@ def stop(paths: StackPaths) -> list[str]:
         slots = [
             (key, {"pid": pid}) for key in ("stable", "candidate") for pid in server_pids(state.get(key))
         ]
-        slots.append(("prometheus", state.get("prometheus") or {}))
+        slots += [("mtail", state.get("mtail") or {}), ("prometheus", state.get("prometheus") or {})]
         slots += sorted((state.get("services") or {}).items())
         for key, slot in slots:
             if processes.alive(slot.get("pid")):
@@ -133,9 +139,10 @@ def status(paths: StackPaths) -> dict:
             state[key]["ready"] = all(process["ready"] for process in state[key]["processes"])
     for slot in [
         *(state.get("services") or {}).values(),
-        *(state.get(key) or {} for key in ("supervisor", "prometheus")),
+        *(state.get(key) for key in ("supervisor", "prometheus", "mtail", "analysis")),
     ]:
-        slot["alive"] = processes.alive(slot.get("pid"))
+        if slot:
+            slot["alive"] = processes.alive(slot.get("pid"))
     return report
 
 
@@ -228,10 +235,19 @@ def apply_traffic(paths: StackPaths, state: dict) -> None:
         serving_config.SERVING_START_SECONDS,
         ledger(paths),
     )
+    write_scrape_targets(paths, state)
+
+
+def write_scrape_targets(paths: StackPaths, state: dict) -> None:
+    """Has Prometheus scrape every server process, mtail, the attached services and, while a canary is
+    live, its analysis (whose target going down is what fires TaxiCanaryAnalysisDown)."""
     services = [dict(slot, label=name) for name, slot in (state.get("services") or {}).items()]
+    analysis = state.get("analysis") if state["mode"] == traffic.CANARY else None
+    analysis = dict(analysis, label=ANALYSIS_ROLE) if analysis and analysis.get("port") else None
     servers = [dict(slot, **process) for slot in (state["stable"], state.get("candidate")) if slot
                for process in slot["processes"]]  # fmt: skip
-    prometheus.write_targets(paths.root, servers + services)
+    own = servers + [slot for slot in (state.get("mtail"), analysis) if slot]
+    prometheus.write_targets(paths.root, own + services)
 
 
 def _traffic(state: dict) -> traffic.Traffic:
@@ -311,20 +327,25 @@ def _service_rule_files(state: dict) -> list[str]:
     return [path for slot in (state.get("services") or {}).values() for path in slot.get("rule_files", [])]
 
 
-def start_analysis(paths: StackPaths, output_dir: Path, interval_seconds: float) -> dict:
-    """Starts the automatic canary analysis (serving/analysis.py) in the background; returns its slot."""
+def start_analysis(paths: StackPaths, output_dir: Path, interval_seconds: float,
+                   options: tuple[str, ...] = ()) -> dict:  # fmt: skip
+    """Starts the automatic canary analysis (serving/analysis.py, with its command-line `options`) in the
+    background; returns its slot once it serves its heartbeat at /metrics, which Prometheus scrapes."""
     with stack_state.locked(paths):
         state = running_state(paths)
         if state["mode"] != traffic.CANARY:
             raise StackError("automatic analysis needs a live canary")
         if processes.alive((state.get("analysis") or {}).get("pid")):
             return state["analysis"]
+        port = processes.free_port()
         command = [sys.executable, "-m", "serving.analysis", "--output-dir", str(output_dir),
-                   "--interval", str(interval_seconds)]  # fmt: skip
+                   "--interval", str(interval_seconds), "--metrics-port", str(port), *options]  # fmt: skip
         pid = processes.spawn(
-            command, paths.run / "analysis.out", "the canary analysis", None, 0, ledger(paths)
-        )
-        state["analysis"] = {"pid": pid, "interval_seconds": interval_seconds}
+            command, paths.run / "analysis.out", "the canary analysis", f"http://127.0.0.1:{port}/metrics",
+            serving_config.SERVING_START_SECONDS, ledger(paths),
+        )  # fmt: skip
+        state["analysis"] = {"pid": pid, "port": port, "interval_seconds": interval_seconds}
+        write_scrape_targets(paths, state)
         stack_state.write_state(paths, state)
         return state["analysis"]
 
@@ -333,4 +354,5 @@ def set_analysis(paths: StackPaths, analysis: dict | None) -> None:
     with stack_state.locked(paths):
         state = running_state(paths)
         state["analysis"] = analysis
+        write_scrape_targets(paths, state)
         stack_state.write_state(paths, state)

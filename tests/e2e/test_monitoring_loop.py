@@ -43,14 +43,14 @@ RATE = 40.0  # the ~400 trips of 2016 H2 in 10 s
 def _options(scenario: str, **more) -> replay.Options:
     return replay.Options(
         scenario=scenario, rate=RATE, feedback_delay_seconds=1.0,
-        analysis_interval_seconds=3.0, canary_wait_seconds=150.0, alert_wait_seconds=200.0, **more,
+        analysis_interval_seconds=6.0, canary_wait_seconds=150.0, alert_wait_seconds=200.0, **more,
     )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def first_model(tmp_path_factory):
     """A workspace with the first model in production, to copy per scenario."""
-    system_tools.require("nginx", "prometheus")
+    system_tools.require("nginx", "prometheus", "mtail")
     folder = tmp_path_factory.mktemp("replay") / "base"
     settings, _, _ = replay_workspace.workspace(folder)
     replay_workspace.first_model(settings)
