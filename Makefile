@@ -76,8 +76,8 @@ score: setup ## Score every trip of span SPAN with the production model (FORMAT=
 
 SERVE = $(BIN)/taxi-pipeline serve $(if $(OUT),--output-dir $(OUT))
 
-serve: setup ## Start nginx, a model server and Prometheus on 127.0.0.1 on the production model (VERSION=, SERVE_PORT=)
-	$(SERVE) start $(if $(VERSION),--version $(VERSION)) $(if $(SERVE_PORT),--port $(SERVE_PORT)) $(if $(PROMETHEUS_PORT),--prometheus-port $(PROMETHEUS_PORT))
+serve: setup ## Start nginx, the model servers, the supervisor and Prometheus on 127.0.0.1 on the production model (VERSION=, SERVE_PORT=, CONTROL_PORT=)
+	$(SERVE) start $(if $(VERSION),--version $(VERSION)) $(if $(SERVE_PORT),--port $(SERVE_PORT)) $(if $(PROMETHEUS_PORT),--prometheus-port $(PROMETHEUS_PORT)) $(if $(CONTROL_PORT),--control-port $(CONTROL_PORT))
 
 serve-status: setup ## What is live (versions, mode, canary share) and whether each process is ready
 	$(SERVE) status

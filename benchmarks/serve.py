@@ -7,6 +7,7 @@ loopback ports, in one invocation:
 - **direct**: open-loop load straight to a model server;
 - **nginx**: the same load through nginx (the stack's front door);
 - **shadow**: through nginx with every request mirrored to a second server;
+- **nginx_one_stable_process_killed**: through nginx, one of stable's processes killed (-9) as it starts;
 - **batched**: requests of BATCH trips on four connections, each sending again as soon as it is answered,
   through nginx and direct, against the floor's batch called back to back.
 
@@ -22,7 +23,9 @@ stable alone through nginx), and writes `serve_bench.json`. Shadows: the same mo
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -127,6 +130,7 @@ def merged(runs: list[dict]) -> dict:
 
 
 SETTLE_SECONDS = 3 * serving_config.REQUEST_LOG_FLUSH_SECONDS
+KILLED = "nginx_one_stable_process_killed"
 
 # Batched requests in flight at once: enough to keep a server busy while others are on the wire or being
 # read, as a throughput test must (one request at a time measures the round trip, and idles the server).
@@ -223,7 +227,7 @@ def _rounds(
             f"http://127.0.0.1:{state['port']}",
             f"http://127.0.0.1:{state['stable']['port']}",
         )
-        stable_pids = [state["stable"]["pid"]]
+        stable_pids = stack.server_pids(state["stable"])  # nginx spreads requests over them
         nginx_pids = [int((paths.run / "nginx.pid").read_text())]
         for round_number in range(1, args.rounds + 1):
             print(
@@ -234,7 +238,7 @@ def _rounds(
             runs["nginx"].append(measure(nginx_url, stable_pids + nginx_pids, args.rate, per_round, single))
             for name, shadow_version in shadow_versions.items():
                 state = releases.shadow(paths, shadow_version)
-                pids = stable_pids + nginx_pids + [state["candidate"]["pid"]]
+                pids = stable_pids + nginx_pids + stack.server_pids(state["candidate"])
                 runs[name].append(measure(nginx_url, pids, args.rate, per_round, single))
                 releases.rollback(paths, "benchmark")
                 versions.undo_rollback(paths.serving_dir, shadow_version)
@@ -243,6 +247,10 @@ def _rounds(
             # The server writes the burst's request-log rows (about 25,000 a second of it) at its next
             # flushes; the next round's latencies are measured once that is done.
             time.sleep(SETTLE_SECONDS)
+        # Last, as it changes the stack: one of stable's processes killed (-9) as a run starts, what the
+        # clients see while nginx retries on the other and the supervisor replaces it.
+        os.kill(stable_pids[0], signal.SIGKILL)
+        runs[KILLED] = [measure(nginx_url, stable_pids[1:] + nginx_pids, args.rate, per_round, single)]
     finally:
         stack.stop(paths)
     return runs, batches
@@ -257,6 +265,16 @@ def _against_baselines(report: dict) -> dict:
         "nginx_p50_minus_floor_ms": round(nginx["p50_ms"] - floor_p50, 3),
         "direct_p50_minus_floor_ms": round(report["direct"]["p50_ms"] - floor_p50, 3),
         "nginx_p50_minus_model_call_ms": round(nginx["p50_ms"] - report["model_call"]["p50_ms"], 3),
+        "nginx_p99_minus_model_call_ms": round(nginx["p99_ms"] - report["model_call"]["p99_ms"], 3),
+        "nginx_cpu_per_request_over_model_call": round(
+            nginx["cpu_ms_per_request"] / report["model_call"]["p50_ms"], 2
+        ),
+        "batched_nginx_over_model_call": round(
+            report["batched_nginx"]["trips_per_second"] / report["model_call"]["batched_trips_per_second"], 3
+        ),
+        f"{KILLED}_throughput_over_nginx": round(
+            report[KILLED]["throughput_per_second"] / nginx["throughput_per_second"], 3
+        ),
         **{
             f"{name}_p50_minus_nginx_ms": round(report[name]["p50_ms"] - nginx["p50_ms"], 3)
             for name in SHADOWS

@@ -26,7 +26,8 @@ def _start(settings: folders.Settings, args) -> int:
 
     slot = control.start(settings)
     print(
-        f"Monitor running (pid {slot['pid']}); feedback at {monitoring_config.FEEDBACK_PATH} on the stack's port."
+        f"Monitor running (pid {slot['pid']}); feedback at {monitoring_config.FEEDBACK_PATH} on the stack's control "
+        "listener, with the feedback token (`serve status` shows both; docs/serving.md)."
     )
     return 0
 

@@ -8,6 +8,8 @@ from config import folders
 from config import monitoring as monitoring_config
 from config import serving as serving_config
 
+INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command that SIGINT ended
+
 
 def _serve(args) -> int:
     from serving import stack
@@ -18,13 +20,22 @@ def _serve(args) -> int:
     except stack.StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT_EXIT_CODE
+    except KeyboardInterrupt:  # what the command had started is stopped by then
+        print(f"interrupted: `taxi-pipeline serve {args.action}` did not finish", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
 
 
 def _start(args, settings: folders.Settings, paths) -> None:
     from monitoring import control
-    from serving import request_contract, stack
+    from serving import credentials, request_contract, stack
 
-    state = stack.start(paths, args.version, args.port, args.prometheus_port)
+    state = stack.start(paths, args.version, args.port, args.prometheus_port, args.control_port)
+    try:
+        control.start(settings)
+    except BaseException:  # Ctrl-C included: a start is whole or leaves nothing running
+        stopped = stack.stop(paths)
+        print(f"Start abandoned; stopped: {', '.join(stopped)}", file=sys.stderr)
+        raise
     url = f"http://127.0.0.1:{state['port']}"
     print(
         f"Serving version {state['stable']['version']} at {url} (TF Serving's REST API; Prometheus at {state['prometheus']['url']})"
@@ -32,9 +43,11 @@ def _start(args, settings: folders.Settings, paths) -> None:
     print("Try it:")
     example = json.dumps({"instances": [request_contract.EXAMPLE_TRIP]})
     print(f"  curl -s {url}/v1/models/{serving_config.SERVING_MODEL_NAME}:predict -d '{example}'")
-    control.start(settings)
+    control_url = f"http://127.0.0.1:{state['control_port']}"
+    token = credentials.token_path(paths.root, credentials.FEEDBACK)
     print(
-        f"Labels that arrive later: POST {url}{monitoring_config.FEEDBACK_PATH} (docs/monitoring.md); `make monitor` for the page."
+        f"Labels that arrive later: POST {control_url}{monitoring_config.FEEDBACK_PATH} with "
+        f"'Authorization: Bearer <{token}>' (docs/serving.md); `make monitor` for the page."
     )
     print("`make serve-status` shows what is live; `make serve-stop` stops it all.")
 
@@ -155,6 +168,12 @@ def register(commands) -> None:
         "--port", type=int, default=serving_config.SERVING_PORT, help="nginx's port (the base URL)."
     )
     start.add_argument("--prometheus-port", type=int, default=serving_config.PROMETHEUS_PORT)
+    start.add_argument(
+        "--control-port",
+        type=int,
+        default=serving_config.CONTROL_PORT,
+        help="the control listener's port on 127.0.0.1 (feedback, the monitor; bearer tokens)",
+    )
     actions.add_parser("status", help="What is live, and whether each process is up and ready.")
     actions.add_parser("stop", help="Stop every process of the stack.")
     shadow = actions.add_parser(

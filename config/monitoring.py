@@ -14,6 +14,12 @@ LIVE_QUALITY_MAX_TRIPS = 10_000
 MONITOR_REFRESH_SECONDS = 5.0
 FEEDBACK_GRACE_SECONDS = 30.0
 FEEDBACK_PATH = "/v1/feedback"
+# The most rows one feedback request may carry (the body is bounded as a prediction's, 1 MB): the replay
+# sends 500 at a time.
+FEEDBACK_MAX_ROWS = 10_000
+# A request id is nginx's (32 hex digits) or a server's (a uuid's): a longer one, or one with control
+# characters, names no served trip (and would not survive the CSV feedback is stored in).
+FEEDBACK_MAX_REQUEST_ID_CHARACTERS = 200
 MONITOR_PATH = "/v1/monitor"
 # The request log and the feedback, joined incrementally (monitoring/store.py), in the feedback folder.
 MONITOR_STORE_FILE = "monitor.sqlite"

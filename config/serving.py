@@ -17,9 +17,32 @@ REQUEST_LOG_MAX_SECONDS = 300.0
 REQUEST_LOG_ROUTE_COLUMN = "route"
 REQUEST_LOG_TIME_COLUMN = "time"  # ISO 8601, UTC: when the trip was answered
 SHADOW_ROUTE = "shadow"
+# The routes a server counts and logs a request under, set by nginx (X-Route), never by a client: any
+# other value is taken for the server's own label, so no client makes a new metric label.
+ROUTES = ("stable", "canary", SHADOW_ROUTE, "previous")
+# The content types a request body may declare (or none): JSON, and the form type curl's `-d` sends by
+# default, whose body TF Serving reads as JSON too (the README's curl). Anything else is a 415.
+ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 # The local stack (serving/stack.py): nginx's port (the base URL), Prometheus's; servers take free ports.
 SERVING_PORT = 8500
 PROMETHEUS_PORT = 9290
+# The control listener (feedback, the monitor's figures, the stack's probe): loopback only, bearer tokens.
+CONTROL_PORT = 8501
+# Each version runs as this many model-server processes behind one nginx upstream: one that dies or hangs
+# costs no request (nginx retries it on another) while the supervisor (serving/supervisor.py) replaces it.
+SERVER_PROCESSES = 2
+# nginx gives up on a server that does not connect or answer in this long and retries the request on
+# another (a SIGSTOPped server accepts connections but never answers). A 1,000-trip batch takes ~50 ms
+# and the slow test version 0.2 s: 2 s leaves room on a loaded machine, and bounds what a hang costs.
+UPSTREAM_CONNECT_TIMEOUT_MS = 250
+UPSTREAM_READ_TIMEOUT_MS = 2000
+# After a failure nginx sends a server nothing for this long (its replacement takes a few seconds).
+UPSTREAM_FAIL_SECONDS = 3
+# The supervisor checks every process's /ready this often, waits this long for an answer, and replaces
+# a process that did not answer this many checks in a row (a dead one at once): a hung one within ~5 s.
+SUPERVISOR_CHECK_SECONDS = 1.0
+SUPERVISOR_READY_TIMEOUT_SECONDS = 1.0
+SUPERVISOR_UNREADY_CHECKS = 3
 SERVING_START_SECONDS = 120.0  # for a server to load its version and answer ready
 PROMETHEUS_START_SECONDS = 30.0  # for Prometheus to answer ready
 SERVING_DRAIN_SECONDS = 2.0  # after nginx stops sending to a server, before it is stopped

@@ -1,7 +1,7 @@
 """Starting and stopping the monitor beside a running serving stack.
 
 The monitor (monitoring/service.py) is its own process on a free loopback port. Attached to the stack
-(`serving.stack.attach`), nginx routes the feedback and monitor paths to it, Prometheus scrapes its
+(`serving.stack.attach`), nginx routes the feedback and monitor paths to it from its control listener, Prometheus scrapes its
 /metrics and evaluates monitoring/prometheus/'s rules, and `make serve-stop` stops it with the rest.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from config import folders
 from config import monitoring as monitoring_config
 from config import serving as serving_config
-from serving import processes, stack
+from serving import credentials, processes, stack
 
 NAME = "monitor"
 RULE_FILES = sorted((Path(__file__).parent / "prometheus").glob("*_rules.yml"))
@@ -41,15 +41,20 @@ def start(
         "the monitor",
         f"http://127.0.0.1:{port}/ready",
         serving_config.SERVING_START_SECONDS,
+        stack.ledger(paths),
     )
-    stack.attach(
-        paths,
-        NAME,
-        port,
-        pid,
-        [monitoring_config.FEEDBACK_PATH, monitoring_config.MONITOR_PATH],
-        [str(p) for p in RULE_FILES],
-    )
+    try:
+        stack.attach(
+            paths,
+            NAME,
+            port,
+            pid,
+            [monitoring_config.FEEDBACK_PATH, monitoring_config.MONITOR_PATH],
+            [str(p) for p in RULE_FILES],
+        )
+    except BaseException:  # not attached, so no `serve stop` would find it by the state
+        processes.stop(pid)
+        raise
     return {"port": port, "pid": pid}
 
 
@@ -58,12 +63,24 @@ def stop(settings: folders.Settings) -> bool:
     return stack.detach(stack.StackPaths.of(settings), NAME) is not None
 
 
-def figures(base_url: str, timeout: float = 5) -> dict:
-    """The monitor's latest figures, through the stack's front door."""
+def control_access(settings: folders.Settings, role: str) -> tuple[str, dict[str, str]]:
+    """(the stack's control URL, the header of `role`'s token) for a client on this machine."""
+    paths = stack.StackPaths.of(settings)
+    state = stack.read_state(paths)
+    if state is None:
+        raise stack.StackError("the serving stack is not running: `make serve` starts it")
     try:
-        with urllib.request.urlopen(
-            f"{base_url}{monitoring_config.MONITOR_PATH}", timeout=timeout
-        ) as response:
+        return f"http://127.0.0.1:{state['control_port']}", credentials.bearer(paths.root, role)
+    except credentials.CredentialError as error:
+        raise stack.StackError(str(error)) from None
+
+
+def figures(settings: folders.Settings, timeout: float = 5) -> dict:
+    """The monitor's latest figures, through the stack's control listener, with the admin token."""
+    url, headers = control_access(settings, credentials.ADMIN)
+    request = urllib.request.Request(f"{url}{monitoring_config.MONITOR_PATH}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         raise stack.StackError(f"the monitor answered {error.code}: {error.read()[:200]!r}") from error

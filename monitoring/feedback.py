@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from config import monitoring as monitoring_config
+from config import serving as serving_config
 from monitoring import store
 from serving import request_log
 
@@ -61,7 +63,16 @@ def _one(row: dict, received: float) -> Feedback:
     request_id = row.get("request_id")
     if not isinstance(request_id, str) or not request_id.strip():
         raise BadFeedback("request_id is missing: it is the x-request-id header of the prediction's answer")
+    if len(request_id) > monitoring_config.FEEDBACK_MAX_REQUEST_ID_CHARACTERS or not request_id.isprintable():
+        raise BadFeedback(
+            f"request_id must be the x-request-id header of the prediction's answer: printable text of at "
+            f"most {monitoring_config.FEEDBACK_MAX_REQUEST_ID_CHARACTERS} characters, got {request_id[:50]!r}"
+        )
     trip = _number(row, "trip", default=0, integer=True)
+    if not 0 <= trip < serving_config.SERVING_MAX_BATCH:
+        raise BadFeedback(
+            f"trip is the trip's place in its request, 0 to {serving_config.SERVING_MAX_BATCH - 1}, got {trip}"
+        )
     tips = _number(row, "tips")
     fare = _number(row, "fare", default=None)
     if tips < 0 or (fare is not None and fare < 0):

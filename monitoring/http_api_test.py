@@ -9,6 +9,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from config import folders
 from config import monitoring as monitoring_config
+from serving import credentials
 from tests.support import request_logs
 
 with warnings.catch_warnings():
@@ -48,8 +49,11 @@ def client(tmp_path):
         ],
     )
     app = http_api.create_app(settings, window=1000, refresh_seconds=3600, grace_seconds=0)
-    with TestClient(app) as test_client:
+    # The system that sends labels holds the feedback token; figures are read with the admin token.
+    feedback = credentials.bearer(settings.serving_stack_dir, credentials.FEEDBACK)
+    with TestClient(app, headers=feedback) as test_client:
         test_client.settings, test_client.predictions, test_client.tips = settings, predictions, tips
+        test_client.admin = credentials.bearer(settings.serving_stack_dir, credentials.ADMIN)
         yield test_client
 
 
@@ -65,11 +69,31 @@ def client(tmp_path):
             "row 0: tips must be a number, got 'a lot'",
         ),
         (b"[1, 2]", 400, "row 0: expected an object"),
+        # Found by the fuzz test: a request id with a NUL character failed the CSV it is stored in (500).
+        (b'{"feedback": [{"request_id": "\\u0000:", "tips": 1}]}', 400, "row 0: request_id must be"),
+        # The finding: a deeply nested body was a 500 here (the predict route gave a 400).
+        (b'{"feedback": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "malformed JSON: depth limit"),
+        (b'{"feedback": [{"request_id": "r1", "tips": 1%s}]}' % (b"0" * 400), 400, "number is infinity"),
+        (b'{"feedback": [{"request_id": "\\ud800", "tips": 1}]}', 400, "malformed JSON"),
+        (b'{"feedback": [%s]}' % b",".join([b"{}"] * 10_001), 400, "more than the 10000 a request may carry"),
+        # Found by the fuzz test: a trip beyond SQLite's integers failed the store (500).
+        (
+            b'{"feedback": [{"request_id": "r1", "trip": 140104752661081177980928, "tips": 1}]}',
+            400,
+            "row 0: trip is the trip's place in its request, 0 to 999",
+        ),  # fmt: skip
+        (b'{"feedback": "%s"}' % (b"x" * 1_000_001), 413, "more than the 1000000 allowed"),
     ],
 )
 def test_malformed_feedback_gets_a_400_naming_the_problem(client, body, status, expected):
     answer = client.post(monitoring_config.FEEDBACK_PATH, content=body)
     assert answer.status_code == status and expected in answer.json()["error"]
+
+
+def test_feedback_declared_as_other_than_json_is_a_415(client):
+    body = b'{"feedback": [{"request_id": "r1", "tips": 3}]}'
+    answer = client.post(monitoring_config.FEEDBACK_PATH, content=body, headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 415 and "Content-Type 'text/csv' is not accepted" in answer.json()["error"]
 
 
 def test_duplicates_are_refused_and_unknown_trips_counted(client):
@@ -87,7 +111,7 @@ def test_duplicates_are_refused_and_unknown_trips_counted(client):
     )
     assert mixed.status_code == 200 and mixed.json()["accepted"] == 1 and len(mixed.json()["refused"]) == 1
     client.app.state.monitor.refresh()
-    figures = client.get(monitoring_config.MONITOR_PATH).json()
+    figures = client.get(monitoring_config.MONITOR_PATH, headers=client.admin).json()
     assert figures["feedback"] == {"unknown": 1, "duplicates": 0, "waiting": 0}
     metrics = client.get("/metrics").text
     assert (
@@ -99,7 +123,7 @@ def test_live_figures_are_scikit_learns_on_the_same_trips(client):
     labels = [{"request_id": f"r{i}", "tips": t} for i, t in enumerate(client.tips)]
     assert client.post(monitoring_config.FEEDBACK_PATH, json={"feedback": labels}).json()["accepted"] == 400
     client.app.state.monitor.refresh()
-    [live] = client.get(monitoring_config.MONITOR_PATH).json()["live"]
+    [live] = client.get(monitoring_config.MONITOR_PATH, headers=client.admin).json()["live"]
     truth = np.array([int(t * 100 > 10.0 * 20) for t in client.tips])
     assert live["overall"]["trips"] == 400
     assert live["overall"]["auc"] == pytest.approx(roc_auc_score(truth, client.predictions), abs=1e-5)
@@ -110,3 +134,18 @@ def test_live_figures_are_scikit_learns_on_the_same_trips(client):
         roc_auc_score(truth[card], client.predictions[card]), abs=1e-5
     )
     assert 'taxi_live_auc{route="stable",slice="overall",version="7"}' in client.get("/metrics").text
+
+
+def test_feedback_and_figures_need_their_own_token(client):
+    body = {"feedback": [{"request_id": "r1", "tips": 3}]}
+    feedback_token = dict(client.headers)["authorization"]
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}, client.admin,
+                    {"Authorization": feedback_token.replace("Bearer ", "bearer ")}):  # fmt: skip
+        answer = client.post(monitoring_config.FEEDBACK_PATH, json=body, headers=headers)
+        assert answer.status_code == 401 and "needs the feedback token" in answer.json()["error"]
+        assert answer.headers["www-authenticate"] == "Bearer"
+    for headers in ({"Authorization": ""}, {"Authorization": feedback_token}):
+        answer = client.get(monitoring_config.MONITOR_PATH, headers=headers)
+        assert answer.status_code == 401 and "needs the admin token" in answer.json()["error"]
+    assert client.post(monitoring_config.FEEDBACK_PATH, json=body).json()["accepted"] == 1
+    assert client.get(monitoring_config.MONITOR_PATH, headers=client.admin).status_code == 200

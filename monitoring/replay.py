@@ -73,7 +73,7 @@ def run(output_dir: Path, options: Options) -> dict:
             restart_server_at=options.restart_server_at,
         ),
     }
-    figures = replay_figures.wait_for_monitor(base_url, summary["replay"]["labels_sent"])
+    figures = replay_figures.wait_for_monitor(settings, summary["replay"]["labels_sent"])
     first_label = summary["replay"].pop("first_label_monotonic")
     summary["monitor"] = replay_figures.headline(figures, production)
     summary["quality_alert"] = _quality_alert(prometheus_url, options, first_label, replay_started)

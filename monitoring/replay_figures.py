@@ -3,18 +3,19 @@ alert fired (read from Prometheus)."""
 
 import time
 
+from config import folders
 from monitoring import control
 from serving import prometheus
 
 QUALITY_ALERT = "TaxiLiveQualityBelowEvaluated"
 
 
-def wait_for_monitor(base_url: str, labelled: int, seconds: float = 60) -> dict:
+def wait_for_monitor(settings: folders.Settings, labelled: int, seconds: float = 60) -> dict:
     """The monitor's figures once they count `labelled` labelled trips (or after `seconds`)."""
     deadline = time.monotonic() + seconds
     figures = {}
     while time.monotonic() < deadline:
-        figures = control.figures(base_url)
+        figures = control.figures(settings)
         if figures.get("labelled_trips", 0) >= labelled:
             return figures
         time.sleep(1)

@@ -12,7 +12,7 @@ from config import monitoring as monitoring_config
 from config import serving as serving_config
 from models import features
 from monitoring import control
-from serving import releases, stack
+from serving import credentials, releases, stack
 
 PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
 FEEDBACK_BATCH_ROWS = 500
@@ -53,10 +53,12 @@ class Progress:
 
 
 class FeedbackSender:
-    """Sends each trip's tip `delay` seconds after its answer, in batches, through the front door."""
+    """Sends each trip's tip `delay` seconds after its answer, in batches, to the control listener with
+    the feedback token, as the system that knows the tips would."""
 
-    def __init__(self, base_url: str, delay: float, progress: Progress):
-        self.url, self.delay, self.progress = base_url, delay, progress
+    def __init__(self, settings: folders.Settings, delay: float, progress: Progress):
+        self.url, self.headers = control.control_access(settings, credentials.FEEDBACK)
+        self.delay, self.progress = delay, progress
         self.queue: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.done = threading.Event()
@@ -88,7 +90,7 @@ class FeedbackSender:
         client.close()
 
     def _send(self, client: load.Client, batch: list[dict]) -> None:
-        status, body, _ = client.post(monitoring_config.FEEDBACK_PATH, {"feedback": batch})
+        status, body, _ = client.post(monitoring_config.FEEDBACK_PATH, {"feedback": batch}, self.headers)
         if status == 200:
             self.progress.labels_sent += body.get("accepted", 0)
             self.progress.labels_refused += len(body.get("refused", [])) + len(body.get("duplicates", []))
@@ -105,7 +107,7 @@ def play(settings: folders.Settings, header: list[str], rows: list[list[str]], s
     paths = stack.StackPaths.of(settings)
     base_url = f"http://127.0.0.1:{stack.read_state(paths)['port']}"
     progress = Progress()
-    sender = FeedbackSender(base_url, feedback_delay_seconds, progress)
+    sender = FeedbackSender(settings, feedback_delay_seconds, progress)
     client = TripClient(base_url)
     started = time.monotonic()
     last_shown = started
@@ -127,11 +129,11 @@ def play(settings: folders.Settings, header: list[str], rows: list[list[str]], s
         first_label_due = first_label_due or time.monotonic() + feedback_delay_seconds
         if time.monotonic() - last_shown >= 1:
             last_shown = time.monotonic()
-            _show(progress, len(rows), base_url)
+            _show(progress, len(rows), settings)
     client.close()
     sent_seconds = time.monotonic() - started
     sender.close()
-    _show(progress, len(rows), base_url)
+    _show(progress, len(rows), settings)
     print()
     return {
         "trips": len(rows),
@@ -146,20 +148,20 @@ def play(settings: folders.Settings, header: list[str], rows: list[list[str]], s
     }
 
 
-def _show(progress: Progress, total: int, base_url: str) -> None:
+def _show(progress: Progress, total: int, settings: folders.Settings) -> None:
     print(
         f"\rreplay: {progress.sent}/{total} trips sent, {progress.answered} answered, {progress.failed} failed, "
-        f"{progress.labels_sent} labels in{_live_accuracy(base_url)}   ",
+        f"{progress.labels_sent} labels in{_live_accuracy(settings)}   ",
         end="",
         flush=True,
     )
 
 
-def _live_accuracy(base_url: str) -> str:
+def _live_accuracy(settings: folders.Settings) -> str:
     """ ", live accuracy ... on N trips (evaluated ...)" from the monitor's figures; "" when it has none
     or does not answer."""
     try:
-        figures = control.figures(base_url, timeout=1)
+        figures = control.figures(settings, timeout=1)
         stable = [e for e in figures.get("live", []) if e["route"] == "stable"]
         if not stable or stable[-1]["overall"]["accuracy"] is None:
             return ""

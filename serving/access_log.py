@@ -37,9 +37,9 @@ def mtail_command(logs: list[Path], port: int, one_shot: bool = False) -> list[s
     return command + (["--one_shot", "--one_shot_format", "prometheus"] if one_shot else [])
 
 
-def start(run_dir: Path) -> dict:
-    """Starts mtail on nginx's access log in `run_dir` on a free port; returns its state slot once it
-    serves /metrics."""
+def start(run_dir: Path, ledger: processes.ProcessLedger) -> dict:
+    """Starts mtail on nginx's access log in `run_dir` on a free port, recorded in the stack's `ledger`;
+    returns its state slot once it serves /metrics."""
     (run_dir / nginx.ACCESS_LOG).touch()  # mtail follows it from its start, so nginx's first line counts
     port = processes.free_port()
     command = [sys.executable, "-m", "serving.access_log", "--run-dir", str(run_dir), "--port", str(port)]
@@ -49,6 +49,7 @@ def start(run_dir: Path) -> dict:
         "mtail (nginx's access log as metrics)",
         f"http://127.0.0.1:{port}/metrics",
         serving_config.MTAIL_START_SECONDS,
+        ledger,
     )
     return {"pid": pid, "port": port, "label": ROLE}
 

@@ -15,13 +15,21 @@ from tests.support import system_tools
 PREDICT = "/v1/models/taxi:predict"
 
 
-def _log_format(mode: str = traffic.CANARY) -> tuple[str, str]:
-    """(the `taxi_access` format string, the access log's path) of nginx's configuration for `mode`."""
-    conf = traffic.render(
-        traffic.Traffic(mode, traffic.Backend("100", 9001), traffic.Backend("200", 9002), canary_percent=10),
+def _conf(mode: str) -> str:
+    """nginx's configuration for `mode`, 100 stable and 200 the candidate."""
+    return traffic.render(
+        traffic.Traffic(
+            mode, traffic.Backend("100", (9001,)), traffic.Backend("200", (9002,)), canary_percent=10
+        ),
         port=9000,
         run_dir="/run/stack",
+        control_port=9010,
     )
+
+
+def _log_format(mode: str = traffic.CANARY) -> tuple[str, str]:
+    """(the `taxi_access` format string, the access log's path) of nginx's configuration for `mode`."""
+    conf = _conf(mode)
     directive = re.search(r"log_format taxi_access escape=json ((?:'[^']*'\s*)+);", conf)
     path = re.search(r"access_log (\S+) taxi_access", conf)
     assert directive and path, "serving/nginx.conf.j2 no longer defines the taxi_access log"
@@ -132,11 +140,7 @@ def test_only_predictions_are_counted_and_the_route_follows_the_mode(tmp_path, m
     metrics = _count(tmp_path, lines)
     assert _requests(metrics, version="200", route=route) == 1
     assert _requests(metrics, version="100") == 0  # a status request is not a prediction
-    conf = traffic.render(
-        traffic.Traffic(mode, traffic.Backend("100", 9001), traffic.Backend("200", 9002), canary_percent=10),
-        port=9000,
-        run_dir="/run/stack",
-    )
+    conf = _conf(mode)
     assert re.search(rf"\bv200 {route};", conf) and re.search(r"\bv100 stable;", conf)
 
 

@@ -15,6 +15,7 @@ import orjson
 
 from models import features
 from models.model import RAW_FEATURES_SIGNATURE
+from serving import request_checks
 from serving.batching import RequestBatcher
 from serving.metrics import ServerMetrics
 from serving.model import EXAMPLES_SIGNATURE, LoadedModel, VersionSlot
@@ -23,12 +24,9 @@ from serving.request_contract import BadRequest, RequestContract
 LIST_OF_KIND = {"int": "int64_list", "float": "float_list", "string": "bytes_list"}
 
 
-class ServingError(Exception):
-    """A request this server does not answer with a prediction: the HTTP status and the reason."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
+class ServingError(request_checks.RefusedRequest):
+    """A request this server does not answer with a prediction: the HTTP status and the reason (a 4xx
+    for the request's fault, 503 while no version is loaded)."""
 
 
 @dataclasses.dataclass
@@ -60,8 +58,9 @@ class DataPlane:
     def close(self) -> None:
         self.batcher.close()
 
-    def status(self, version: str | None) -> dict:
-        """`GET /v1/models/NAME[/versions/V]`: the version served and its state."""
+    def status(self, version: str | None = None, label: str | None = None) -> dict:
+        """`GET /v1/models/NAME[/versions/V|/labels/L]`: the version served and its state."""
+        self._check_label(label)
         model, slot = self.slot.model, self.slot
         if model is None and slot.error:
             raise ServingError(404, f"Could not find any versions of model {self.name}: {slot.error}")
@@ -82,15 +81,27 @@ class DataPlane:
             ]
         }
 
-    def metadata(self) -> dict:
-        """`GET /v1/models/NAME/metadata`: the signatures of the version served."""
+    def metadata(self, version: str | None = None, label: str | None = None) -> dict:
+        """`GET /v1/models/NAME[/versions/V|/labels/L]/metadata`: the signatures of the version served."""
+        self._check_label(label)
         model = self.slot.model
         if model is None:
             raise ServingError(404, f"Could not find any versions of model {self.name}: {self.slot.error}")
+        if version is not None and version != model.version:
+            raise ServingError(
+                404, f"Version {version} of model {self.name} is not served here (serving {model.version})"
+            )
         return {
             "model_spec": {"name": self.name, "signature_name": "", "version": model.version},
             "metadata": {"signature_def": {"signature_def": model.signature_defs()}},
         }
+
+    def _check_label(self, label: str | None) -> None:
+        if label is not None and label not in self.labels:
+            raise ServingError(
+                404,
+                f"Label {label} of model {self.name} is not served here (labels: {', '.join(self.labels) or 'none'})",
+            )
 
     def readiness(self) -> tuple[bool, dict]:
         """(whether a version is loaded, what `/ready` says): `failed` means a pinned version that failed
@@ -113,25 +124,15 @@ class DataPlane:
     ) -> Prediction:
         """`POST /v1/models/NAME[/versions/V|/labels/L]:predict` on `model` (the slot's model when the
         request arrived): TF Serving's `predictions` for rows, `outputs` for columns."""
-        if label is not None and label not in self.labels:
-            raise ServingError(
-                404,
-                f"Label {label} of model {self.name} is not served here (labels: {', '.join(self.labels) or 'none'})",
-            )
+        self._check_label(label)
         if model is None:
             raise ServingError(503, f"Model {self.name} is not ready: {self.slot.error or 'still loading'}")
         if version is not None and version != model.version:
             raise ServingError(
                 404, f"Version {version} of model {self.name} is not served here (serving {model.version})"
             )
-        if len(body) > self.max_body_bytes:
-            raise ServingError(
-                413, f"the request body is {len(body)} bytes, more than the {self.max_body_bytes} allowed"
-            )
-        try:
-            payload = orjson.loads(body)  # a few times faster than `json` on a batch, and refuses NaN
-        except orjson.JSONDecodeError as error:
-            raise ServingError(400, f"malformed JSON: {error}") from error
+        request_checks.check_size(body, self.max_body_bytes)
+        payload = request_checks.parse_json(body)  # orjson: a few times faster than `json` on a batch
         try:
             signature = (
                 payload.get("signature_name", RAW_FEATURES_SIGNATURE)
@@ -156,6 +157,9 @@ class DataPlane:
         return _prediction(payload, probabilities, model.version, columns)
 
     def _predict_examples(self, model: LoadedModel, payload: dict, route: str) -> Prediction:
+        """The `serving_default` signature: each tf.Example is read back into a row and checked by the
+        same contract as a JSON row (required features, types, ranges), so that an Example the model's
+        own parsing would fail on is the request's 400, never the model's 500."""
         instances = payload.get("instances")
         if not isinstance(instances, list) or not instances:
             raise BadRequest('"instances" must be a non-empty list of {"b64": "<serialized tf.Example>"}')
@@ -175,9 +179,13 @@ class DataPlane:
         rows = [
             _example_row(example, index, self.contract.columns) for index, example in enumerate(serialized)
         ]
+        batch = self.contract.parse({"instances": rows})
         probabilities = model.predict_examples(serialized)
-        self.metrics.record_predictions(model.version, route, probabilities, {}, {})
-        return _prediction(payload, probabilities, model.version, list(zip(*rows, strict=True)))
+        self.metrics.record_predictions(
+            model.version, route, probabilities, batch.missing, batch.out_of_domain
+        )
+        columns = [batch.columns[column] for column in features.SERVING_COLUMNS]
+        return _prediction(payload, probabilities, model.version, columns)
 
 
 def _prediction(payload: dict, probabilities: list[float], version: str, columns: list) -> Prediction:
@@ -187,23 +195,37 @@ def _prediction(payload: dict, probabilities: list[float], version: str, columns
     return Prediction(body, probabilities, columns)
 
 
-def _example_row(serialized: bytes, index: int, columns: dict) -> list:
-    """A tf.Example's raw features as a request-log row (the training columns without `tips`); raises
-    BadRequest for a feature stored as another type than the schema's (parsing would fail on it)."""
+def _example_row(serialized: bytes, index: int, columns: dict) -> dict:
+    """A tf.Example's features as the JSON row a client would send ({feature: value}, absent where it has
+    no value); raises BadRequest for what the model's parsing takes one value of one type for: a feature
+    of another type than the schema's, more than one value, bytes that are not UTF-8 text. Features the
+    contract does not know are left to it (it refuses them)."""
     import tensorflow as tf
 
     try:
         example = tf.train.Example.FromString(serialized)
     except Exception as error:  # noqa: BLE001 - protobuf's DecodeError has no stable import path
         raise BadRequest(f"trip {index}: not a serialized tf.Example ({error})") from error
-    row = []
-    for column in features.SERVING_COLUMNS:
-        feature = example.features.feature.get(column)
-        kind = feature.WhichOneof("kind") if feature is not None else None
+    row = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
         values = list(getattr(feature, kind).value) if kind else []
-        expected = LIST_OF_KIND[columns[column].kind] if column in columns else None
-        if values and expected and kind != expected:
-            raise BadRequest(f"trip {index}: {column} is a {kind} in the tf.Example, expected a {expected}")
-        value = values[0] if values else ""
-        row.append(value.decode() if isinstance(value, bytes) else value)
+        if not values:
+            continue  # an empty list is a missing value, as an empty CSV cell
+        expected = LIST_OF_KIND[columns[name].kind] if name in columns else None
+        if expected and kind != expected:
+            raise BadRequest(f"trip {index}: {name} is a {kind} in the tf.Example, expected a {expected}")
+        if len(values) > 1:
+            raise BadRequest(
+                f"trip {index}: {name} holds {len(values)} values in the tf.Example, expected one"
+            )
+        value = values[0]
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise BadRequest(
+                    f"trip {index}: {name} is not UTF-8 text ({error.reason} at byte {error.start})"
+                ) from None
+        row[name] = value
     return row

@@ -1,15 +1,15 @@
 """nginx, the stack's front door: applying a configuration (serving/traffic.py renders it) and stopping.
 
-nginx runs as its own daemon from the stack's run folder (`nginx -p RUN -c RUN/nginx.conf`), its master's
-pid in `RUN/nginx.pid`. A new configuration is tested, then loaded by a graceful reload (in-flight
-requests finish on the old workers), or by starting nginx when none runs. `nginx -s reload` returns before
+nginx runs from the stack's run folder (`nginx -p RUN -c RUN/nginx.conf`), its master's pid in
+`RUN/nginx.pid`, started by serving/processes.py as every process of the stack is (`daemon off`: nginx does
+not detach itself, so its master and workers stay in the process group the stack records). A new
+configuration is tested, then loaded by a graceful reload (in-flight requests finish on the old workers),
+or by starting nginx when none runs. `nginx -s reload` returns before
 the new workers run, so `apply` polls the configuration's `/_traffic` location until it answers the new
 generation: once it returns, no new connection is routed by the old configuration.
 """
 
 import contextlib
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +17,7 @@ from pathlib import Path
 from serving import processes
 from serving.stack_state import StackError
 
-CONF_FILE, PID_FILE, ERROR_LOG = "nginx.conf", "nginx.pid", "nginx_error.log"
+CONF_FILE, PID_FILE, ERROR_LOG, OUTPUT_LOG = "nginx.conf", "nginx.pid", "nginx_error.log", "nginx.out"
 ACCESS_LOG = "access.log"  # serving/nginx.conf.j2 writes it, serving/access_log.py reads it
 
 
@@ -39,22 +39,28 @@ def running(run_dir: Path) -> bool:
     return processes.alive(pid(run_dir))
 
 
-def apply(run_dir: Path, conf: str, port: int, generation: int, seconds: float) -> None:
+def apply(run_dir: Path, conf: str, port: int, generation: int, seconds: float,
+          ledger: processes.ProcessLedger) -> None:  # fmt: skip
     """Writes `conf` (listening on `port`, answering `generation` at /_traffic), tests it and has nginx
-    take it up: a reload, or a start when nginx is not running. Returns once new connections see it."""
+    take it up: a reload, or a start (recorded in `ledger`) when nginx is not running. Returns once new
+    connections see it."""
     (run_dir / CONF_FILE).write_text(conf)
     _run(run_dir, "-t")
     if running(run_dir):
+        master = pid(run_dir)
         _run(run_dir, "-s", "reload")
     else:
-        _run(run_dir)
-    _wait_for_generation(port, generation, seconds, run_dir)
+        command = ["nginx", "-p", str(run_dir), "-c", str(run_dir / CONF_FILE), "-g", "daemon off;"]
+        master = processes.spawn(command, run_dir / OUTPUT_LOG, "nginx", None, 0, ledger)
+    _wait_for_generation(port, generation, seconds, run_dir, master)
 
 
-def _wait_for_generation(port: int, generation: int, seconds: float, run_dir: Path) -> None:
+def _wait_for_generation(port: int, generation: int, seconds: float, run_dir: Path, master: int) -> None:
     deadline = time.monotonic() + seconds
     answered = None
     while time.monotonic() < deadline:
+        if not processes.alive(master):
+            raise StackError(f"nginx stopped: see {run_dir / ERROR_LOG} and {run_dir / OUTPUT_LOG}")
         with contextlib.suppress(OSError, ValueError):
             answered = processes.get_json(f"http://127.0.0.1:{port}/_traffic", timeout=1)[1].get("generation")
             if answered == generation:
@@ -67,8 +73,8 @@ def _wait_for_generation(port: int, generation: int, seconds: float, run_dir: Pa
 
 
 def stop(run_dir: Path, seconds: float = 15) -> int | None:
-    """Stops nginx gracefully (`nginx -s quit`: workers finish their requests), killing it if it has not
-    stopped in `seconds`; returns the pid that ran, None when none did."""
+    """Stops nginx gracefully (`nginx -s quit`: workers finish their requests), then its whole process
+    group if it has not stopped in `seconds`; returns the pid that ran, None when none did."""
     master = pid(run_dir)
     if not processes.alive(master):
         return None
@@ -77,13 +83,5 @@ def stop(run_dir: Path, seconds: float = 15) -> int | None:
     deadline = time.monotonic() + seconds
     while processes.alive(master) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if processes.alive(master):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(master, signal.SIGKILL)
+    processes.stop(master, grace_seconds=1)
     return master
-
-
-def ask_to_stop(run_dir: Path) -> None:
-    """Asks nginx to quit without waiting, and whatever it answers (a clean-up after a failed start)."""
-    with contextlib.suppress(StackError):
-        _run(run_dir, "-s", "quit")

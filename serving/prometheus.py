@@ -56,8 +56,9 @@ def reload(root: Path, pid: int, extra_rule_files: list[str]) -> None:
     os.kill(pid, signal.SIGHUP)
 
 
-def start(root: Path, port: int) -> dict:
-    """Starts Prometheus on 127.0.0.1:`port` with its data under `root`; returns its state slot."""
+def start(root: Path, port: int, ledger: processes.ProcessLedger) -> dict:
+    """Starts Prometheus on 127.0.0.1:`port` with its data under `root`, recorded in `ledger`; returns its
+    state slot."""
     config = write_config(root)
     command = [
         "prometheus",
@@ -69,7 +70,7 @@ def start(root: Path, port: int) -> dict:
     url = f"http://127.0.0.1:{port}"
     log = root / "run" / "prometheus.log"
     pid = processes.spawn(
-        command, log, "Prometheus", f"{url}/-/ready", serving_config.PROMETHEUS_START_SECONDS
+        command, log, "Prometheus", f"{url}/-/ready", serving_config.PROMETHEUS_START_SECONDS, ledger
     )
     return {"pid": pid, "port": port, "url": url}
 

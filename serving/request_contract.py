@@ -165,6 +165,13 @@ def _typed_column(values: list, column: Column) -> list:
     kinds = set(map(type, values))
     if kinds <= ACCEPTED_TYPES[column.kind]:
         present = values if NONE not in kinds else [value for value in values if value is not None]
+        if column.kind == "string" and any("\r" in value for value in present):
+            row = next(row for row, value in enumerate(values) if value is not None and "\r" in value)
+            # Python's CSV writer leaves a lone CR unquoted, and then no reader can read the request log.
+            raise BadRequest(
+                f"trip {row}: {column.name} holds a carriage return (\\r), which no value of the schema "
+                "has and the request log cannot keep"
+            )
         if column.kind == "string" or not present:
             return values
         if column.kind == "float":

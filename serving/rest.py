@@ -1,7 +1,7 @@
 """The model server's HTTP app: TF Serving's REST routes on Starlette, over the data plane.
 
-    GET  /v1/models/taxi                               version status, in TF Serving's shape
-    GET  /v1/models/taxi/metadata                      the signatures
+    GET  /v1/models/taxi[/versions/{v}|/labels/{label}]            version status, in TF Serving's shape
+    GET  /v1/models/taxi[/versions/{v}|/labels/{label}]/metadata   the signatures
     POST /v1/models/taxi:predict                       {"instances": [...]} or {"inputs": {...}}
     POST /v1/models/taxi/versions/{v}:predict          the same, naming the version
     POST /v1/models/taxi/labels/{label}:predict        the same, naming the label (stable, canary)
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import prometheus_client
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -31,7 +32,7 @@ from starlette.routing import Route
 from config import folders
 from config import pipeline as pipeline_config
 from config import serving as serving_config
-from serving import request_log
+from serving import request_checks, request_log
 from serving.dataplane import DataPlane, Prediction, ServingError
 from serving.metrics import ServerMetrics
 from serving.model import VersionSlot
@@ -57,6 +58,13 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    """Starlette's own refusals (no such path, a method the path does not take) in TF Serving's shape."""
+    return JSONResponse(
+        {"error": f"{error.detail}: {request.method} {request.url.path}"}, error.status_code, error.headers
+    )
+
+
 class _Endpoints:
     """The routes' handlers, the shadow's queue and the request log of one server."""
 
@@ -73,19 +81,23 @@ class _Endpoints:
         self.log: request_log.RequestLog | None = None
 
     async def status(self, request: Request) -> Response:
+        params = request.path_params
         try:
-            return JSONResponse(self.plane.status(request.path_params.get("version")))
+            return JSONResponse(self.plane.status(params.get("version"), params.get("label")))
         except ServingError as error:
             return _error(error.status, error.message)
 
     async def metadata(self, request: Request) -> Response:
+        params = request.path_params
         try:
-            return JSONResponse(self.plane.metadata())
+            return JSONResponse(self.plane.metadata(params.get("version"), params.get("label")))
         except ServingError as error:
             return _error(error.status, error.message)
 
     async def predict(self, request: Request) -> Response:
-        route = request.headers.get(ROUTE_HEADER, self.default_route)
+        route = request.headers.get(ROUTE_HEADER)
+        if route not in serving_config.ROUTES:  # a metric label is never a client's choice
+            route = self.default_route
         if route != serving_config.SHADOW_ROUTE:
             return await self._respond(request, route)
         # nginx's `mirror` holds the client's keep-alive connection until the shadow has answered, so a
@@ -113,13 +125,14 @@ class _Endpoints:
         version = model.version if model else "none"
         prediction: Prediction | None = None
         try:
+            request_checks.check_content_type(request.headers.get("content-type"))
             params = request.path_params
             body = await request.body()
             prediction = await self.plane.predict(
                 model, body, route, params.get("version"), params.get("label")
             )
             response = Response(prediction.body, media_type="application/json")
-        except ServingError as error:
+        except request_checks.RefusedRequest as error:
             response = _error(error.status, error.message)
         except Exception as error:  # the model's fault, not the request's: 500, counted, the server stays up
             message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())[:300]
@@ -155,7 +168,7 @@ class _Endpoints:
         self.slot.start()
         settings = self.settings
         if settings.request_log_dir is not None:
-            writer = f"{'-'.join(settings.labels) or 'server'}-{settings.version}-{uuid.uuid4().hex[:6]}"
+            writer = f"{self.default_route}-{settings.version}-{uuid.uuid4().hex[:6]}"
             log = self.log = request_log.RequestLog(
                 settings.request_log_dir,
                 writer,
@@ -186,10 +199,14 @@ def create_app(settings: ServerSettings) -> Starlette:
 
     base = f"/v1/models/{settings.model_name}"
     return Starlette(
+        exception_handlers={HTTPException: _http_error},
         routes=[
             Route(base, endpoints.status),
             Route(f"{base}/versions/{{version}}", endpoints.status),
+            Route(f"{base}/labels/{{label}}", endpoints.status),
             Route(f"{base}/metadata", endpoints.metadata),
+            Route(f"{base}/versions/{{version}}/metadata", endpoints.metadata),
+            Route(f"{base}/labels/{{label}}/metadata", endpoints.metadata),
             Route(f"{base}:predict", endpoints.predict, methods=["POST"]),
             Route(f"{base}/versions/{{version}}:predict", endpoints.predict, methods=["POST"]),
             Route(f"{base}/labels/{{label}}:predict", endpoints.predict, methods=["POST"]),

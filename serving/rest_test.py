@@ -290,6 +290,119 @@ def test_a_tf_example_with_a_wrongly_typed_feature_is_the_requests_fault(serving
     assert answer.json()["error"] == "trip 0: fare is a bytes_list in the tf.Example, expected a float_list"
 
 
+def _examples_body(*examples: dict) -> dict:
+    """A serving_default request of tf.Examples, each given as {feature: Feature}."""
+    serialized = [
+        tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+        for feature in examples
+    ]
+    return {
+        "signature_name": "serving_default",
+        "instances": [{"b64": base64.b64encode(one).decode()} for one in serialized],
+    }
+
+
+def _feature(*values) -> tf.train.Feature:
+    if isinstance(values[0], bytes):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+    if isinstance(values[0], int):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+
+EXAMPLES_REFUSED = [
+    ({"payment_type": None}, "trip 0 lacks the required feature(s) payment_type"),
+    (
+        {"company": _feature(b"Taxi \xff\xfe Co")},
+        "trip 0: company is not UTF-8 text (invalid start byte at byte 5)",
+    ),
+    ({"fare": _feature(9.5, 10.0)}, "trip 0: fare holds 2 values in the tf.Example, expected one"),
+    ({"fare": _feature(float("nan"))}, "trip 0: fare is nan, outside float32's finite range"),
+    ({"tips": _feature(2.5)}, "unknown feature(s) tips"),
+    ({"trip_start_hour": tf.train.Feature()}, "trip 0 lacks the required feature(s) trip_start_hour"),
+]
+
+
+def _example_trip() -> dict:
+    header, rows = _trips(1)
+    return {
+        name: _feature(value.encode() if isinstance(value, str) else value)
+        for name, value in raw_examples.typed_values(header, rows[0], raw_examples.column_types()).items()
+    }
+
+
+def test_a_tf_example_the_models_parsing_would_fail_on_is_a_400_not_counted_against_the_version(
+    serving_dir, tmp_path
+):
+    """The issue's first finding: an Example lacking a required feature reached the model and was a 500,
+    which the canary analysis counts against the version."""
+    with _client(serving_dir, tmp_path) as client:
+        for change, expected in EXAMPLES_REFUSED:
+            trip = _example_trip()
+            for name, feature in change.items():
+                if feature is None:
+                    trip.pop(name)
+                else:
+                    trip[name] = feature
+            answer = client.post(PREDICT, json=_examples_body(trip))
+            assert answer.status_code == 400 and expected in answer.json()["error"], answer.text
+        metrics = client.get("/metrics").text
+    refused = len(EXAMPLES_REFUSED)
+    assert f'taxi_requests_total{{route="stable",status="400",version="100"}} {refused}.0' in metrics
+    assert 'status="5' not in metrics
+
+
+def test_the_model_itself_fails_on_such_examples(serving_dir):
+    """Why the server checks them: the SavedModel's own parsing refuses them with an error of its own."""
+    trip = _example_trip()
+    loaded = model.LoadedModel(serving_dir / "100")
+    for broken in (
+        {k: v for k, v in trip.items() if k != "payment_type"},
+        dict(trip, fare=_feature(9.5, 10.0)),
+    ):
+        example = tf.train.Example(features=tf.train.Features(feature=broken)).SerializeToString()
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            loaded.predict_examples([example])
+
+
+def test_a_body_declared_as_other_than_json_is_a_415(serving_dir, tmp_path):
+    header, rows = _trips(1)
+    body = json.dumps({"instances": [_instance(header, rows[0])]}).encode()
+    accepted = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/vnd.taxi+json",
+        "application/x-www-form-urlencoded",  # curl -d, as TF Serving reads it
+    ]
+    refused = ["text/plain", "multipart/form-data; boundary=x", "application/xml"]
+    with _client(serving_dir, tmp_path) as client:
+        undeclared = client.post(PREDICT, content=body)
+        assert "content-type" not in undeclared.request.headers and undeclared.status_code == 200
+        for content_type in accepted:
+            answer = client.post(PREDICT, content=body, headers={"Content-Type": content_type})
+            assert answer.status_code == 200, (content_type, answer.text)
+        for content_type in refused:
+            answer = client.post(PREDICT, content=body, headers={"Content-Type": content_type})
+            assert answer.status_code == 415, (content_type, answer.text)
+            assert f"Content-Type {content_type!r} is not accepted" in answer.json()["error"]
+
+
+def test_no_client_header_makes_a_metric_label_and_unknown_paths_answer_json(serving_dir, tmp_path):
+    header, rows = _trips(1)
+    body = {"instances": [_instance(header, rows[0])]}
+    with _client(serving_dir, tmp_path) as client:
+        for route in ("canary", "made-up", "x" * 300):
+            assert client.post(PREDICT, json=body, headers={"X-Route": route}).status_code == 200
+        metrics = client.get("/metrics").text
+        missing = client.get("/v1/models/other")
+        wrong_method = client.get(PREDICT)
+    assert 'taxi_requests_total{route="canary",status="200",version="100"} 1.0' in metrics
+    assert 'taxi_requests_total{route="stable",status="200",version="100"} 2.0' in metrics  # the server's own
+    assert "made-up" not in metrics and "xxx" not in metrics
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found: GET /v1/models/other"}
+    assert wrong_method.status_code == 405 and "Method Not Allowed" in wrong_method.json()["error"]
+
+
 def test_a_shadow_copy_is_answered_at_once_and_predicted_after(tmp_path, trained_model):
     """nginx waits for a mirrored copy before the client's connection may carry its next request: a
     shadow therefore answers 202 before its model runs, then predicts, counts and logs as usual."""

@@ -1,13 +1,16 @@
 """The local serving stack: starting, stopping and reporting it, and what runs in it.
 
-Processes, all on 127.0.0.1: one model server per live version (serving/server.py), nginx in front
-(serving/traffic.py renders its configuration, serving/nginx.py applies it), mtail counting nginx's access
-log (serving/access_log.py), Prometheus scraping every server and mtail, and, during an automatic canary,
-the analysis (serving/analysis.py); each started by serving/processes.py. What is live is the state (serving/stack_state.py), changed under its lock. Moving
+Processes, all on 127.0.0.1: `SERVER_PROCESSES` model servers per live version (serving/server.py), the
+supervisor replacing one that dies or hangs (serving/supervisor.py), nginx in front (serving/traffic.py
+renders its configuration, serving/nginx.py applies it), mtail counting nginx's access log
+(serving/access_log.py), Prometheus scraping every server and mtail, and, during an automatic canary, the
+analysis (serving/analysis.py); each started by serving/processes.py. What is live is the state
+(serving/stack_state.py), changed under its lock. Moving
 traffic between versions is serving/releases.py; a process beside the stack (the monitor) attaches itself
 here, so serving knows nothing of it.
 """
 
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -18,7 +21,7 @@ from pathlib import Path
 
 from config import serving as serving_config
 from registry import versions
-from serving import access_log, nginx, processes, prometheus, request_log, stack_state, traffic
+from serving import access_log, credentials, nginx, processes, prometheus, request_log, stack_state, traffic
 
 # The state's vocabulary, which the stack's callers use with it (stack.StackPaths.of(settings), ...).
 from serving.stack_state import StackError, StackPaths, read_state
@@ -27,71 +30,93 @@ from serving.stack_state import StackError, StackPaths, read_state
 ANALYSIS_ROLE = "canary-analysis"
 
 
+def ledger(paths: StackPaths) -> processes.ProcessLedger:
+    """The process groups of every process the stack started (serving/processes.py)."""
+    return processes.ProcessLedger(paths.run)
+
+
 def start(paths: StackPaths, version: str | None = None, port: int = serving_config.SERVING_PORT,
-          prometheus_port: int = serving_config.PROMETHEUS_PORT) -> dict:  # fmt: skip
-    """Starts nginx, a server for `version` (default: production), mtail and Prometheus; returns the state."""
+          prometheus_port: int = serving_config.PROMETHEUS_PORT, control_port: int | None = None) -> dict:  # fmt: skip
+    """Starts nginx (the public API on `port`, the control listener on `control_port`, a free one when
+    None), the servers for `version` (default: production), mtail and Prometheus, and makes the control
+    plane's tokens if absent (serving/credentials.py); returns the state. A start that fails or is
+    interrupted stops whatever it had started."""
     for tool in ("nginx", "prometheus", "mtail"):
         if shutil.which(tool) is None:
             raise StackError(
                 f"'{tool}' is not installed: apt-get install nginx-light prometheus mtail (see docs/serving.md)"
             )
     with stack_state.locked(paths):
-        state = read_state(paths)
-        if state and processes.alive(state["stable"].get("pid")):
+        left = ledger(paths).members()
+        if left:
             raise StackError(
-                f"the stack is running already (http://127.0.0.1:{state['port']}); `make serve-stop` first"
+                f"the stack is running already ({len(left)} processes, pids "
+                f"{', '.join(str(p.pid) for p in left)}); `make serve-stop` first"
             )
         version = version or versions.production_version(paths.serving_dir)
         if version is None:
             raise StackError(
                 f"nothing to serve: {paths.serving_dir} holds no pushed model. Run `make run` first."
             )
-        for wanted in (port, prometheus_port):
+        control_port = control_port or processes.free_port()
+        for wanted in (port, prometheus_port, control_port):
             if not processes.port_free(wanted):
                 raise StackError(
-                    f"port {wanted} on 127.0.0.1 is taken; choose others (SERVE_PORT=, PROMETHEUS_PORT=)"
+                    f"port {wanted} on 127.0.0.1 is taken; choose others (SERVE_PORT=, PROMETHEUS_PORT=, "
+                    "CONTROL_PORT=)"
                 )
+        try:
+            credentials.ensure(paths.root)
+        except credentials.CredentialError as error:
+            raise StackError(str(error)) from None
         paths.run.mkdir(parents=True, exist_ok=True)
-        started = []
         try:
             stable = start_server(paths, version, "stable")
-            started.append(stable["pid"])
-            mtail = access_log.start(paths.run)
-            started.append(mtail["pid"])
-            state = {"port": port, "mode": traffic.SINGLE, "stable": stable, "candidate": None,
-                     "canary_percent": 0.0, "prometheus": None, "analysis": None, "mtail": mtail}  # fmt: skip
+            mtail = access_log.start(paths.run, ledger(paths))
+            state = {"port": port, "control_port": control_port, "mode": traffic.SINGLE, "stable": stable,
+                     "candidate": None, "canary_percent": 0.0, "prometheus": None, "analysis": None,
+                     "mtail": mtail}  # fmt: skip
             apply_traffic(paths, state)
-            state["prometheus"] = prometheus.start(paths.root, prometheus_port)
-            started.append(state["prometheus"]["pid"])
+            state["prometheus"] = prometheus.start(paths.root, prometheus_port, ledger(paths))
+            stack_state.write_state(paths, state)  # before the supervisor, which runs while a state exists
+            state["supervisor"] = {"pid": start_supervisor(paths)}
             stack_state.write_state(paths, state)
         except BaseException:  # Ctrl-C included: leave nothing behind
-            for pid in started:
-                processes.stop(pid)
-            nginx.ask_to_stop(paths.run)
+            with processes.interrupts_deferred():
+                ledger(paths).stop_all()
+                stack_state.remove_state(paths)
             raise
         return state
 
 
 def stop(paths: StackPaths) -> list[str]:
-    """Stops every process of the stack; returns what was stopped."""
-    with stack_state.locked(paths):
+    """Stops every process of the stack, each the way it stops cleanly (nginx lets its requests finish, a
+    server closes its request log), then any process left in a group the stack recorded; returns what was
+    stopped."""
+    with stack_state.locked(paths), processes.interrupts_deferred():
         state = read_state(paths) or {}
         stopped = []
-        analysis = state.get("analysis") or {}
-        if processes.alive(analysis.get("pid")):
-            processes.stop(analysis["pid"])
-            stopped.append(f"canary analysis (pid {analysis['pid']})")
+        # The supervisor and the analysis first: they act on the servers and the traffic.
+        for key, what in (("supervisor", "supervisor"), ("analysis", "canary analysis")):
+            pid = (state.get(key) or {}).get("pid")
+            if processes.alive(pid):
+                processes.stop(pid)
+                stopped.append(f"{what} (pid {pid})")
         nginx_pid = nginx.stop(paths.run)
         if nginx_pid is not None:
             stopped.append(f"nginx (pid {nginx_pid})")
-        slots = [(key, state.get(key) or {}) for key in ("stable", "candidate", "mtail", "prometheus")]
+        slots = [
+            (key, {"pid": pid}) for key in ("stable", "candidate") for pid in server_pids(state.get(key))
+        ]
+        slots += [("mtail", state.get("mtail") or {}), ("prometheus", state.get("prometheus") or {})]
         slots += sorted((state.get("services") or {}).items())
         for key, slot in slots:
             if processes.alive(slot.get("pid")):
                 processes.stop(slot["pid"])
                 stopped.append(f"{key} (pid {slot['pid']})")
-        if state:
-            stack_state.remove_state(paths)
+        for entry in ledger(paths).stop_all():
+            stopped.append(f"{entry['what']} (process group {entry['group']}, left over)")
+        stack_state.remove_state(paths)
         return stopped
 
 
@@ -100,14 +125,22 @@ def status(paths: StackPaths) -> dict:
     state = read_state(paths)
     if state is None:
         return {"running": False}
-    report = {"running": nginx.running(paths.run), "url": f"http://127.0.0.1:{state['port']}", **state}
+    report = {"running": nginx.running(paths.run), "url": f"http://127.0.0.1:{state['port']}",
+              "control_url": f"http://127.0.0.1:{state['control_port']}",
+              "credentials": {role: str(credentials.token_path(paths.root, role)) for role in credentials.ROLES},
+              **state}  # fmt: skip
     for key in ("stable", "candidate"):
-        slot = state.get(key)
-        if slot:
-            with contextlib.suppress(OSError):
-                slot["ready"] = processes.get_json(f"http://127.0.0.1:{slot['port']}/ready")[0] == 200
-            slot["alive"] = processes.alive(slot.get("pid"))
-    for slot in [*(state.get("services") or {}).values(), state.get("mtail"), state.get("analysis")]:
+        for process in (state.get(key) or {}).get("processes", []):
+            process["ready"] = False
+            with contextlib.suppress(OSError, ValueError):
+                process["ready"] = processes.get_json(f"http://127.0.0.1:{process['port']}/ready")[0] == 200
+            process["alive"] = processes.alive(process["pid"])
+        if state.get(key):
+            state[key]["ready"] = all(process["ready"] for process in state[key]["processes"])
+    for slot in [
+        *(state.get("services") or {}).values(),
+        *(state.get(key) for key in ("supervisor", "prometheus", "mtail", "analysis")),
+    ]:
         if slot:
             slot["alive"] = processes.alive(slot.get("pid"))
     return report
@@ -125,52 +158,101 @@ def running_state(paths: StackPaths) -> dict:
 
 
 def start_server(paths: StackPaths, version: str, label: str) -> dict:
-    """Starts a model server for `version` on a free port and waits until it answers ready; returns its
-    state slot. A version that fails to load is reported at once, with the server's reason."""
-    port = processes.free_port()
+    """Starts `SERVER_PROCESSES` model servers for `version` on free ports, together, and waits until each
+    answers ready; returns the version's state slot (`port`, `pid`: its first process's; `processes`:
+    each one's). A version that fails to load is reported at once, with the server's reason, and none of
+    its processes is left running."""
+    ports: list[int] = []
+    while len(ports) < serving_config.SERVER_PROCESSES:
+        port = processes.free_port()
+        ports += [] if port in ports else [port]
+    with concurrent.futures.ThreadPoolExecutor(len(ports)) as pool:
+        started = [pool.submit(spawn_server_process, paths, version, label, port) for port in ports]
+        concurrent.futures.wait(started)
+    failed = [future.exception() for future in started if future.exception() is not None]
+    if failed:
+        for future in started:
+            if future.exception() is None:
+                processes.stop(future.result())
+        raise failed[0]
+    server_processes = [
+        {"port": port, "pid": future.result()} for port, future in zip(ports, started, strict=True)
+    ]
+    return {"version": version, "port": ports[0], "pid": server_processes[0]["pid"], "label": label,
+            "processes": server_processes}  # fmt: skip
+
+
+def start_supervisor(paths: StackPaths) -> int:
+    """Starts the supervisor (serving/supervisor.py), which replaces a dead or hung server process."""
+    command = [sys.executable, "-m", "serving.supervisor", "--serving-dir", str(paths.serving_dir),
+               "--stack-root", str(paths.root), "--request-log", str(paths.request_log)]  # fmt: skip
+    return processes.spawn(command, paths.run / "supervisor.out", "the supervisor", None, 0, ledger(paths))
+
+
+def spawn_server_process(paths: StackPaths, version: str, label: str, port: int, wait: bool = True) -> int:
+    """Starts one model server for `version` on `port`, recorded in the ledger; its pid, once it answers
+    ready (at once with `wait=False`: the supervisor's replacements, which nginx finds when they are)."""
+    # Its role first (the route it logs under by default), then every label nginx may send it: which
+    # version a label means is nginx's to say (a promoted canary answers for `stable`).
+    labels = [label, *(other for other in traffic.LABELS if other != label)]
     command = [
         sys.executable, "-m", "serving.server",
         "--serving-dir", str(paths.serving_dir), "--version", version,
-        "--label", label, "--request-log", str(paths.request_log), "--port", str(port),
+        *(f"--label={one}" for one in labels), "--request-log", str(paths.request_log), "--port", str(port),
     ]  # fmt: skip
-    pid = processes.spawn(
+    return processes.spawn(
         command,
         paths.run / f"server-{version}-{port}.log",
         f"the model server for version {version}",
-        f"http://127.0.0.1:{port}/ready",
+        f"http://127.0.0.1:{port}/ready" if wait else None,
         serving_config.SERVING_START_SECONDS,
+        ledger(paths),
     )
-    return {"version": version, "port": port, "pid": pid, "label": label}
+
+
+def server_pids(slot: dict | None) -> list[int]:
+    """The pids of a version's server processes."""
+    return [process["pid"] for process in (slot or {}).get("processes", [])]
 
 
 def retire(slot: dict) -> None:
-    """Stops a server nginx no longer sends to, after the old nginx workers' last requests."""
+    """Stops a version's servers nginx no longer sends to, after the old nginx workers' last requests."""
     time.sleep(serving_config.SERVING_DRAIN_SECONDS)
-    processes.stop(slot.get("pid"))
+    for pid in server_pids(slot):
+        processes.stop(pid)
 
 
 def apply_traffic(paths: StackPaths, state: dict) -> None:
     """Has nginx route as `state` says (a new generation of its configuration; graceful: in-flight
     requests finish) and Prometheus scrape every server and attached service."""
     state["generation"] = state.get("generation", 0) + 1
-    conf = traffic.render(_traffic(state), state["port"], str(paths.run))
-    nginx.apply(paths.run, conf, state["port"], state["generation"], serving_config.SERVING_START_SECONDS)
+    conf = traffic.render(_traffic(state), state["port"], str(paths.run), state["control_port"])
+    nginx.apply(
+        paths.run,
+        conf,
+        state["control_port"],
+        state["generation"],
+        serving_config.SERVING_START_SECONDS,
+        ledger(paths),
+    )
     write_scrape_targets(paths, state)
 
 
 def write_scrape_targets(paths: StackPaths, state: dict) -> None:
-    """Has Prometheus scrape every server, mtail, the attached services and, while a canary is live, its
-    analysis (whose target going down is what fires TaxiCanaryAnalysisDown)."""
+    """Has Prometheus scrape every server process, mtail, the attached services and, while a canary is
+    live, its analysis (whose target going down is what fires TaxiCanaryAnalysisDown)."""
     services = [dict(slot, label=name) for name, slot in (state.get("services") or {}).items()]
     analysis = state.get("analysis") if state["mode"] == traffic.CANARY else None
     analysis = dict(analysis, label=ANALYSIS_ROLE) if analysis and analysis.get("port") else None
-    own = [slot for slot in (state["stable"], state.get("candidate"), state.get("mtail"), analysis) if slot]
+    servers = [dict(slot, **process) for slot in (state["stable"], state.get("candidate")) if slot
+               for process in slot["processes"]]  # fmt: skip
+    own = servers + [slot for slot in (state.get("mtail"), analysis) if slot]
     prometheus.write_targets(paths.root, own + services)
 
 
 def _traffic(state: dict) -> traffic.Traffic:
     def backend(slot):
-        return traffic.Backend(slot["version"], slot["port"]) if slot else None
+        return traffic.Backend(slot["version"], tuple(p["port"] for p in slot["processes"])) if slot else None
 
     return traffic.Traffic(
         mode=state["mode"],
@@ -190,7 +272,7 @@ def close_request_logs(paths: StackPaths, timeout_seconds: float = 10) -> list[P
     reader then sees every trip answered until now. Returns the files that were open."""
     state = read_state(paths)
     servers = [(state or {}).get("stable"), (state or {}).get("candidate")]
-    pids = [server["pid"] for server in servers if server and processes.alive(server.get("pid"))]
+    pids = [pid for server in servers for pid in server_pids(server) if processes.alive(pid)]
     open_files = [
         path for pid in pids for path in paths.request_log.glob(f"*-{pid}.csv{request_log.OPEN_SUFFIX}")
     ]
@@ -260,7 +342,7 @@ def start_analysis(paths: StackPaths, output_dir: Path, interval_seconds: float,
                    "--interval", str(interval_seconds), "--metrics-port", str(port), *options]  # fmt: skip
         pid = processes.spawn(
             command, paths.run / "analysis.out", "the canary analysis", f"http://127.0.0.1:{port}/metrics",
-            serving_config.SERVING_START_SECONDS,
+            serving_config.SERVING_START_SECONDS, ledger(paths),
         )  # fmt: skip
         state["analysis"] = {"pid": pid, "port": port, "interval_seconds": interval_seconds}
         write_scrape_targets(paths, state)

@@ -26,12 +26,15 @@ from config import serving as serving_config
 
 SINGLE, SHADOW, CANARY, BLUE_GREEN = "single", "shadow", "canary", "blue-green"
 MODES = (SINGLE, SHADOW, CANARY, BLUE_GREEN)
+# The labels a client may name (`/labels/L:predict`, TF Serving's version labels): nginx maps each to a
+# version, or answers 404 when it names none now.
+LABELS = ("stable", "canary")
 
 
 @dataclasses.dataclass
 class Backend:
     version: str
-    port: int
+    ports: tuple[int, ...]  # its server processes' (nginx retries a request on another)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,11 +68,10 @@ class Traffic:
 TEMPLATE = Path(__file__).with_name("nginx.conf.j2")
 
 
-def render(
-    traffic: Traffic, port: int, run_dir: str, model_name: str = serving_config.SERVING_MODEL_NAME
-) -> str:
-    """The whole nginx.conf for this traffic, listening on 127.0.0.1:`port`: serving/nginx.conf.j2
-    filled in."""
+def render(traffic: Traffic, port: int, run_dir: str, control_port: int,
+           model_name: str = serving_config.SERVING_MODEL_NAME) -> str:  # fmt: skip
+    """The whole nginx.conf for this traffic, the public API on 127.0.0.1:`port`, the services' paths and
+    the stack's probe on 127.0.0.1:`control_port`: serving/nginx.conf.j2 filled in."""
     stable = f"v{traffic.stable.version}"
     candidate = f"v{traffic.candidate.version}" if traffic.candidate else ""
     return _template().render(
@@ -84,12 +86,16 @@ def render(
         canary_percent=f"{traffic.canary_percent:g}",
         services=traffic.services,
         port=port,
+        control_port=control_port,
         run_dir=run_dir,
         model_name=model_name,
         base=f"/v1/models/{model_name}",
         max_body_bytes=serving_config.SERVING_MAX_BODY_BYTES,
         shadow_route=serving_config.SHADOW_ROUTE,
         shadow_timeout_ms=serving_config.SHADOW_TIMEOUT_MS,
+        upstream_connect_timeout_ms=serving_config.UPSTREAM_CONNECT_TIMEOUT_MS,
+        upstream_read_timeout_ms=serving_config.UPSTREAM_READ_TIMEOUT_MS,
+        upstream_fail_seconds=serving_config.UPSTREAM_FAIL_SECONDS,
     )
 
 

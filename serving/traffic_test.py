@@ -7,14 +7,14 @@ import pytest
 
 from serving import traffic
 
-STABLE, CANDIDATE = traffic.Backend("100", 41001), traffic.Backend("200", 41002)
+STABLE, CANDIDATE = traffic.Backend("100", (41001, 41004)), traffic.Backend("200", (41002, 41005))
 MONITOR = traffic.Service("monitor", 41003, ("/v1/feedback", "/monitor"))
 
 
 def _render(mode: str, tmp_path, percent: float = 0.0, services=()) -> str:
     candidate = None if mode == traffic.SINGLE else CANDIDATE
     state = traffic.Traffic(mode, STABLE, candidate, percent, generation=3, services=services)
-    return traffic.render(state, 8500, str(tmp_path))
+    return traffic.render(state, 8500, str(tmp_path), 8501)
 
 
 def test_each_mode_routes_default_requests_as_it_says(tmp_path):
@@ -30,11 +30,13 @@ def test_each_mode_routes_default_requests_as_it_says(tmp_path):
     assert '"generation": 3' in canary and "listen 127.0.0.1:8500;" in canary
 
 
-def test_an_attached_service_gets_its_exact_paths(tmp_path):
+def test_an_attached_service_gets_its_exact_paths_on_the_control_listener_only(tmp_path):
     rendered = _render(traffic.SINGLE, tmp_path, services=(MONITOR,))
+    public, control = rendered.split("listen 127.0.0.1:8501;")
+    assert "listen 127.0.0.1:8500;" in public and "/_traffic" not in public
     for path in MONITOR.paths:
-        assert f"location = {path} {{" in rendered
-    assert rendered.count("proxy_pass http://127.0.0.1:41003;") == 2
+        assert f"location = {path} {{" in control and path not in public
+    assert control.count("proxy_pass http://127.0.0.1:41003;") == 2 and "location = /_traffic" in control
 
 
 @pytest.mark.skipif(

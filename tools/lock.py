@@ -30,6 +30,9 @@ REQUIREMENTS = (
     "httptools",
     "uvloop",
     "orjson",
+    # The fuzz test of the serving stack's HTTP APIs (tests/e2e/test_front_door_fuzz.py).
+    "schemathesis==4.30.1",
+    "hypothesis",
 )
 # The installers: in the scratch venv, not requirements of the project.
 NOT_LOCKED = ("pip==", "uv==")

@@ -197,7 +197,7 @@ def test_with_prometheus_stopped_mid_analysis_every_check_fails_and_the_candidat
     finally:
         with stack_state.locked(paths):
             state = stack.read_state(paths)
-            state["prometheus"] = prometheus.start(paths.root, before["port"])
+            state["prometheus"] = prometheus.start(paths.root, before["port"], stack.ledger(paths))
             stack_state.write_state(paths, state)
     _report("Prometheus stopped mid-analysis", decision, delay)
     assert f"metrics unavailable: Prometheus at {before['url']} failed" in decision["reason"], decision

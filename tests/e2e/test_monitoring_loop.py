@@ -227,7 +227,7 @@ def test_a_rolled_back_canarys_quality_alert_clears_at_once(first_model, tmp_pat
         cleared = time.monotonic() - rolled_back
         print(f"the quality alert cleared {cleared:.1f} s after the rollback")
         assert replay_figures.quality_alerts(url) == []
-        figures = control.figures(f"http://127.0.0.1:{state['port']}")
+        figures = control.figures(settings)
         assert figures["window"]["live_versions"] == [stable] and list(figures["evaluated"]) == [stable]
         # Only stable's figures are left (it may have answered a few of the trips itself).
         assert {e["version"] for e in figures["live"] + figures["estimated"]} == {stable}

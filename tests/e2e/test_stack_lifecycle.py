@@ -1,0 +1,182 @@
+"""Starting and stopping the serving stack leaves nothing behind, and a restart works at once: real
+processes on free loopback ports, driven through `taxi-pipeline serve` as a user drives it.
+
+The processes are listed by process group (`ps`'s pgid), the groups read from the stack's ledger
+(serving/processes.py) before each stop, never by name; and every process whose command line names the
+stack's folder must be in one of those groups, so the ledger misses none.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clients import load
+from config import folders
+from config import serving as serving_config
+from registry import versions
+from serving import processes, request_contract, stack
+from tests.support import serving_models, system_tools
+
+pytestmark = pytest.mark.e2e
+
+PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
+TCP_TIME_WAIT = "06"  # /proc/net/tcp's state column
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    system_tools.require("nginx", "prometheus")
+    return serving_models.train(tmp_path_factory.mktemp("lifecycle") / "model", seed=0)
+
+
+@pytest.fixture
+def settings(model, tmp_path) -> folders.Settings:
+    """An output folder serving version 100, with 600 a copy that will not load (a bad push)."""
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=None)
+    not_a_model = tmp_path / "not_a_model"  # pushed whole, but its graph was truncated before
+    shutil.copytree(model, not_a_model)
+    (not_a_model / "saved_model.pb").write_bytes(b"truncated by a bad export")
+    versions.write_version(settings.serving_model_dir, model, "100")
+    versions.write_version(settings.serving_model_dir, not_a_model, "600")
+    yield settings
+    stack.stop(stack.StackPaths.of(settings))  # whatever a failed test left
+
+
+def _serve(settings: folders.Settings, *arguments: str, **popen) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "serve",
+        "--output-dir",
+        str(settings.output_dir),
+        *arguments,
+    ]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def _run(settings: folders.Settings, *arguments: str) -> tuple[int, str]:
+    process = _serve(settings, *arguments)
+    output, _ = process.communicate(timeout=300)
+    return process.returncode, output
+
+
+def _start_arguments(port: int, version: str = "100") -> list[str]:
+    return [
+        "start",
+        "--version",
+        version,
+        "--port",
+        str(port),
+        "--prometheus-port",
+        str(processes.free_port()),
+    ]
+
+
+def _groups(settings: folders.Settings) -> set[int]:
+    return {entry["group"] for entry in stack.ledger(stack.StackPaths.of(settings)).entries()}
+
+
+def _running(groups: set[int]) -> list[str]:
+    """`ps`'s lines for the running processes in these process groups."""
+    listed = subprocess.run(["ps", "-e", "-o", "pid=,pgid=,stat=,args="], capture_output=True, text=True)
+    found = []
+    for line in listed.stdout.splitlines():
+        pid, pgid, state, command = line.split(None, 3)
+        if int(pgid) in groups and not state.startswith("Z"):
+            found.append(line.strip())
+    return found
+
+
+def _naming(folder: Path) -> list[str]:
+    """`ps`'s lines for the running processes whose command line names `folder`, this test's own aside."""
+    listed = subprocess.run(["ps", "-e", "-o", "pid=,pgid=,stat=,args="], capture_output=True, text=True)
+    return [
+        line.strip()
+        for line in listed.stdout.splitlines()
+        if str(folder) in line and int(line.split()[0]) != os.getpid() and not line.split()[2].startswith("Z")
+    ]
+
+
+def _time_wait_on(port: int) -> int:
+    """Connections in TIME_WAIT whose local side is `port`: what the old free-port probe took for taken."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        count += state == TCP_TIME_WAIT and int(local.split(":")[1], 16) == port
+    return count
+
+
+def test_stop_leaves_nothing_running_and_a_restart_on_the_same_port_works_at_once(settings):
+    port = processes.free_port()
+    status, output = _run(settings, *_start_arguments(port))
+    assert status == 0, output
+    groups = _groups(settings)
+    running = _running(groups)
+    # stable's servers, the supervisor, nginx, mtail, Prometheus, the monitor
+    assert len(groups) == serving_config.SERVER_PROCESSES + 5, groups
+    assert sorted(_naming(settings.output_dir)) == sorted(
+        line for line in running if str(settings.output_dir) in line
+    )
+    clients = [load.Client(f"http://127.0.0.1:{port}") for _ in range(5)]
+    for client in clients:  # kept open: nginx closes them as it quits, and their TIME_WAIT is on its port
+        assert client.post(PREDICT, {"instances": [request_contract.EXAMPLE_TRIP]})[0] == 200
+
+    status, output = _run(settings, "stop")
+
+    assert status == 0, output
+    assert _running(groups) == [] and _naming(settings.output_dir) == []
+    for client in clients:  # nginx's side leaves FIN_WAIT2 for TIME_WAIT once the client closes too
+        client.close()
+    assert _time_wait_on(port) > 0  # the condition that used to refuse a restart for a minute
+    started = time.monotonic()
+    status, output = _run(settings, *_start_arguments(port))
+    assert status == 0, output
+    print(f"restarted in {time.monotonic() - started:.1f} s")
+    groups = _groups(settings)
+    status, output = _run(settings, "stop")
+    assert status == 0, output
+    assert _running(groups) == [] and _naming(settings.output_dir) == []
+
+
+def test_a_start_or_a_release_that_fails_leaves_nothing_running(settings):
+    status, output = _run(settings, *_start_arguments(processes.free_port(), version="600"))
+    assert status == 2 and "version 600 did not get ready" in output, output
+    assert _naming(settings.output_dir) == [] and stack.read_state(stack.StackPaths.of(settings)) is None
+
+    status, output = _run(settings, *_start_arguments(processes.free_port()))
+    assert status == 0, output
+    running = _running(_groups(settings))
+    for refused in (["canary", "100", "--percent", "250"], ["canary", "600", "--percent", "10"]):
+        status, output = _run(settings, *refused)
+        assert status == 2 and "error:" in output, output
+    groups = _groups(settings)  # the failed candidate's among them
+    assert _running(groups) == running
+    status, output = _run(settings, "stop")
+    assert _running(groups) == [] and _naming(settings.output_dir) == []
+
+
+@pytest.mark.parametrize("interrupted_at", ["the model server for version 100", "the monitor"])
+def test_a_start_interrupted_by_sigint_leaves_nothing_running(settings, interrupted_at):
+    """SIGINT, as a Ctrl-C sends it, once the ledger shows the process named: while the model server
+    loads (the first), and while the monitor starts (the last, after nginx and Prometheus)."""
+    ledger = stack.ledger(stack.StackPaths.of(settings))
+    process = _serve(settings, *_start_arguments(processes.free_port()))
+    deadline = time.monotonic() + 120
+    while interrupted_at not in {e["what"] for e in ledger.entries()} and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        time.sleep(0.01)
+    groups = _groups(settings)
+
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+
+    assert process.returncode == 130 and "interrupted" in output, output
+    assert _running(groups) == [] and _naming(settings.output_dir) == []
+    assert stack.read_state(stack.StackPaths.of(settings)) is None
