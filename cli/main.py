@@ -7,6 +7,8 @@ import argparse
 import sys
 
 from cli import drift, monitor, prepare_data, report, rollback, run, serve, summary
+from config import folders
+from pipeline.local_runner import BAD_INPUT_EXIT_CODE
 from pipeline.quiet_logs import quiet_logs
 
 SUBCOMMANDS = (prepare_data, run, summary, report, drift, rollback, serve, monitor)
@@ -20,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
         subcommand.register(commands)
     args = parser.parse_args(argv)
     quiet_logs(args.verbose)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except folders.UnsupportedPath as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT_EXIT_CODE
 
 
 if __name__ == "__main__":
