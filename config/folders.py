@@ -27,6 +27,10 @@ SLICE_METRICS_FILE = "slice_metrics.json"
 # What `taxi-pipeline drift` writes beside the slice report.
 DRIFT_REPORT_FILE = "drift_report.html"
 DRIFT_TABLE_FILE = "drift_table.json"
+# Readers of ML Metadata (summaries, reports, the monitor) wait this long for a run that holds its write
+# lock (reports/runs.py): a component's execution record is written in well under a second, but a loaded
+# CI machine stretches that, and a reader that gives up would report an error for a run that is fine.
+METADATA_READ_WAIT_SECONDS = 60.0
 # The pipeline's skew check reads the request log since the production model was pushed, or over the
 # last SERVING_LOG_WINDOW_HOURS when set (`--serving-logs-hours`).
 SERVING_LOG_WINDOW_HOURS: float | None = None

@@ -5,6 +5,7 @@ same for a run started by `make run`, by the tfx CLI, or on another orchestrator
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,12 @@ STATUS_BY_STATE = {
     metadata_store_pb2.Execution.RUNNING: "running",
     metadata_store_pb2.Execution.CANCELED: "canceled",
 }
+# A summary's `state`. RUNNING is what a run writes when it starts, so a summary never says a run that is
+# going, or that crashed, succeeded; INTERRUPTED: a component never finished (the process was killed).
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
 # Why a blessed model was not pushed: set on the Pusher's output artifact (components/pusher.py).
 NOT_PUSHED_BECAUSE = "not_pushed_because"
 # Why PushGate withdrew the Evaluator's blessing: set on its output (components/data_gates.py).
@@ -90,11 +97,22 @@ def _evaluation_summary(
         if sample
         else None,
         "blessed": blessed,
-        "not_blessed_because": []
-        if blessed
-        else evaluation_results.validation_failures(evaluation_uri, candidate, baseline),
+        "not_blessed_because": (
+            failures := []
+            if blessed
+            else evaluation_results.validation_failures(evaluation_uri, candidate, baseline)
+        ),
+        "too_thin_to_bless": too_thin_to_bless(failures),
         "evaluation_uri": evaluation_uri,
     }
+
+
+def too_thin_to_bless(failures: list[dict]) -> dict | None:
+    """{"examples", "needs"} when the evaluation judged fewer examples overall than a blessing needs, else None."""
+    for failure in failures:
+        if failure["metric"] == "example_count" and failure["slice"] == evaluation_results.OVERALL:
+            return {"examples": int(failure["value"] or 0), "needs": failure["bound"]}
+    return None
 
 
 def _data_validation(outputs: dict[str, list[Artifact]]) -> dict:
@@ -146,10 +164,14 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
             outputs_by_node[node_id] = _output_artifacts(store, execution.id)
 
     pushed_model, not_pushed_because = _push(components, _single(outputs_by_node, "Pusher", "pushed_model"))
+    succeeded = bool(components) and all(c["status"] in ("ran", "cached") for c in components)
     return {
         "pipeline": pipeline_name,
         "run_id": run.name,
-        "succeeded": bool(components) and all(c["status"] in ("ran", "cached") for c in components),
+        "state": SUCCEEDED
+        if succeeded
+        else (INTERRUPTED if any(c["status"] == "running" for c in components) else FAILED),
+        "succeeded": succeeded,
         "components": components,
         "evaluation": _evaluation_summary(
             outputs_by_node["Evaluator"],
@@ -203,11 +225,22 @@ def _push(components: list[dict], pushed: Artifact | None) -> tuple[str | None, 
 def failed_before_any_component(pipeline_name: str, error: BaseException) -> dict:
     """The summary of a run that failed before ML Metadata recorded it: it replaces the previous run's,
     which must not go on saying `succeeded: true`."""
+    return dict(_empty(pipeline_name), state=FAILED, error=f"{type(error).__name__}: {error}")
+
+
+def running(pipeline_name: str, span: int, started_at: str) -> dict:
+    """What run_summary.json says while a run goes (and after, if the run is killed): the previous run's
+    summary must not go on saying it succeeded."""
+    return dict(_empty(pipeline_name), state=RUNNING, span=span, started_at=started_at, pid=os.getpid())
+
+
+def _empty(pipeline_name: str) -> dict:
+    """A summary with every key readers expect, and nothing run."""
     return {
         "pipeline": pipeline_name,
         "run_id": None,
+        "state": None,
         "succeeded": False,
-        "error": f"{type(error).__name__}: {error}",
         "components": [],
         "evaluation": None,
         "slice_report": None,
@@ -236,45 +269,14 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
     for component in summary["components"]:
         say(f"{component['component']:<32} {component['status']:<8} {component['seconds']:>8.1f}")
     say()
-    evaluation = summary["evaluation"]
-    if evaluation:
-        metrics = evaluation["metrics"]
-        headline = ", ".join(f"{name} {metrics[name]:.3f}" for name in ("auc", "accuracy") if name in metrics)
-        count = int(metrics.get("example_count", 0))
-        sample = evaluation.get("sample")
-        if sample and sample["examples_judged"] < sample["examples_in_window"]:
-            say(
-                f"Evaluation on a seeded sample of {count} of the {sample['examples_in_window']} "
-                f"held-out examples: {headline}"
-            )
-        else:
-            say(f"Evaluation on {count} held-out examples: {headline}")
-        baseline = evaluation["baseline"]
-        if baseline["source"] == "production" and evaluation["baseline_metrics"]:
-            metrics = evaluation["baseline_metrics"]
-            say(
-                f"Production model (version {baseline['version']}) on the same data: "
-                + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
-            )
-        elif baseline["source"] != "none":
-            say("Nothing in production yet: the candidate was judged on the value thresholds alone.")
-        key_slice = evaluation.get("key_slice") or {}
-        if key_slice.get("metrics"):
-            metrics = key_slice["metrics"]
-            say(
-                f"Key slice {key_slice['slice']} ({int(metrics.get('example_count', 0))} examples): "
-                + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
-            )
-        if evaluation["blessed"]:
-            say("Model BLESSED.")
-        else:
-            say("Model NOT blessed, because:")
-            for failure in evaluation["not_blessed_because"]:
-                say(f"  - {describe_failure(failure)}")
+    if summary["evaluation"]:
+        _print_evaluation(summary["evaluation"], say)
     if summary.get("slice_report"):
         say(f"Slice report: {summary['slice_report']}")
     if summary.get("error"):
         say(f"Run FAILED before any component was recorded: {summary['error']}")
+    if summary.get("state") == INTERRUPTED:
+        say("Run INTERRUPTED: a component never finished (its process was stopped); the next run resumes it.")
     if summary["pushed_model"]:
         say(f"Pushed model: {summary['pushed_model']}")
     elif summary.get("not_pushed_because"):
@@ -300,6 +302,49 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
             "Run STOPPED before training: the training data has the anomalies above. Nothing was trained or pushed."
         )
     say(f"Summary written to {summary_path}")
+
+
+def _print_evaluation(evaluation: dict, say) -> None:
+    """The evaluation's headline, production's on the same data, the key slice, and the verdict."""
+    metrics = evaluation["metrics"]
+    headline = ", ".join(f"{name} {metrics[name]:.3f}" for name in ("auc", "accuracy") if name in metrics)
+    count = int(metrics.get("example_count", 0))
+    sample = evaluation.get("sample")
+    if sample and sample["examples_judged"] < sample["examples_in_window"]:
+        say(
+            f"Evaluation on a seeded sample of {count} of the {sample['examples_in_window']} "
+            f"held-out examples: {headline}"
+        )
+    else:
+        say(f"Evaluation on {count} held-out examples: {headline}")
+    baseline = evaluation["baseline"]
+    if baseline["source"] == "production" and evaluation["baseline_metrics"]:
+        metrics = evaluation["baseline_metrics"]
+        say(
+            f"Production model (version {baseline['version']}) on the same data: "
+            + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
+        )
+    elif baseline["source"] != "none":
+        say("Nothing in production yet: the candidate was judged on the value thresholds alone.")
+    key_slice = evaluation.get("key_slice") or {}
+    if key_slice.get("metrics"):
+        metrics = key_slice["metrics"]
+        say(
+            f"Key slice {key_slice['slice']} ({int(metrics.get('example_count', 0))} examples): "
+            + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
+        )
+    thin = evaluation.get("too_thin_to_bless")
+    if thin:
+        say(
+            f"The evaluation is too thin to bless: {thin['examples']} examples judged, {thin['needs']} needed "
+            "(a longer evaluation window, or more data in its spans)."
+        )
+    if evaluation["blessed"]:
+        say("Model BLESSED.")
+    else:
+        say("Model NOT blessed, because:")
+        for failure in evaluation["not_blessed_because"]:
+            say(f"  - {describe_failure(failure)}")
 
 
 DISTANCES_SHOWN = 5
