@@ -147,6 +147,11 @@ class Settings:
         return self.output_dir / "curated_schema"
 
     @property
+    def data_reference_dir(self) -> Path:
+        """The spans validated so far and the changes of units people accepted (components/data_reference.py)."""
+        return self.output_dir / "data_reference"
+
+    @property
     def pipeline_root(self) -> Path:
         return self.output_dir / "pipeline_root"
 

@@ -16,6 +16,8 @@ RUN_FN = "models.model.run_fn"
 # Spans: one per calendar half-year, numbered YYYYH (20151 = January-June 2015). Quarters of 2016
 # hold only ~200 trips each in the sample, too few to evaluate on; half-years hold >= 400.
 SPAN_FOLDER_PREFIX = "span-"
+# ExampleGen's window folders hold links named <SPAN_FOLDER_PREFIX><span>-<file name> (inputs/layout.py),
+# by which the units check reads each span of a window apart.
 MONTHS_PER_SPAN = 6
 # The model for span N trains on the TRAINING_WINDOW_SPANS half-years before the evaluation spans and
 # is evaluated on the EVALUATION_SPANS newest ones (ending at N): held-out data newer than training.
@@ -48,11 +50,26 @@ MAX_DUPLICATE_ROW_FRACTION = 0.01
 MAX_INCONSISTENT_ROW_FRACTION = 0.001
 
 # Changes of units (components/unit_changes.py): each of these amounts is measured against the others, per
-# trip, from span to span and between serving and training data. Between the sample's real half-years an
-# amount moved by at most x1.17 that way; a factor of 1.5 to 3 (or 100) on one amount moved it by at
-# least x1.28 in every transition (schema/README.md, "Changes of units").
-UNIT_CHANGE_AMOUNTS = ("fare", "trip_miles", "trip_seconds")
+# trip, for every span that arrived since the last validated run: against the reference (the spans validated
+# before it, as a training window), against the span before it, and the serving logs against the training
+# window. Three statistics, each a median over the amount's relations; schema/README.md ("Changes of units")
+# has the sample's figures behind each bound:
+# - the median relation moved by more than MAX_UNIT_CHANGE either way (a whole column: the real half-years
+#   moved by at most x1.18, a factor of 1.5 on a whole column by at least x1.26 in every comparison);
+# - the Kolmogorov-Smirnov distance above max(UNIT_CHANGE_KS_FLOOR, UNIT_CHANGE_KS_Z * sqrt(1/n + 1/m))
+#   (a share of rows in other units). On the sample's 400-row spans noise alone reaches 0.15, and the
+#   2013 miles moved by 0.13 on 1,000 rows, a real change a larger span must pass too: hence the floor;
+# - the share of rows outside the reference's central 99 % above max(UNIT_CHANGE_OUTSIDE_FLOOR, 1 % +
+#   UNIT_CHANGE_OUTSIDE_Z standard errors) (a few rows in cents or minutes); the real spans reach 2.5 %.
+UNIT_CHANGE_AMOUNTS = ("fare", "trip_miles", "trip_seconds", "tips")
 MAX_UNIT_CHANGE = 1.25
+UNIT_CHANGE_KS_FLOOR = 0.15
+UNIT_CHANGE_KS_Z = 4.0
+UNIT_CHANGE_OUTSIDE_FLOOR = 0.03
+UNIT_CHANGE_OUTSIDE_Z = 4.0
+# Rows read per span at most, chosen by a keyed hash of their values: 50,000 give the KS bound its floor.
+UNIT_CHANGE_SAMPLE_ROWS = 50_000
+UNIT_CHANGE_SAMPLE_SEED = 20_130_101
 
 # Trainer: 150 steps of 512 examples, about 6 passes over the sample's 12,000-row window, at a rate of
 # 0.004: held-out AUC 0.942-0.944 across three seeds, against 0.941-0.943 for the 1,200 steps of 64 at
@@ -152,7 +169,18 @@ class Data:
     min_examples_to_gate_on_distance: int = MIN_EXAMPLES_TO_GATE_ON_DISTANCE
     unit_change_amounts: Sequence[str] = UNIT_CHANGE_AMOUNTS
     max_unit_change: float = MAX_UNIT_CHANGE
+    unit_change_ks_floor: float = UNIT_CHANGE_KS_FLOOR
+    unit_change_ks_z: float = UNIT_CHANGE_KS_Z
+    unit_change_outside_floor: float = UNIT_CHANGE_OUTSIDE_FLOOR
+    unit_change_outside_z: float = UNIT_CHANGE_OUTSIDE_Z
+    unit_change_sample_rows: int = UNIT_CHANGE_SAMPLE_ROWS
+    unit_change_sample_seed: int = UNIT_CHANGE_SAMPLE_SEED
+    # Spans pooled into the reference a new span is compared with: a training window's worth.
+    reference_spans: int = TRAINING_WINDOW_SPANS
     span: int | None = None  # ingest this span instead of the newest (a replay of history)
+    # Known only when a run starts: the accepted changes of units (components/data_reference.py), part of
+    # the validator's cache key so an acceptance reaches a run on unchanged data; "" when none.
+    accepted_changes_key: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -123,6 +123,7 @@ def _data_validation(outputs: dict[str, list[Artifact]]) -> dict:
         "anomalies": validation_results.anomaly_rows(by_split),
         "distances": validation_results.distance_rows(by_split),
         "unit_changes": validation_results.unit_change_rows(artifact),
+        "units_check": validation_results.units_check(artifact),
         "distances_not_gated": artifact.get_string_custom_property("distances_not_gated"),
     }
 
@@ -350,6 +351,37 @@ def _print_evaluation(evaluation: dict, say) -> None:
 DISTANCES_SHOWN = 5
 
 
+def _print_units(validation: dict, say) -> None:
+    """Each span the units check compared (and the serving logs): every amount's factor, ABOVE naming the
+    statistics that crossed; then the reference, what was recorded, and the accepted changes that applied."""
+    rows = validation.get("unit_changes") or []
+    units = validation.get("units_check") or {}
+    if rows:
+        bounds = units.get("bounds") or {}
+        say(
+            f"Units, each amount against the others per trip (median x{bounds.get('max_factor', 0):.2f}; "
+            "KS and share outside the reference's 99 %, bounds by rows):"
+        )
+    for comparison in dict.fromkeys(row["comparison"] for row in rows):
+        cells = [
+            f"{r['feature']} x{r['factor']:.2f}"
+            + (f" ABOVE ({', '.join(r['crossed'])})" if r["crossed"] else "")
+            for r in rows
+            if r["comparison"] == comparison
+        ]
+        say(f"  {comparison}: " + ", ".join(cells))
+    if units:
+        say(
+            f"  Reference: {units['reference']}. New spans: {', '.join(map(str, units['new_spans'])) or 'none'}; "
+            f"recorded as validated: {', '.join(map(str, units['recorded_spans'])) or 'none'}."
+        )
+    for change in units.get("accepted_changes") or []:
+        say(
+            f"  Accepted change applied: {change['column']} x{change['factor']:.3f} from span {change['span']}, "
+            f"accepted by {change['accepted_by']} on {change['accepted_at']}: {change['reason']}"
+        )
+
+
 def _print_data_validation(validation: dict, say) -> None:
     """The largest drift and skew distances against their thresholds, then every anomaly."""
     for comparison, title in (
@@ -364,17 +396,7 @@ def _print_data_validation(validation: dict, say) -> None:
                 say(
                     f"  {row['feature']:<24} {row['measure']:<15} {row['value']:.3f} (threshold {row['threshold']:.3f}){flag}"
                 )
-    for comparison in dict.fromkeys(row["comparison"] for row in validation.get("unit_changes", [])):
-        rows = [r for r in validation["unit_changes"] if r["comparison"] == comparison]
-        say(f"Units, {comparison} (each amount against the others, per trip; bound x{rows[0]['bound']:.2f}):")
-        say(
-            "  "
-            + ", ".join(
-                f"{r['feature']} x{r['factor']:.2f}"
-                + ("  ABOVE" if max(r["factor"], 1 / r["factor"]) > r["bound"] else "")
-                for r in rows
-            )
-        )
+    _print_units(validation, say)
     if validation["distances_not_gated"]:
         say(f"Distances recorded but not gated ({validation['distances_not_gated']}).")
     anomalies = validation["anomalies"]
