@@ -40,7 +40,10 @@ def _accept(settings: folders.Settings, args, data_reference) -> None:
             f"No run with data validation is recorded in {settings.metadata_path}: there is no measured change to accept."
         )
     factor, span, found_by = data_reference.measured_change(
-        summary["data_validation"]["unit_changes"], args.column, summary["run_id"]
+        summary["data_validation"]["unit_changes"],
+        args.column,
+        summary["run_id"],
+        natural_factor=pipeline_config.MAX_UNIT_CHANGE,
     )
     change = data_reference.accept_change(
         settings.data_reference_dir, args.column, factor, span, args.reason, found_by, accepted_by=args.by

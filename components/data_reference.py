@@ -162,15 +162,16 @@ def accept_change(
 
 
 def measured_change(
-    unit_change_rows: Sequence[Mapping], column: str, run_id: str | None
+    unit_change_rows: Sequence[Mapping], column: str, run_id: str | None, natural_factor: float
 ) -> tuple[float, int, str]:
     """(factor, span, how it was found) of the change of units in `column` a run's units check stopped on
-    (`reports.validation_results.unit_change_rows`): the oldest span where its median relation crossed,
-    and its factor against the reference (else against the span before it).
+    (`reports.validation_results.unit_change_rows`): the oldest span where it crossed a bound and its median
+    relation moved by more than `natural_factor` (what real drift reaches), and that factor, against the
+    reference (else against the span before it).
 
     Raises DataReferenceError when there is nothing to accept: no change in `column`, one found only in the
-    serving logs (a serving-side fault, which holds the push), or one in part of the rows only (a mixture
-    of units is fixed upstream: accepting a factor would leave it, and any row in it, wrong).
+    serving logs (a serving-side fault, which holds the push), or one whose median hardly moved (a mix of
+    units in part of the rows: a new factor for the column would leave those rows, or the others, wrong).
     """
     run = f"The latest run ({run_id})"
     rows = [r for r in unit_change_rows if r["feature"] == column and r["crossed"] and r["gated"]]
@@ -184,12 +185,13 @@ def measured_change(
             f"{run} found no change of units in {column} in the training data to accept{where}. "
             f"Its measures of {column}: {factors or 'none'}."
         )
-    whole = [r for r in in_spans if "factor" in r["crossed"]]
+    whole = [r for r in in_spans if max(r["factor"], 1 / r["factor"]) > natural_factor]
     if not whole:
         raise DataReferenceError(
             f"{run} found {column} changed in part of the rows only ({in_spans[0]['comparison']}: "
-            f"{', '.join(in_spans[0]['crossed'])} crossed, the median relation x{in_spans[0]['factor']:.3f}). A mix "
-            "of units in one column cannot be accepted as a new factor: fix the rows upstream."
+            f"{', '.join(in_spans[0]['crossed'])} crossed, the median relation x{in_spans[0]['factor']:.3f}, "
+            f"within the x{natural_factor:.2f} real data shows). A mix of units in one column cannot be accepted "
+            "as a new factor: fix the rows upstream."
         )
     span = min(r["span"] for r in whole)
     at_span = sorted((r for r in whole if r["span"] == span), key=lambda r: r["kind"] != REFERENCE)[0]

@@ -38,6 +38,7 @@ from tfx.utils import io_utils, writer_utils
 from components import code_version, units_validation
 from config import pipeline as pipeline_config
 from config.pipeline import SERVING_SPLIT
+from reports import validation_results
 from reports.validation_results import (
     ANOMALIES_FILE,
     DISTANCE_ANOMALIES,
@@ -138,10 +139,69 @@ def _check_units(exec_properties: dict, span: int, results: dict, not_gated: lis
                 short_description="Units changed?",
                 description=units_validation.describe(comparison, amount, crossed),
             )
+    _accept_distances(results, result, span, splits.current)
     passed = not any(_has_anomalies(r) for split, r in results.items() if split != SERVING_SPLIT)
     if passed:
         units_validation.record(settings, result)
     return result.as_json(settings.bounds, recorded=passed and settings.data_reference_dir is not None)
+
+
+def _accept_distances(results: dict, units: units_validation.Result, span: int, current: str) -> None:
+    """Takes out of `results` the drift and skew anomalies an accepted change explains, into `units`: its
+    column's drift into the span it starts at, and its skew while the training window is older than it.
+    A real change moves the column's distribution too; its scale is still checked, against the reference
+    in the new units, so a different change is not hidden."""
+    for change in units.every_accepted:
+        explained = []
+        if change.span == span:
+            explained.append(current)
+        if SERVING_SPLIT in results and any(t < change.span for t in units.training_spans):
+            explained.append(SERVING_SPLIT)
+        for split in explained:
+            for reason, measured in _take_distance_anomalies(results[split], change.column, split):
+                units.accepted_distances.append(
+                    {
+                        "split": split,
+                        "feature": change.column,
+                        "kind": reason,
+                        **measured,
+                        "accepted": change.describe(),
+                    }
+                )
+                if change not in units.accepted:
+                    units.accepted.append(change)
+
+
+def _take_distance_anomalies(
+    result: anomalies_pb2.Anomalies, feature: str, split: str
+) -> list[tuple[str, dict]]:
+    """Removes `feature`'s drift/skew reasons from `result`; returns (kind, {measure, value, threshold})."""
+    if feature not in result.anomaly_info:
+        return []
+    info = result.anomaly_info[feature]
+    taken = [reason for reason in info.reason if reason.type in DISTANCE_ANOMALIES]
+    if not taken:
+        return []
+    kept = [reason for reason in info.reason if reason.type not in DISTANCE_ANOMALIES]
+    if kept:
+        del info.reason[:]
+        info.reason.extend(kept)
+        info.description = " ".join(reason.description for reason in kept)
+    else:
+        del result.anomaly_info[feature]
+    measured = {m.type: m for f, m in validation_results.measurements(result, split) if f == feature}
+    return [
+        (
+            anomalies_pb2.AnomalyInfo.Type.Name(reason.type),
+            {
+                "measure": validation_results.MEASURE_NAMES[DISTANCE_ANOMALIES[reason.type]],
+                "value": round(measured[DISTANCE_ANOMALIES[reason.type]].value, 4),
+                "threshold": round(measured[DISTANCE_ANOMALIES[reason.type]].threshold, 4),
+            },
+        )
+        for reason in taken
+        if DISTANCE_ANOMALIES[reason.type] in measured
+    ]
 
 
 def _compared(comparison: units_validation.Comparison) -> str:

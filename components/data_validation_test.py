@@ -487,3 +487,36 @@ def test_an_accepted_change_passes_and_hides_no_other(tmp_path, half_years):
         tmp_path / "moved", {**half_years, CURRENT: again}, data_reference_dir=data_reference_copy
     )
     assert {r["feature"] for r in _units_rows(moved)} == {"fare"}
+
+
+def test_an_accepted_change_explains_the_drift_it_causes_in_its_column_only(tmp_path, half_years):
+    """Fares doubled from span 20162, accepted: the Jensen-Shannon drift of fare into that span is explained
+    by it, listed, and does not block; the same drift in the next span, or in another column, would."""
+    reference = tmp_path / "data_reference"
+    _validate(tmp_path / "first", {**half_years, CURRENT: half_years[PREVIOUS]}, data_reference_dir=reference)
+    (reference / "spans" / "span-20162.json").unlink()
+    doubled = _scaled(half_years[CURRENT], tmp_path / "doubled" / "data.csv", "fare", 2.0)
+    stopped = _validate(tmp_path / "stopped", {**half_years, CURRENT: doubled}, data_reference_dir=reference)
+    kinds = {(r["feature"], r["kind"]) for r in data_gates.blocking_anomalies(stopped)}
+    assert kinds == {("fare", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"), ("fare", "CUSTOM_VALIDATION")}
+    factor, span, found_by = data_reference.measured_change(
+        validation_results.unit_change_rows(stopped), "fare", "run-1", pipeline_config.MAX_UNIT_CHANGE
+    )
+    data_reference.accept_change(reference, "fare", factor, span, "fares doubled", found_by)
+
+    accepted = _validate(
+        tmp_path / "accepted", {**half_years, CURRENT: doubled}, data_reference_dir=reference
+    )
+
+    assert data_gates.blocking_anomalies(accepted) == []
+    [explained] = validation_results.units_check(accepted)["accepted_distances"]
+    assert (explained["split"], explained["feature"], explained["measure"]) == (
+        CURRENT,
+        "fare",
+        "Jensen-Shannon",
+    )
+    assert explained["value"] > explained["threshold"] and "fares doubled" in explained["accepted"]
+    drift = {
+        r["feature"]: r for r in validation_results.distance_rows(validation_results.read_anomalies(accepted))
+    }
+    assert drift["fare"]["value"] == explained["value"]  # still recorded as measured

@@ -45,32 +45,52 @@ _SAMPLE_KEY = 0x9E3779B97F4A7C15  # splitmix64's increment: mixes the hash's see
 
 @dataclasses.dataclass(frozen=True)
 class Bounds:
-    """When an amount's relations moved too far: `max_factor` either way for the median; a KS distance
-    above max(`ks_floor`, `ks_z` * sqrt(1/n + 1/m)); a share outside the reference's central 99 % above
-    max(`outside_floor`, 1 % + `outside_z` standard errors of a 1 % share on n rows). n, m: the rows of
-    the two sides. config/pipeline.py has the values and schema/README.md why."""
+    """When an amount's relations moved too far: the median by more than `max_factor` either way (or
+    `factor_z` standard errors, where more); a KS distance above max(`ks_floor`, `ks_z` * sqrt(1/n + 1/m));
+    a share outside the reference's central 99 % above max(`outside_floor`, 1 % + `outside_z` standard
+    errors of a 1 % share on n rows), judged on references of `outside_min_reference_rows` at least. n, m:
+    the rows of the two sides. config/pipeline.py has the values and schema/README.md why."""
 
     max_factor: float
+    factor_z: float
     ks_floor: float
     ks_z: float
     outside_floor: float
     outside_z: float
+    outside_min_reference_rows: int
 
     @classmethod
     def of(cls, data) -> "Bounds":
         """The bounds a `config.pipeline.Data` sets."""
         return cls(
             max_factor=data.max_unit_change,
+            factor_z=data.unit_change_factor_z,
             ks_floor=data.unit_change_ks_floor,
             ks_z=data.unit_change_ks_z,
             outside_floor=data.unit_change_outside_floor,
             outside_z=data.unit_change_outside_z,
+            outside_min_reference_rows=data.unit_change_outside_min_reference_rows,
         )
+
+    def factor_bound(self, reference: "Sketch", rows: int) -> float:
+        """The bound on the median relation's factor: `max_factor` (what real drift reaches), widened by
+        `factor_z` standard errors of the difference of two medians (wide on few rows: 130 tips on 400 trips)."""
+        # A median's standard error is 0.5 / sqrt(rows) divided by the density there, read off the quantiles
+        # around it: a relation with two modes (the 2013 miles) has little density at its median, which
+        # then jumps between them from one sample to the next.
+        around = np.interp([0.45, 0.55], SKETCH_QUANTILES, reference.quantiles)
+        quantile_slope = (around[1] - around[0]) / 0.1
+        error = 0.5 * quantile_slope * math.sqrt(1 / rows + 1 / reference.rows)
+        return self.max_factor * math.exp(self.factor_z * error)
 
     def ks_bound(self, rows: int, reference_rows: int) -> float:
         return max(self.ks_floor, self.ks_z * math.sqrt(1 / rows + 1 / reference_rows))
 
-    def outside_bound(self, rows: int) -> float:
+    def outside_bound(self, rows: int, reference_rows: int) -> float:
+        """1 (never crossed) when the reference is too small to know its central 99 %: on fewer than
+        `outside_min_reference_rows`, its 0.5 % tails are a handful of rows."""
+        if reference_rows < self.outside_min_reference_rows:
+            return 1.0
         outside = 1 - (SKETCH_QUANTILES[-1] - SKETCH_QUANTILES[0])
         return max(self.outside_floor, outside + self.outside_z * math.sqrt(outside * (1 - outside) / rows))
 
@@ -104,6 +124,7 @@ class Change:
     """How one amount's relations moved from a reference to the current rows (medians over relations)."""
 
     factor: float  # the median relation's change: k for a factor k on the whole column
+    factor_bound: float  # either way
     ks: float
     ks_bound: float
     outside: float
@@ -113,9 +134,9 @@ class Change:
     def crossed(self, bounds: Bounds) -> dict[str, str]:
         """Each statistic that crossed its bound ("factor", "ks", "outside") -> it in words; {} when none."""
         crossed = {}
-        if size_of_change(self.factor) > bounds.max_factor:
+        if size_of_change(self.factor) > self.factor_bound:
             crossed["factor"] = (
-                f"its median relation changed by x{self.factor:.2f} (bound x{bounds.max_factor:.2f})"
+                f"its median relation changed by x{self.factor:.2f} (bound x{self.factor_bound:.2f} on {self.rows} rows)"
             )
         if self.ks > self.ks_bound:
             crossed["ks"] = (
@@ -219,7 +240,7 @@ def compare(
         named.append(
             max(
                 crossing,
-                key=lambda a: min(_excess(c, bounds) for n, c in per_pair.items() if a in n.split("/")),
+                key=lambda a: min(c.excess() for n, c in per_pair.items() if a in n.split("/")),
             )
         )
 
@@ -233,26 +254,45 @@ def _amount_change(amount: str, per_pair: Mapping[str, tuple], named: Sequence[s
         found = [pair for pair in found if pair not in to_named]
     if not found:
         return None
-    oriented = [shift if name.split("/")[0] == amount else -shift for name, (shift, *_) in found]
-    medians = np.median(np.array([change[1:] for _, change in found]), axis=0)
+    oriented = [c.shift if name.split("/")[0] == amount else -c.shift for name, c in found]
+
+    def median(field: str) -> float:
+        return float(np.median([getattr(c, field) for _, c in found]))
+
     return Change(
         factor=math.exp(float(np.median(oriented))),
-        ks=float(medians[0]),
-        ks_bound=float(medians[1]),
-        outside=float(medians[2]),
-        outside_bound=float(medians[3]),
-        rows=int(min(change[5] for _, change in found)),
+        factor_bound=math.exp(median("log_factor_bound")),
+        ks=median("ks"),
+        ks_bound=median("ks_bound"),
+        outside=median("outside"),
+        outside_bound=median("outside_bound"),
+        rows=min(c.rows for _, c in found),
     )
 
 
-def _excess(pair_change: tuple, bounds: Bounds) -> float:
-    """How far one relation moved: the largest of its three statistics as a share of its bound."""
-    shift, ks, ks_bound, outside, outside_bound, _ = pair_change
-    return max(abs(shift) / math.log(bounds.max_factor), ks / ks_bound, outside / outside_bound)
+@dataclasses.dataclass(frozen=True)
+class _PairChange:
+    """How one relation moved: its median (in logs), KS distance and outside share, each with its bound."""
+
+    shift: float
+    log_factor_bound: float
+    ks: float
+    ks_bound: float
+    outside: float
+    outside_bound: float
+    rows: int
+
+    def excess(self) -> float:
+        """The largest of the three statistics as a share of its bound (above 1: it crossed)."""
+        return max(
+            abs(self.shift) / self.log_factor_bound,
+            self.ks / self.ks_bound,
+            self.outside / self.outside_bound,
+        )
 
 
-def _pair_change(values: np.ndarray, reference: Sketch, bounds: Bounds) -> tuple:
-    """(median shift, KS, its bound, outside share, its bound, rows) of one relation's sorted values."""
+def _pair_change(values: np.ndarray, reference: Sketch, bounds: Bounds) -> _PairChange:
+    """How one relation's sorted `values` moved from `reference`."""
     rows = len(values)
     # Both CDFs at and just below each value: ties (tips of exactly 20 %) are jumps on either side.
     after = np.searchsorted(values, values, side="right") / rows
@@ -264,15 +304,14 @@ def _pair_change(values: np.ndarray, reference: Sketch, bounds: Bounds) -> tuple
         )
     )
     low, high = reference.quantiles[0], reference.quantiles[-1]
-    outside = float(np.mean((values < low) | (values > high)))
-    shift = float(np.median(values)) - float(np.interp(0.5, SKETCH_QUANTILES, reference.quantiles))
-    return (
-        shift,
-        ks,
-        bounds.ks_bound(rows, reference.rows),
-        outside,
-        bounds.outside_bound(rows),
-        rows,
+    return _PairChange(
+        shift=float(np.median(values)) - float(np.interp(0.5, SKETCH_QUANTILES, reference.quantiles)),
+        log_factor_bound=math.log(bounds.factor_bound(reference, rows)),
+        ks=ks,
+        ks_bound=bounds.ks_bound(rows, reference.rows),
+        outside=float(np.mean((values < low) | (values > high))),
+        outside_bound=bounds.outside_bound(rows, reference.rows),
+        rows=rows,
     )
 
 
@@ -373,50 +412,71 @@ def main(argv: list[str]) -> int:
 
 
 def real_comparisons(spans: Mapping[int, Mapping[str, np.ndarray]], window: int = 6):
-    """(label, current columns, reference sketches) for every span after the first: against the span before
-    it, and against up to `window` spans before it pooled (as a training window)."""
+    """(span, current columns, [(label, reference sketches)]) for every span after the first, as a run
+    judges a new span: against the span before it, and against up to `window` spans before it pooled."""
     from config import pipeline as pipeline_config
 
     amounts = pipeline_config.UNIT_CHANGE_AMOUNTS
     numbers = sorted(spans)
     per_span = {number: sketches(spans[number], amounts) for number in numbers}
     for index in range(1, len(numbers)):
-        current = spans[numbers[index]]
-        yield f"{numbers[index]} vs {numbers[index - 1]}", current, per_span[numbers[index - 1]]
         before = numbers[max(0, index - window) : index]
-        if len(before) == 1:
-            continue
-        yield (
-            f"{numbers[index]} vs {before[0]}-{before[-1]}",
-            current,
-            pooled([per_span[n] for n in before]),
-        )
+        references = [(f"{numbers[index]} vs {before[-1]}", per_span[before[-1]])]
+        if len(before) > 1:
+            references.append(
+                (f"{numbers[index]} vs {before[0]}-{before[-1]}", pooled([per_span[n] for n in before]))
+            )
+        yield numbers[index], spans[numbers[index]], references
+
+
+def _largest(
+    spans, amounts: Sequence[str], bounds: Bounds, lines: list[str] | None = None
+) -> dict[str, float]:
+    """Each statistic's largest share of its bound over every real comparison (the factor's in logs);
+    each comparison's line appended to `lines`."""
+    largest = {"factor": 0.0, "ks": 0.0, "outside": 0.0}
+    for _, current, references in real_comparisons(spans):
+        for label, reference in references:
+            changes = compare(current, reference, amounts, bounds)
+            cells = []
+            for amount in amounts:
+                change = changes[amount]
+                cells.append(
+                    f"x{change.factor:.3f} ks {change.ks:.3f}/{change.ks_bound:.3f} out {change.outside:.3f}"
+                )
+                largest["factor"] = max(
+                    largest["factor"], math.log(size_of_change(change.factor)) / math.log(change.factor_bound)
+                )
+                largest["ks"] = max(largest["ks"], change.ks / change.ks_bound)
+                largest["outside"] = max(largest["outside"], change.outside / change.outside_bound)
+            if lines is not None:
+                lines.append(f"{label:<22}" + "".join(f"{cell:>32}" for cell in cells))
+    return largest
+
+
+def _described(largest: dict[str, float]) -> str:
+    return "; ".join(
+        f"{name} {value:.2f} of its bound (margin x{1 / value:.2f})" for name, value in largest.items()
+    )
+
+
+# Fewer rows than the sample's: every k-th row, from each of the first offsets, as spans of smaller data.
+SUBSAMPLES = {2: 2, 3: 3, 5: 4, 7: 4, 9: 4}
 
 
 def natural_changes(spans, amounts: Sequence[str], bounds: Bounds) -> list[str]:
-    """One line per comparison of real spans: each amount's factor, KS and outside share against their
-    bounds, then the largest of each as a share of its bound (under 1: no false alarm; 1 / it: the margin)."""
+    """One line per comparison of real spans: each amount's factor, KS and outside share (with the KS
+    bound); then each statistic's largest share of its bound (under 1: no false alarm; 1 / it: the margin,
+    the factor's in logs), on the spans and on every k-th row of them (spans of a few hundred rows)."""
     lines = [f"{'comparison':<22}" + "".join(f"{a:>32}" for a in amounts)]
-    worst = {"factor": 1.0, "ks": 0.0, "outside": 0.0}
-    for label, current, reference in real_comparisons(spans):
-        changes = compare(current, reference, amounts, bounds)
-        cells = []
-        for amount in amounts:
-            change = changes[amount]
-            cells.append(
-                f"x{change.factor:.3f} ks {change.ks:.3f}/{change.ks_bound:.3f} out {change.outside:.3f}"
-            )
-            worst["factor"] = max(worst["factor"], size_of_change(change.factor))
-            worst["ks"] = max(worst["ks"], change.ks / change.ks_bound)
-            worst["outside"] = max(worst["outside"], change.outside / change.outside_bound)
-        lines.append(f"{label:<22}" + "".join(f"{cell:>32}" for cell in cells))
-    lines.append(
-        f"largest: factor x{worst['factor']:.3f} (bound x{bounds.max_factor:.2f}, margin x{bounds.max_factor / worst['factor']:.2f}); "
-        + "; ".join(
-            f"{name} {worst[name]:.2f} of its bound (margin x{1 / worst[name]:.2f})"
-            for name in ("ks", "outside")
-        )
-    )
+    lines.append(f"largest: {_described(_largest(spans, amounts, bounds, lines))}")
+    worst = {"factor": 0.0, "ks": 0.0, "outside": 0.0}
+    for every, offsets in SUBSAMPLES.items():
+        for offset in range(offsets):
+            thinned = {n: {a: v[offset::every] for a, v in columns.items()} for n, columns in spans.items()}
+            for name, value in _largest(thinned, amounts, bounds).items():
+                worst[name] = max(worst[name], value)
+    lines.append(f"largest on every 2nd to 9th row: {_described(worst)}")
     return lines
 
 
@@ -434,36 +494,36 @@ def with_units_changed(
     return changed
 
 
-def is_caught(change: Change, bounds: Bounds) -> bool:
-    return bool(change.crossed(bounds))
+def is_caught(columns, references, amount: str, amounts: Sequence[str], bounds: Bounds) -> bool:
+    """Whether a run stops a span with these rows on `amount`: against any of its references."""
+    return any(
+        compare(columns, reference, amounts, bounds)[amount].crossed(bounds) for _, reference in references
+    )
 
 
 def mixtures_caught(spans, amounts: Sequence[str], bounds: Bounds) -> list[str]:
-    """Per amount and factor (either way), the smallest share of rows in other units caught in every real
-    comparison, on the spans of at least 1,000 rows and on the smaller ones ('-': not even all rows)."""
-    comparisons = list(real_comparisons(spans))
+    """Per amount and factor (either way), the smallest share of rows in other units (and every larger
+    one) that stops every real span, on the spans of at least 1,000 rows and on the smaller ones ('-': not
+    even all rows)."""
+    judged = list(real_comparisons(spans))
     lines = []
     for large in (True, False):
         lines.append("spans of at least 1,000 rows" if large else "spans of fewer than 1,000 rows")
-        chosen = [c for c in comparisons if (len(next(iter(c[1].values()))) >= 1000) == large]
+        chosen = [j for j in judged if (len(next(iter(j[1].values()))) >= 1000) == large]
         for amount in amounts:
             cells = []
             for factor in MIXTURE_FACTORS:
                 smallest = "-"
-                for share in (
-                    MIXTURE_SHARES
-                ):  # largest first: the smallest share from which every larger one is caught
+                for share in MIXTURE_SHARES:  # largest first
                     if not all(
                         is_caught(
-                            compare(
-                                with_units_changed(current, amount, k, share, seed),
-                                reference,
-                                amounts,
-                                bounds,
-                            )[amount],
+                            with_units_changed(current, amount, k, share, span),
+                            references,
+                            amount,
+                            amounts,
                             bounds,
                         )
-                        for seed, (_, current, reference) in enumerate(chosen)
+                        for span, current, references in chosen
                         for k in (factor, 1 / factor)
                     ):
                         break

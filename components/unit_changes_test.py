@@ -28,7 +28,11 @@ def spans(tmp_path_factory) -> dict[int, dict[str, np.ndarray]]:
 @pytest.fixture(scope="module")
 def comparisons(spans) -> list:
     """(label, current, reference sketches): each span against the one before it and the six before it."""
-    return list(unit_changes.real_comparisons(spans))
+    return [
+        (label, current, reference)
+        for _, current, references in unit_changes.real_comparisons(spans)
+        for label, reference in references
+    ]
 
 
 def test_real_half_years_stay_within_every_bound_with_a_margin(comparisons):
@@ -44,45 +48,66 @@ def test_real_half_years_stay_within_every_bound_with_a_margin(comparisons):
             largest["outside"] = max(largest["outside"], change.outside / change.outside_bound)
     # The margins schema/README.md states ("Changes of units").
     assert largest["factor"] < 1.18 < BOUNDS.max_factor
-    assert largest["ks"] < 0.83 and largest["outside"] < 0.72
+    assert largest["ks"] < 0.83 and largest["outside"] < 0.55
+
+
+def test_fewer_rows_of_the_real_spans_stay_within_every_bound(spans):
+    """Every 2nd to 9th row of the sample (spans of 45 to 1,300 rows): the bounds widen with the noise."""
+    worst = unit_changes.natural_changes(spans, AMOUNTS, BOUNDS)[-1]
+    shares = [
+        float(part.split(" of its bound")[0].split()[-1]) for part in worst.split(": ", 1)[1].split("; ")
+    ]
+    assert max(shares) < 0.95, worst
 
 
 @pytest.mark.parametrize("amount", AMOUNTS)
-def test_a_whole_column_in_other_units_is_caught_everywhere_and_named(comparisons, amount):
+def test_a_whole_column_in_other_units_stops_every_span_and_is_named(spans, amount):
+    """Every real span stopped (by its comparison with the span before it, or with the spans before it),
+    and in every comparison only the amount that changed named, with four amounts and with three (the
+    serving logs have no tips)."""
     for factor in WHOLE_COLUMN_FACTORS:
         for k in (factor, 1 / factor):
-            for seed, (label, current, reference) in enumerate(comparisons):
-                changed = unit_changes.with_units_changed(current, amount, k, 1.0, seed)
-                changes = unit_changes.compare(changed, reference, AMOUNTS, BOUNDS)
-                assert changes[amount].crossed(BOUNDS), (label, amount, k)
-                assert unit_changes.size_of_change(changes[amount].factor) > 1.25, (label, amount, k)
-                # Only the amount that changed is named, with four amounts and with three (serving logs).
-                assert [a for a in AMOUNTS if changes[a].crossed(BOUNDS)] == [amount], (label, amount, k)
-                if amount != "tips":
-                    without_tips = {a: v for a, v in changed.items() if a != "tips"}
-                    changes = unit_changes.compare(without_tips, reference, AMOUNTS, BOUNDS)
-                    assert [a for a in changes if changes[a].crossed(BOUNDS)] == [amount], (label, amount, k)
+            for span, current, references in unit_changes.real_comparisons(spans):
+                changed = unit_changes.with_units_changed(current, amount, k, 1.0, span)
+                assert unit_changes.is_caught(changed, references, amount, AMOUNTS, BOUNDS), (span, amount, k)
+                for label, reference in references:
+                    changes = unit_changes.compare(changed, reference, AMOUNTS, BOUNDS)
+                    assert unit_changes.size_of_change(changes[amount].factor) > 1.25, (label, amount, k)
+                    assert [a for a in AMOUNTS if changes[a].crossed(BOUNDS)] in ([amount], []), (label, k)
+                    if amount != "tips":
+                        without_tips = {a: v for a, v in changed.items() if a != "tips"}
+                        changes = unit_changes.compare(without_tips, reference, AMOUNTS, BOUNDS)
+                        assert [a for a in changes if changes[a].crossed(BOUNDS)] in ([amount], []), (
+                            label,
+                            k,
+                        )
 
 
 @pytest.mark.parametrize(
-    "factor, share",
-    [(100.0, 0.1), (60.0, 0.1), (10.0, 0.3), (3.0, 0.5), (2.0, 0.7)],
-    ids=lambda value: str(value),
+    "amounts, factor, share",
+    [
+        (AMOUNTS, 100.0, 0.3),
+        (AMOUNTS, 10.0, 0.3),
+        (AMOUNTS, 3.0, 0.5),
+        (AMOUNTS, 2.0, 0.7),
+        (("fare", "trip_miles", "trip_seconds"), 100.0, 0.05),
+        (("fare", "trip_miles", "trip_seconds"), 60.0, 0.05),
+    ],
+    ids=lambda value: "all" if value == AMOUNTS else ("no tips" if isinstance(value, tuple) else str(value)),
 )
-def test_part_of_the_rows_in_other_units_is_caught_everywhere(comparisons, factor, share):
-    """The smallest shares caught in every comparison of the real spans, for every amount (the table in
-    schema/README.md has each amount's; these hold for all four)."""
-    for amount in AMOUNTS:
+def test_part_of_the_rows_in_other_units_stops_every_real_span(spans, amounts, factor, share):
+    """Shares from the table in schema/README.md (`--mixtures`): a span is stopped when any of its
+    comparisons (the span before it, the spans before it pooled) crosses a bound."""
+    for amount in amounts:
         for k in (factor, 1 / factor):
-            for seed, (label, current, reference) in enumerate(comparisons):
-                changed = unit_changes.with_units_changed(current, amount, k, share, seed)
-                crossed = unit_changes.compare(changed, reference, AMOUNTS, BOUNDS)[amount].crossed(BOUNDS)
-                assert crossed, (label, amount, k, share)
+            for span, current, references in unit_changes.real_comparisons(spans):
+                changed = unit_changes.with_units_changed(current, amount, k, share, span)
+                assert unit_changes.is_caught(changed, references, amount, AMOUNTS, BOUNDS), (span, amount, k)
 
 
 def test_a_mixture_is_seen_by_the_share_of_rows_not_the_median(comparisons):
     """Cents among dollars in a tenth of the rows: the median relation barely moves, the mixture shows."""
-    label, current, reference = comparisons[-2]  # 2016 H2 against 2016 H1
+    label, current, reference = comparisons[-1]  # 2016 H2 against the six half-years before it
     changed = unit_changes.with_units_changed(current, "fare", 100.0, 0.1, seed=1)
     change = unit_changes.compare(changed, reference, AMOUNTS, BOUNDS)["fare"]
     assert unit_changes.size_of_change(change.factor) < BOUNDS.max_factor

@@ -131,6 +131,7 @@ class Comparison:
             "changes": {
                 amount: {
                     "factor": round(c.factor, 4),
+                    "factor_bound": round(c.factor_bound, 4),
                     "ks": round(c.ks, 4),
                     "ks_bound": round(c.ks_bound, 4),
                     "outside": round(c.outside, 4),
@@ -151,6 +152,10 @@ class Result:
     new_spans: list[int]
     accepted: list[data_reference.AcceptedChange]  # the accepted changes that applied to a comparison
     to_record: list[data_reference.SpanRecord]
+    training_spans: list[int] = dataclasses.field(default_factory=list)
+    every_accepted: list[data_reference.AcceptedChange] = dataclasses.field(default_factory=list)
+    # The drift and skew anomalies an accepted change explains (components/data_validation.py).
+    accepted_distances: list[dict] = dataclasses.field(default_factory=list)
 
     def as_json(self, bounds: unit_changes.Bounds, recorded: bool) -> dict:
         return {
@@ -159,6 +164,7 @@ class Result:
             "new_spans": self.new_spans,
             "recorded_spans": [r.span for r in self.to_record] if recorded else [],
             "accepted_changes": [dataclasses.asdict(c) for c in self.accepted],
+            "accepted_distances": self.accepted_distances,
             "comparisons": [c.as_json() for c in self.comparisons],
         }
 
@@ -233,6 +239,8 @@ def check(settings: Settings, run_span: int, splits: "WindowSplits") -> Result:
         new_spans=[s.number for s in new],
         accepted=[c for c in accepted if c in applied],
         to_record=to_record,
+        training_spans=[s.number for s in training],
+        every_accepted=list(accepted),
     )
 
 

@@ -359,8 +359,8 @@ def _print_units(validation: dict, say) -> None:
     if rows:
         bounds = units.get("bounds") or {}
         say(
-            f"Units, each amount against the others per trip (median x{bounds.get('max_factor', 0):.2f}; "
-            "KS and share outside the reference's 99 %, bounds by rows):"
+            f"Units, each amount against the others per trip (median x{bounds.get('max_factor', 0):.2f} or more "
+            "on few rows; KS and share outside the reference's 99 %, bounds by rows):"
         )
     for comparison in dict.fromkeys(row["comparison"] for row in rows):
         cells = [
@@ -379,6 +379,11 @@ def _print_units(validation: dict, say) -> None:
         say(
             f"  Accepted change applied: {change['column']} x{change['factor']:.3f} from span {change['span']}, "
             f"accepted by {change['accepted_by']} on {change['accepted_at']}: {change['reason']}"
+        )
+    for distance in units.get("accepted_distances") or []:
+        say(
+            f"    explains {distance['split']}/{distance['feature']}: {distance['measure']} {distance['value']:.3f} "
+            f"> threshold {distance['threshold']:.3f} (not an anomaly: the column changed, as accepted)"
         )
 
 

@@ -68,7 +68,7 @@ def read_anomalies(anomalies_artifact: types.Artifact) -> dict[str, anomalies_pb
     return found
 
 
-def _measurements(anomalies: anomalies_pb2.Anomalies, split: str):
+def measurements(anomalies: anomalies_pb2.Anomalies, split: str):
     """(feature, measurement) for every distance recorded in one split's anomalies."""
     for info in anomalies.drift_skew_info:
         feature = ".".join(info.path.step)
@@ -80,7 +80,7 @@ def anomaly_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list
     """One row per anomaly reason: where, what, the measured value and threshold (for distances), action."""
     rows = []
     for split, anomalies in anomalies_by_split.items():
-        measured = {(f, m.type): m for f, m in _measurements(anomalies, split)}
+        measured = {(f, m.type): m for f, m in measurements(anomalies, split)}
         infos = sorted(anomalies.anomaly_info.items())
         if anomalies.HasField("dataset_anomaly_info"):
             infos.append(("(dataset)", anomalies.dataset_anomaly_info))
@@ -107,7 +107,7 @@ def distance_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> lis
     """Every recorded drift (current vs previous span) and skew (serving vs training) distance."""
     rows = []
     for split, anomalies in anomalies_by_split.items():
-        for feature, measurement in _measurements(anomalies, split):
+        for feature, measurement in measurements(anomalies, split):
             rows.append(
                 {
                     "comparison": "skew" if split == SERVING_SPLIT else "drift",
@@ -165,7 +165,7 @@ def unit_change_rows(anomalies_artifact: types.Artifact) -> list[dict]:
                     "feature": amount,
                     "measure": UNIT_CHANGE_MEASURE,
                     "factor": change["factor"],
-                    "bound": bound,
+                    "bound": change.get("factor_bound", bound),
                     "ks": change["ks"],
                     "ks_bound": change["ks_bound"],
                     "outside": change["outside"],
