@@ -27,7 +27,7 @@ VERBOSE ?=
 RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $(if $(VERBOSE),--verbose)
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 
-.PHONY: help setup data run drift report tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
+.PHONY: help setup data run drift report tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve bench-monitor test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
 help: ## List the targets, by group
 	@awk '/^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {split($$0, parts, ":.*## "); printf "  make %-17s %s\n", parts[1], parts[2]}' $(MAKEFILE_LIST)
@@ -164,7 +164,7 @@ kfp-run: kfp-compile ## Upload the compiled pipeline, run it on the cluster and 
 	$(call require,kubectl)
 	@kubectl -n kubeflow get service ml-pipeline-ui >/dev/null 2>&1 || { echo "make $@: no Kubeflow Pipelines found by kubectl; run 'make kind-up kfp-deploy' first" >&2; exit 1; }
 	kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80 >/dev/null 2>&1 & forward=$$!; \
-	  sleep 5; $(BIN)/python -m kubeflow.submit --host http://localhost:8080 --shared-dir $(KFP_SHARED); status=$$?; kill $$forward; exit $$status
+	  sleep 5; $(BIN)/python -m kubeflow.submit --host http://localhost:8080; status=$$?; kill $$forward; exit $$status
 
 kind-down: ## Delete the kind cluster (KFP_SHARED and its models stay)
 	$(call require,kind)
@@ -181,6 +181,9 @@ bench-scale: setup ## The whole pipeline cold at 15k/100k/300k/1M generated rows
 bench-serve: setup ## The serving stack's p50/p99 at RATE= (200) requests/s, through nginx and direct, vs the in-process floor (needs `make run`)
 	$(BIN)/python -m benchmarks.serve --output-dir $(OUTPUT_DIR) --work-dir $(abspath build/bench-serve) --rate $(or $(RATE),200) --seconds $(or $(SECONDS),20)
 
+bench-monitor: setup ## The monitor's refresh after 10,000 new trips and labels on 1M of each (REQUESTS=, NEW=; docs/monitoring.md)
+	$(BIN)/python -m benchmarks.monitor --work-dir $(abspath build/bench-monitor) $(if $(REQUESTS),--requests $(REQUESTS)) $(if $(NEW),--new $(NEW))
+
 bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (REPETITIONS=1, ROWS=, MODES=)
 	$(BIN)/python -m benchmarks.beam_modes --repetitions $(or $(REPETITIONS),1) $(if $(ROWS),--rows $(ROWS)) $(if $(MODES),--modes $(MODES))
 
@@ -189,7 +192,7 @@ bench-beam-modes: setup ## Time a cold run under each Beam DirectRunner mode (RE
 # Test files run on TEST_WORKERS processes (pytest-xdist), a whole file per worker so that a module's
 # fixture (a trained model, a running stack) is built once. The end-to-end tests spend much of their time
 # in subprocesses, sleeps and waits on servers, so two workers on two cores took them from 54 to 32
-# minutes (docs/performance.md). TEST_WORKERS=0 runs them in one process.
+# minutes (docs/performance.md, "Tests on two workers"). TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 

@@ -20,6 +20,7 @@ setup(
                 "kubeflow",
                 "reports",
                 "serving",
+                "clients",
                 "monitoring",
                 "cli",
             )

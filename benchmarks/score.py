@@ -18,10 +18,10 @@ quiet_logs(verbose=False)
 
 import tensorflow as tf  # noqa: E402
 
+from clients import raw_examples  # noqa: E402
 from config import pipeline as pipeline_config  # noqa: E402
 from inputs import checks, layout  # noqa: E402
 from models import features  # noqa: E402
-from serving import raw_examples  # noqa: E402
 
 BATCH = 1024
 

@@ -30,10 +30,11 @@ from pathlib import Path
 
 import psutil
 
+from clients import load
 from config import folders
 from config import serving as serving_config
 from registry import versions
-from serving import load, request_contract, stack
+from serving import processes, releases, request_contract, stack
 
 TRIP = dict(request_contract.EXAMPLE_TRIP, pickup_community_area=8)
 PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
@@ -60,7 +61,7 @@ def floor(model_dir: Path, batch: int, calls: int) -> dict:
     import tensorflow as tf
 
     from models.model import MISSING, PREDICTION, RAW_FEATURES_SIGNATURE
-    from serving.model_server import LoadedModel
+    from serving.model import LoadedModel
     from serving.request_contract import Batch
 
     signature = tf.saved_model.load(str(model_dir)).signatures[RAW_FEATURES_SIGNATURE]
@@ -200,8 +201,9 @@ def _workspace(work: Path, production: Path) -> tuple[folders.Settings, dict[str
         version = str(int(production.name) + offset)
         if delay is None:
             versions.write_version(serving_dir, production, version)
-        else:
-            model_variants.slow(production, serving_dir / version, seconds=delay)
+        else:  # built beside, then written as the Pusher writes: whole, with its completion record
+            variant = model_variants.slow(production, work / "variants" / version, seconds=delay)
+            versions.write_version(serving_dir, variant, version)
         shadow_versions[name] = version
     return settings, shadow_versions
 
@@ -213,7 +215,7 @@ def _rounds(
     variant's measurements (single-trip runs, and batched)."""
     single = {"instances": [TRIP]}
     per_round = args.seconds / args.rounds
-    state = stack.start(paths, version, stack.free_port(), stack.free_port())
+    state = stack.start(paths, version, processes.free_port(), processes.free_port())
     runs: dict[str, list[dict]] = {name: [] for name in ("direct", "nginx", *SHADOWS)}
     batches: dict[str, list[dict]] = {"batched_nginx": [], "batched_direct": []}
     try:
@@ -231,10 +233,10 @@ def _rounds(
             runs["direct"].append(measure(direct_url, stable_pids, args.rate, per_round, single))
             runs["nginx"].append(measure(nginx_url, stable_pids + nginx_pids, args.rate, per_round, single))
             for name, shadow_version in shadow_versions.items():
-                state = stack.shadow(paths, shadow_version)
+                state = releases.shadow(paths, shadow_version)
                 pids = stable_pids + nginx_pids + [state["candidate"]["pid"]]
                 runs[name].append(measure(nginx_url, pids, args.rate, per_round, single))
-                stack.rollback(paths, "benchmark")
+                releases.rollback(paths, "benchmark")
                 versions.undo_rollback(paths.serving_dir, shadow_version)
             batches["batched_nginx"].append(batched(nginx_url, args.batch, per_round))
             batches["batched_direct"].append(batched(direct_url, args.batch, per_round))

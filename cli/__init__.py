@@ -2,5 +2,5 @@
 
 The top layer: it only parses arguments and calls the packages below.
 
-May import: config, models, registry, inputs, components, pipeline, kubeflow, reports, serving, monitoring.
+May import: config, models, registry, inputs, components, pipeline, kubeflow, reports, serving, clients, monitoring.
 """

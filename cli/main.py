@@ -6,12 +6,12 @@ Each subcommand lives in its own module of this package; this one only assembles
 import argparse
 import sys
 
-from cli import accept_change, drift, monitor, prepare_data, report, rollback, run, serve, summary
+from cli import accept_change, adopt, drift, monitor, prepare_data, report, rollback, run, serve, summary
 from config import folders
 from pipeline.local_runner import BAD_INPUT_EXIT_CODE
 from pipeline.quiet_logs import quiet_logs
 
-SUBCOMMANDS = (prepare_data, run, summary, report, drift, accept_change, rollback, serve, monitor)
+SUBCOMMANDS = (prepare_data, run, summary, report, drift, accept_change, rollback, adopt, serve, monitor)
 
 
 def main(argv: list[str] | None = None) -> int:

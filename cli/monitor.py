@@ -153,7 +153,9 @@ def register(commands) -> None:
     loop_parser.add_argument(
         "--min-new-trips", type=int, default=monitoring_config.RETRAIN_MIN_NEW_LABELLED_TRIPS
     )
-    loop_parser.add_argument("--force", action="store_true", help="Retrain on any new labelled trips.")
+    loop_parser.add_argument(
+        "--force", action="store_true", help="Retrain on any new labelled trips, without the cooldown."
+    )
     replay = monitor_actions.add_parser(
         "replay", help="The loop on real data: replay 2016 H2 as traffic with delayed tips, retrain, canary."
     )

@@ -1,12 +1,15 @@
-"""`taxi-pipeline rollback`: production back to an earlier version, recorded for good (and undone)."""
+"""`taxi-pipeline rollback`: production back to an earlier version, recorded for good (and undone).
+
+It takes the registry's lock alone (registry/versions.py), as serving's rollback and the canary analysis
+do: a rollback need not wait for a run to finish, and a run's Pusher decides on the rollback's result.
+"""
 
 import sys
 
-from cli.common import BAD_INPUT_EXIT_CODE, add_folder_flags, holding_output_folder
+from cli.common import BAD_INPUT_EXIT_CODE, add_folder_flags
 from config import folders
 
 
-@holding_output_folder
 def _rollback(args) -> int:
     from registry import versions
 
@@ -47,6 +50,8 @@ def _print_versions(serving_dir) -> None:
             )
         )
         print(f"  {version}  {state}")
+    for found in versions.not_whole(serving_dir):
+        print(f"  {found.path.name}  never production: {found.reason}")
 
 
 def register(commands) -> None:

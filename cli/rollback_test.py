@@ -3,13 +3,13 @@
 from cli import main as cli
 from config import folders
 from registry import versions
-from tests.support.outputs import saved_model
+from tests.support.outputs import pushed_version
 
 
 def _serving(tmp_path):
     serving = folders.Settings(output_dir=tmp_path, data_root=None).serving_model_dir
     for version, weights in (("100", b"good"), ("200", b"bad")):
-        saved_model(serving / version, weights)
+        pushed_version(serving, version, weights)
     return serving
 
 

@@ -10,76 +10,124 @@ from config import serving as serving_config
 
 
 def _serve(args) -> int:
-    from serving import request_contract, stack
+    from serving import stack
 
     settings = folders.Settings.resolve(args.output_dir)
-    paths = stack.StackPaths.of(settings)
     try:
-        if args.action == "start":
-            state = stack.start(paths, args.version, args.port, args.prometheus_port)
-            url = f"http://127.0.0.1:{state['port']}"
-            print(
-                f"Serving version {state['stable']['version']} at {url} (TF Serving's REST API; Prometheus at {state['prometheus']['url']})"
-            )
-            print("Try it:")
-            example = json.dumps({"instances": [request_contract.EXAMPLE_TRIP]})
-            print(f"  curl -s {url}/v1/models/{serving_config.SERVING_MODEL_NAME}:predict -d '{example}'")
-            from monitoring import control
-
-            control.start(settings)
-            print(
-                f"Labels that arrive later: POST {url}{monitoring_config.FEEDBACK_PATH} (docs/monitoring.md); `make monitor` for the page."
-            )
-            print("`make serve-status` shows what is live; `make serve-stop` stops it all.")
-        elif args.action == "stop":
-            stopped = stack.stop(paths)
-            print("Stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
-        elif args.action == "status":
-            print(json.dumps(stack.status(paths), indent=2))
-        elif args.action == "shadow":
-            _say_traffic(stack.shadow(paths, args.version))
-        elif args.action == "canary":
-            _say_traffic(stack.canary(paths, args.version, args.percent))
-            if args.auto:
-                analysis = stack.start_analysis(paths, settings.output_dir, args.interval)
-                print(
-                    f"Automatic analysis every {args.interval:g} s (pid {analysis['pid']}): decisions in {paths.root / 'analysis.log'}"
-                )
-        elif args.action == "promote":
-            _say_traffic(stack.promote(paths))
-        elif args.action == "switch":
-            _say_traffic(stack.switch(paths, args.version))
-        elif args.action == "manifests":
-            from serving import kubernetes_manifests
-
-            found = kubernetes_manifests.manifests(
-                args.stable,
-                args.candidate,
-                None if args.shadow else args.canary_percent,
-                args.shadow,
-                args.host,
-            )
-            written = kubernetes_manifests.write(
-                paths.root / "kubernetes",
-                paths.serving_dir,
-                found,
-                [v for v in (args.stable, args.candidate) if v],
-            )
-            print("Validated against the KServe and Istio CRD schemas and written:")
-            for path in written:
-                print(f"  {path}")
-            print(f"Per-version model folders for the storage URIs: {paths.serving_dir.parent / 'kserve'}")
-        elif args.action == "rollback":
-            done = stack.rollback(paths, args.reason)
-            print(
-                f"Rolled back version {done.version}: all traffic on the version kept {done.seconds:.2f} s after "
-                f"the command; recorded in {paths.serving_dir}, never pushed again."
-            )
-            _say_traffic(done.state)
+        return ACTIONS[args.action](args, settings, stack.StackPaths.of(settings)) or 0
     except stack.StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT_EXIT_CODE
+
+
+def _start(args, settings: folders.Settings, paths) -> None:
+    from monitoring import control
+    from serving import request_contract, stack
+
+    state = stack.start(paths, args.version, args.port, args.prometheus_port)
+    url = f"http://127.0.0.1:{state['port']}"
+    print(
+        f"Serving version {state['stable']['version']} at {url} (TF Serving's REST API; Prometheus at {state['prometheus']['url']})"
+    )
+    print("Try it:")
+    example = json.dumps({"instances": [request_contract.EXAMPLE_TRIP]})
+    print(f"  curl -s {url}/v1/models/{serving_config.SERVING_MODEL_NAME}:predict -d '{example}'")
+    control.start(settings)
+    print(
+        f"Labels that arrive later: POST {url}{monitoring_config.FEEDBACK_PATH} (docs/monitoring.md); `make monitor` for the page."
+    )
+    print("`make serve-status` shows what is live; `make serve-stop` stops it all.")
+
+
+def _stop(args, settings: folders.Settings, paths) -> None:
+    from serving import stack
+
+    stopped = stack.stop(paths)
+    print("Stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+def _status(args, settings: folders.Settings, paths) -> None:
+    from registry import versions
+    from serving import stack
+
+    registry = versions.report(paths.serving_dir)
+    print(json.dumps({**stack.status(paths), "serving_directory": registry}, indent=2))
+    for found in registry["not_whole"]:
+        print(f"warning: {found['path']} is never served: {found['reason']}", file=sys.stderr)
+
+
+def _shadow(args, settings: folders.Settings, paths) -> None:
+    from serving import releases
+
+    _say_traffic(releases.shadow(paths, args.version))
+
+
+def _canary(args, settings: folders.Settings, paths) -> None:
+    from serving import releases, stack
+
+    _say_traffic(releases.canary(paths, args.version, args.percent))
+    if args.auto:
+        analysis = stack.start_analysis(paths, settings.output_dir, args.interval)
+        print(
+            f"Automatic analysis every {args.interval:g} s (pid {analysis['pid']}): decisions in {paths.root / 'analysis.log'}"
+        )
+
+
+def _promote(args, settings: folders.Settings, paths) -> None:
+    from serving import releases
+
+    _say_traffic(releases.promote(paths))
+
+
+def _switch(args, settings: folders.Settings, paths) -> None:
+    from serving import releases
+
+    _say_traffic(releases.switch(paths, args.version))
+
+
+def _rollback(args, settings: folders.Settings, paths) -> None:
+    from serving import releases
+
+    done = releases.rollback(paths, args.reason)
+    print(
+        f"Rolled back version {done.version}: all traffic on the version kept {done.seconds:.2f} s after "
+        f"the command; recorded in {paths.serving_dir}, never pushed again."
+    )
+    _say_traffic(done.state)
+
+
+def _manifests(args, settings: folders.Settings, paths) -> int:
+    from kubeflow import serving_manifests
+
+    try:
+        found = serving_manifests.manifests(
+            args.stable, args.candidate, None if args.shadow else args.canary_percent, args.shadow, args.host
+        )
+    except serving_manifests.ManifestError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT_EXIT_CODE
+    written = serving_manifests.write(
+        paths.root / "kubernetes", paths.serving_dir, found, [v for v in (args.stable, args.candidate) if v]
+    )
+    print("Validated against the KServe and Istio CRD schemas and written:")
+    for path in written:
+        print(f"  {path}")
+    print(f"Per-version model folders for the storage URIs: {paths.serving_dir.parent / 'kserve'}")
     return 0
+
+
+# Each action returns None when done, or the exit code of what it refused.
+ACTIONS = {
+    "start": _start,
+    "stop": _stop,
+    "status": _status,
+    "shadow": _shadow,
+    "canary": _canary,
+    "promote": _promote,
+    "switch": _switch,
+    "rollback": _rollback,
+    "manifests": _manifests,
+}
 
 
 def _say_traffic(state: dict) -> None:

@@ -7,7 +7,7 @@ from tfx.types import standard_artifacts
 
 from components import production_model
 from registry import versions
-from tests.support.outputs import saved_model
+from tests.support.outputs import pushed_version, saved_model
 
 
 def _run_executor(tmp_path: Path, serving_dir: Path) -> standard_artifacts.Model:
@@ -26,8 +26,8 @@ def _run_executor(tmp_path: Path, serving_dir: Path) -> standard_artifacts.Model
 
 def test_baseline_is_a_copy_of_the_production_model(tmp_path):
     serving = tmp_path / "serving"
-    saved_model(serving / "100", b"old")
-    saved_model(serving / "200", b"production weights")
+    pushed_version(serving, "100", b"old")
+    pushed_version(serving, "200", b"production weights")
     baseline = _run_executor(tmp_path, serving)
 
     copied = Path(baseline.uri) / "Format-Serving"
@@ -41,8 +41,8 @@ def test_baseline_is_a_copy_of_the_production_model(tmp_path):
 
 def test_a_rolled_back_version_is_not_the_baseline(tmp_path):
     serving = tmp_path / "serving"
-    saved_model(serving / "100", b"good")
-    saved_model(serving / "200", b"rolled back")
+    pushed_version(serving, "100", b"good")
+    pushed_version(serving, "200", b"rolled back")
     versions.record_rollback(serving)
     assert _run_executor(tmp_path, serving).get_string_custom_property("production_version") == "100"
 
@@ -58,7 +58,7 @@ def test_without_production_the_candidate_is_its_own_baseline(tmp_path):
 def test_the_serving_folder_is_read_when_the_executor_runs(tmp_path):
     serving = tmp_path / "serving"
     key_when_built = versions.production_fingerprint(serving)
-    saved_model(serving / "300", b"pushed after the pipeline was built")
+    pushed_version(serving, "300", b"pushed after the pipeline was built")
     baseline = _run_executor(tmp_path, serving)
     assert key_when_built == ""
     assert baseline.get_string_custom_property("production_version") == "300"

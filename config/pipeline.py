@@ -79,9 +79,9 @@ UNIT_CHANGE_SAMPLE_SEED = 20_130_101
 
 # Trainer: 150 steps of 512 examples, about 6 passes over the sample's 12,000-row window, at a rate of
 # 0.004: held-out AUC 0.942-0.944 across three seeds, against 0.941-0.943 for the 1,200 steps of 64 at
-# 0.001 used before (docs/performance.md), in an eighth of the steps. The evaluation steps make about
+# 0.001 used before (docs/performance.md, "The training budget"), in an eighth of the steps. The evaluation steps make about
 # one pass over the 3,000-row evaluation window (only logged; the Evaluator judges the model). The steps
-# do not grow with the data: on 100k generated rows 600 and 1,500 steps scored lower than 150 (docs/performance.md, "Scaling").
+# do not grow with the data: on 100k generated rows 600 and 1,500 steps scored lower than 150 (docs/performance.md, "The training budget").
 TRAIN_STEPS = 150
 TRAIN_BATCH_SIZE = 512
 LEARNING_RATE = 0.004

@@ -21,6 +21,7 @@ SHADOW_ROUTE = "shadow"
 SERVING_PORT = 8500
 PROMETHEUS_PORT = 9290
 SERVING_START_SECONDS = 120.0  # for a server to load its version and answer ready
+PROMETHEUS_START_SECONDS = 30.0  # for Prometheus to answer ready
 SERVING_DRAIN_SECONDS = 2.0  # after nginx stops sending to a server, before it is stopped
 # A shadow's answer is thrown away, but nginx waits for it before the connection's next request: the
 # shadow server answers nginx at once and predicts afterwards, and past this nginx stops waiting anyway

@@ -235,18 +235,6 @@ def split_rows(example_gen_input: Path, split: str, span: int | None = None) -> 
     return rows
 
 
-def input_fingerprint(example_gen_input: Path, serving_logs: Path | None = None) -> str:
-    """What ExampleGen would read now, as a short hash: the newest span, and the name, size and time of
-    every file (links followed) in its folder and in `serving_logs`; the same while nothing changes."""
-    digest = hashlib.sha256(f"span {newest_span(example_gen_input)}".encode())
-    span_folder = example_gen_input / f"{pipeline_config.SPAN_FOLDER_PREFIX}{newest_span(example_gen_input)}"
-    for folder in (span_folder, serving_logs):
-        for path in sorted(folder.rglob("*.csv")) if folder and folder.is_dir() else []:
-            status = path.stat()
-            digest.update(f"{path.relative_to(folder)} {status.st_size} {status.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
-
-
 def newest_span(example_gen_input: Path) -> int | None:
     """The newest span laid out for ExampleGen (the one it picks by itself); None before any."""
     folders = (

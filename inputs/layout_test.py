@@ -14,6 +14,7 @@ from config import pipeline as pipeline_config
 from config import serving as serving_config
 from inputs import checks, layout
 from models import features
+from tests.support.outputs import pushed_version
 from tests.support.spans import HEADER, write_csv, write_sampled_spans, write_span
 
 
@@ -232,9 +233,7 @@ def test_a_request_log_is_read_since_production_was_pushed(tmp_path, real_spans,
     log(logs / "requests-b.csv", [pushed - 60, pushed + 60, pushed + 120], 2)  # straddles it
     log(logs / "archive" / "requests-old.csv", [pushed + 10], 5)  # archived: never read
     settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=real_spans, serving_logs=logs)
-    model = settings.serving_model_dir / str(pushed)
-    model.mkdir(parents=True)
-    (model / "saved_model.pb").write_bytes(b"a pushed model")
+    pushed_version(settings.serving_model_dir, str(pushed), b"a pushed model")
 
     layout.prepare(settings)
 

@@ -18,7 +18,7 @@ from tfx import v1 as tfx
 from config import folders
 from config import kubeflow as kubeflow_config
 from config import pipeline as pipeline_config
-from kubeflow import entrypoint
+from kubeflow import entrypoint, input_fingerprint
 from pipeline.pipeline import Locations, create_pipeline
 
 # Every step runs our entrypoint, which maps KFP's object-store URIs to the launcher's local copies
@@ -130,26 +130,64 @@ def pipeline_structure(pipeline_spec: dict) -> dict:
 
 
 EXAMPLE_GEN_TASKS = ("CsvExampleGen", "ServingLogsExampleGen")
+INPUT_FINGERPRINT_COMMAND = ["python", "-m", "kubeflow.input_fingerprint"]
 
 
-def key_example_gens_on_their_data(pipeline_spec: dict) -> None:
-    """Makes the files ExampleGen would read part of its KFP cache key.
+def key_example_gens_on_their_data(pipeline_spec: dict, step_image: str) -> None:
+    """Makes the files each ExampleGen would read, as they are when the run starts, its KFP cache key.
 
     KFP keys a cached step on its parameters and input artifacts, never on files, and ExampleGen's
-    parameters are constants: a later run with a new span would reuse the first run's examples. So the
-    pipeline takes a parameter, `input_fingerprint` (`kubeflow/submit.py` sets it from the shared folder:
-    the newest span and its files' sizes and times, as ExampleGen's own fingerprint has them), and both
-    ExampleGen steps take it as an input: new data is a new cache key; unchanged data stays cached, and so
-    does everything downstream. The step's entrypoint takes it out again (kubeflow/entrypoint.py).
+    parameters are constants: a later run with a new span would reuse the first run's examples. So a
+    first step, `InputFingerprint` (kubeflow/input_fingerprint.py), never cached, computes each
+    ExampleGen's own fingerprint of its input (the newest span, and its files' names, sizes and times),
+    and each ExampleGen takes its own as the parameter `input_fingerprint`: new data is a new key however
+    the run starts (`make kfp-run`, the KFP UI, a recurring run, the SDK), and no pipeline parameter can
+    leave it empty. Unchanged data stays cached, and so does everything downstream; new request logs
+    re-run ServingLogsExampleGen alone. The step's entrypoint takes the parameter out again
+    (kubeflow/entrypoint.py).
     """
-    name = entrypoint.INPUT_FINGERPRINT
-    root_inputs = pipeline_spec["root"].setdefault("inputDefinitions", {}).setdefault("parameters", {})
-    root_inputs[name] = {"parameterType": "STRING", "defaultValue": "", "isOptional": True}
-    for task_name in EXAMPLE_GEN_TASKS:
-        task = pipeline_spec["root"]["dag"]["tasks"][task_name]
-        task["inputs"]["parameters"][name] = {"componentInputParameter": name}
+    tasks = pipeline_spec["root"]["dag"]["tasks"]
+    step_inputs, step_outputs = {}, {}
+    for name in (task for task in EXAMPLE_GEN_TASKS if task in tasks):
+        task = tasks[name]
+        for parameter in (
+            input_fingerprint.INPUT_BASE,
+            input_fingerprint.INPUT_CONFIG,
+            input_fingerprint.RANGE_CONFIG,
+        ):
+            if parameter in task["inputs"]["parameters"]:
+                step_inputs[input_fingerprint.input_parameter(name, parameter)] = task["inputs"][
+                    "parameters"
+                ][parameter]
+        output = input_fingerprint.output_parameter(name)
+        step_outputs[output] = {"parameterType": "STRING"}
+        task["inputs"]["parameters"][entrypoint.INPUT_FINGERPRINT] = {
+            "taskOutputParameter": {"producerTask": input_fingerprint.STEP, "outputParameterKey": output}
+        }
+        task["dependentTasks"] = sorted({*task.get("dependentTasks", []), input_fingerprint.STEP})
         component = pipeline_spec["components"][task["componentRef"]["name"]]
-        component["inputDefinitions"]["parameters"][name] = {"parameterType": "STRING"}
+        component["inputDefinitions"]["parameters"][entrypoint.INPUT_FINGERPRINT] = {
+            "parameterType": "STRING"
+        }
+    executor_label = f"{input_fingerprint.STEP}_executor"
+    pipeline_spec["components"][input_fingerprint.STEP] = {
+        "executorLabel": executor_label,
+        "inputDefinitions": {"parameters": {name: {"parameterType": "STRING"} for name in step_inputs}},
+        "outputDefinitions": {"parameters": step_outputs},
+    }
+    pipeline_spec["deploymentSpec"]["executors"][executor_label] = {
+        "container": {
+            "image": step_image,
+            "command": INPUT_FINGERPRINT_COMMAND,
+            "args": [input_fingerprint.INVOCATION_FLAG, "{{$}}"],
+        }
+    }
+    tasks[input_fingerprint.STEP] = {
+        "taskInfo": {"name": input_fingerprint.STEP},
+        "componentRef": {"name": input_fingerprint.STEP},
+        "cachingOptions": {"enableCache": False},
+        "inputs": {"parameters": step_inputs},
+    }
 
 
 def compile_pipeline(
@@ -171,7 +209,7 @@ def compile_pipeline(
     # KFP caches a step on its inputs; ProductionModel's real input is the serving folder, which KFP
     # cannot see, so a cached baseline could be a model that is no longer in production.
     pipeline_spec["root"]["dag"]["tasks"]["ProductionModel"]["cachingOptions"] = {"enableCache": False}
-    key_example_gens_on_their_data(pipeline_spec)
+    key_example_gens_on_their_data(pipeline_spec, image())
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / kubeflow_config.KFP_PIPELINE_FILE
     with path.open("w") as spec_file:

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,7 +17,7 @@ from tfx.utils import import_utils
 
 from config import kubeflow as kubeflow_config
 from config import pipeline as pipeline_config
-from kubeflow import compiler, entrypoint, submit
+from kubeflow import compiler, entrypoint, input_fingerprint
 from tests.support import container_launcher
 
 EXECUTOR_CLASSES = {
@@ -62,8 +63,10 @@ def test_schema_2_1_as_the_oss_api_server_requires(compiled):
 
 def test_every_component_runs_our_image_with_its_executor_and_beam_args(compiled):
     _, _, spec, _ = compiled
-    assert set(spec["root"]["dag"]["tasks"]) == set(EXECUTOR_CLASSES)
+    assert set(spec["root"]["dag"]["tasks"]) == {*EXECUTOR_CLASSES, input_fingerprint.STEP}
     image = compiler.image()
+    step = container_launcher.task_container(spec, input_fingerprint.STEP)
+    assert (step["image"], step["command"]) == (image, compiler.INPUT_FINGERPRINT_COMMAND)
     assert re.fullmatch(r"taxi-pipeline:[0-9a-f]{12}", image)
     for task, executor_class in EXECUTOR_CLASSES.items():
         container = container_launcher.task_container(spec, task)
@@ -83,36 +86,84 @@ def test_nothing_oss_kfp_cannot_run(compiled):
         assert "resolver" not in json.dumps(executor).lower() and "customJob" not in executor
 
 
-def test_a_run_on_new_data_cannot_hit_the_example_gen_cache(compiled, tmp_path):
-    """KFP's cache key is a task's parameters and input artifacts: both ExampleGens take the run's input
-    fingerprint as a parameter, which submit.py sets from the data, so new data is a new key."""
+def test_each_example_gen_is_keyed_on_its_data_by_a_first_step_that_is_never_cached(compiled):
+    """KFP's cache key is a task's parameters and input artifacts: each ExampleGen takes the fingerprint the
+    run's first step makes of its data. No pipeline parameter: a run started any way gets the key."""
     _, _, spec, _ = compiled
-    name = entrypoint.INPUT_FINGERPRINT
-    assert spec["root"]["inputDefinitions"]["parameters"][name]["parameterType"] == "STRING"
+    tasks = spec["root"]["dag"]["tasks"]
+    assert "inputDefinitions" not in spec["root"]
+    step = tasks[input_fingerprint.STEP]
+    assert step["cachingOptions"] == {"enableCache": False} and "dependentTasks" not in step
+    assert container_launcher.task_container(spec, input_fingerprint.STEP)["image"] == compiler.image()
     for task_name in compiler.EXAMPLE_GEN_TASKS:
-        task = spec["root"]["dag"]["tasks"][task_name]
+        task = tasks[task_name]
         assert task["cachingOptions"] == {"enableCache": True}
-        assert task["inputs"]["parameters"][name] == {"componentInputParameter": name}
+        assert input_fingerprint.STEP in task["dependentTasks"]
+        assert task["inputs"]["parameters"][entrypoint.INPUT_FINGERPRINT] == {
+            "taskOutputParameter": {
+                "producerTask": input_fingerprint.STEP,
+                "outputParameterKey": input_fingerprint.output_parameter(task_name),
+            }
+        }
+        for parameter in (input_fingerprint.INPUT_BASE, input_fingerprint.INPUT_CONFIG):
+            assert (
+                step["inputs"]["parameters"][input_fingerprint.input_parameter(task_name, parameter)]
+                == task["inputs"]["parameters"][parameter]
+            )
         component = spec["components"][task["componentRef"]["name"]]
-        assert component["inputDefinitions"]["parameters"][name] == {"parameterType": "STRING"}
-    # What submit passes: a new span is a new fingerprint, unchanged data the same one.
+        assert component["inputDefinitions"]["parameters"][entrypoint.INPUT_FINGERPRINT] == {
+            "parameterType": "STRING"
+        }
+
+
+def test_the_fingerprint_step_follows_new_spans_and_new_logs_each_for_its_own_example_gen(compiled, tmp_path):
+    """The step's own code on a real shared folder, with the spec's parameters: a new span changes
+    CsvExampleGen's key alone, new request logs ServingLogsExampleGen's alone; nothing new, nothing."""
+    _, _, spec, _ = compiled
     shared = tmp_path / "shared"
     subprocess.run(
         [sys.executable, "-m", "cli.main", "prepare-data", "--output-dir", str(shared)],
         check=True,
         capture_output=True,
     )
-    first = submit.run_arguments(shared)[name]
-    assert submit.run_arguments(shared)[name] == first
     newest = max((shared / "example_gen_input").iterdir())
-    newest.rename(newest.with_name("span-20171"))  # a span newer than any: what ExampleGen would read next
-    assert submit.run_arguments(shared)[name] != first
+    held_back = newest.rename(tmp_path / newest.name)  # arrives later
+
+    def keys() -> dict[str, str]:
+        invocation = container_launcher.executor_input(spec, input_fingerprint.STEP, {}, "run")
+        parameters = {
+            name: value.replace(kubeflow_config.KFP_SHARED_DIR, str(shared))
+            for name, value in invocation["inputs"]["parameterValues"].items()
+        }
+        invocation["inputs"]["parameterValues"] = parameters
+        invocation["outputs"]["outputFile"] = str(tmp_path / "out" / "output_metadata.json")
+        for name, slot in invocation["outputs"]["parameters"].items():
+            slot["outputFile"] = str(tmp_path / "out" / name)
+        assert input_fingerprint.main([input_fingerprint.INVOCATION_FLAG, json.dumps(invocation)]) == 0
+        written = json.loads((tmp_path / "out" / "output_metadata.json").read_text())["parameterValues"]
+        for name, value in written.items():  # the per-parameter files KFP's launcher may read instead
+            assert (tmp_path / "out" / name).read_text() == value
+        return written
+
+    csv, logs = (input_fingerprint.output_parameter(task) for task in compiler.EXAMPLE_GEN_TASKS)
+    first = keys()
+    assert first[csv].startswith("span 20161, ") and keys() == first
+    held_back.rename(newest)
+    second = keys()
+    assert second[csv].startswith("span 20162, ") and second[logs] == first[logs]
+    logs_base = spec["root"]["dag"]["tasks"]["ServingLogsExampleGen"]["inputs"]["parameters"]["input_base"]
+    log_folder = Path(
+        logs_base["runtimeValue"]["constant"].replace(kubeflow_config.KFP_SHARED_DIR, str(shared))
+    )
+    (log_folder / "requests-more.csv").write_text(next(log_folder.glob("*.csv")).read_text())
+    third = keys()
+    assert third[logs] != second[logs] and third[csv] == second[csv]
 
 
-def test_only_the_production_model_step_is_never_cached(compiled):
+def test_only_the_fingerprint_and_production_model_steps_are_never_cached(compiled):
     _, _, spec, _ = compiled
     caching = {name: task.get("cachingOptions", {}) for name, task in spec["root"]["dag"]["tasks"].items()}
-    assert caching.pop("ProductionModel") == {"enableCache": False}
+    assert caching.pop("ProductionModel") == caching.pop(input_fingerprint.STEP) == {"enableCache": False}
     assert all(options.get("enableCache") for options in caching.values()), caching
 
 
@@ -156,7 +207,10 @@ def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, 
             folder.mkdir(parents=True)
             (folder / "data.csv").write_text("fare,tips\n" + "".join(f"{i}.5,1.0\n" for i in range(rows)))
     monkeypatch.setitem(entrypoint.LAUNCHER_LOCAL_ROOTS, "minio://", f"{local_minio}/")
-    invocation = container_launcher.executor_input(spec, "CsvExampleGen", {}, "run-1")
+    key = {input_fingerprint.output_parameter("CsvExampleGen"): "span 20162, 0123456789abcdef"}
+    invocation = container_launcher.executor_input(
+        spec, "CsvExampleGen", {input_fingerprint.STEP: key}, "run-1"
+    )
     invocation["inputs"]["parameterValues"]["input_base"] = str(shared / "example_gen_input")
     invocation["outputs"]["outputFile"] = str(tmp_path / "kfp_outputs" / "output_metadata.json")
     args = list(container_launcher.task_container(spec, "CsvExampleGen")["args"])

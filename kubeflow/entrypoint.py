@@ -19,8 +19,9 @@ Two gaps between TFX 1.16's Kubeflow V2 (Vertex) runner and open-source KFP 2.x,
 And one for KFP's own local runner (`kfp.local`), which drops TFX's artifact types from inputs: they are
 restored from the step's inputs spec (see `restore_input_types`).
 
-The ExampleGen steps also receive the run's `input_fingerprint` (kubeflow/compiler.py): it is there for
-KFP's cache key alone, and is taken out before TFX sees the step's parameters.
+The ExampleGen steps also receive their `input_fingerprint`, made by the run's first step from the data
+(kubeflow/input_fingerprint.py): it is there for KFP's cache key alone, and is taken out before TFX sees
+the step's parameters.
 """
 
 import json

@@ -11,8 +11,6 @@ from pathlib import Path
 
 from config import folders
 from config import kubeflow as kubeflow_config
-from inputs import layout
-from kubeflow import entrypoint
 
 FINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED", "ERROR"}
 
@@ -23,31 +21,21 @@ def _client(host: str):
     return kfp.Client(host=host)
 
 
-def run_arguments(shared_dir: Path) -> dict[str, str]:
-    """The run's parameters: the fingerprint of what its ExampleGens will read from the shared folder
-    (kubeflow/compiler.py, `key_example_gens_on_their_data`), so a run on new data is never served from the cache."""
-    shared = folders.Settings(output_dir=shared_dir, data_root=None)
-    return {
-        entrypoint.INPUT_FINGERPRINT: layout.input_fingerprint(
-            shared.example_gen_input, shared.checked_serving_logs_dir
-        )
-    }
-
-
-def submit(
-    host: str, package: Path, pipeline_root: str, experiment: str, arguments: dict[str, str]
-) -> tuple[object, str]:
-    """Starts a run of `package` (the compiled YAML); returns the client and the run id."""
+def submit(host: str, package: Path, pipeline_root: str, experiment: str) -> tuple[object, str]:
+    """Starts a run of `package` (the compiled YAML); returns the client and the run id. It takes no
+    arguments: the run's first step keys ExampleGen on the data it finds (kubeflow/input_fingerprint.py),
+    as it does for a run started from the KFP UI, a recurring run or the SDK."""
     if package.suffix != ".yaml":
         raise ValueError(f"{package}: the KFP API accepts a .yaml pipeline package (run `make kfp-compile`)")
     client = _client(host)
     run = client.create_run_from_pipeline_package(
         str(package),
-        arguments=arguments,
+        arguments={},
         run_name=f"{kubeflow_config.KFP_PIPELINE_NAME}-{time.strftime('%Y%m%d-%H%M%S')}",
         experiment_name=experiment,
         pipeline_root=pipeline_root,
-        # None keeps each step's own caching setting from the spec (ProductionModel is never cached).
+        # None keeps each step's own caching setting from the spec (InputFingerprint and ProductionModel
+        # are never cached).
         enable_caching=None,
     )
     return client, run.run_id
@@ -76,16 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-root", default=kubeflow_config.KFP_DEFAULT_PIPELINE_ROOT)
     parser.add_argument("--experiment", default=kubeflow_config.KFP_PIPELINE_NAME)
     parser.add_argument("--timeout", type=int, default=3600, help="Seconds to follow the run.")
-    parser.add_argument(
-        "--shared-dir",
-        required=True,
-        help="This machine's copy of the shared volume (KFP_SHARED): where the run's ExampleGens read.",
-    )
     args = parser.parse_args(argv)
 
-    arguments = run_arguments(Path(args.shared_dir))
-    print(f"Input fingerprint of {args.shared_dir}: {arguments[entrypoint.INPUT_FINGERPRINT]}")
-    client, run_id = submit(args.host, Path(args.package), args.pipeline_root, args.experiment, arguments)
+    client, run_id = submit(args.host, Path(args.package), args.pipeline_root, args.experiment)
     print(f"Started run {run_id}: {args.host}/#/runs/details/{run_id}")
     state = follow(client, run_id, args.timeout)
     print(f"Run {run_id} ended: {state}")

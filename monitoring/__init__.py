@@ -7,13 +7,14 @@ the replay, come from `inputs`, which assembles nothing).
 
 Its modules, one question each:
 - the monitor process: `service` starts it, `http_api` maps HTTP to `monitor` (the running monitor), which
-  refreshes `refresh`'s figures (from `feedback`, `quality`, `evaluated`, `training_reference`) and
-  exports them through `gauges`; `control` starts and stops it beside the stack;
+  stores `feedback`, refreshes `refresh`'s figures (from `store`, the request log and the feedback joined
+  incrementally in SQLite, and `quality`, `evaluated`, `training_reference`) and exports them through
+  `gauges`; `control` starts and stops it beside the stack;
 - the monitor page: `page` collects (the figures, Prometheus, `served_drift`), `page_html` renders;
 - the loop: `loop` decides and retrains, `spans` writes labelled trips as training data, `archive` moves
   old request logs;
 - the replay (`taxi-pipeline monitor replay`): `replay` runs the steps of `replay_workspace`,
   `replay_traffic`, `replay_figures` and `replay_canary`.
 
-May import: config, models, registry, inputs, reports, serving.
+May import: config, models, registry, inputs, reports, serving, clients.
 """

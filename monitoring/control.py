@@ -6,9 +6,7 @@ The monitor (monitoring/service.py) is its own process on a free loopback port. 
 """
 
 import json
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +14,7 @@ from pathlib import Path
 from config import folders
 from config import monitoring as monitoring_config
 from config import serving as serving_config
-from serving import stack
+from serving import processes, stack
 
 NAME = "monitor"
 RULE_FILES = sorted((Path(__file__).parent / "prometheus").glob("*_rules.yml"))
@@ -32,38 +30,27 @@ def start(
     if state is None:
         raise stack.StackError("the serving stack is not running: `make serve` starts it")
     current = (state.get("services") or {}).get(NAME)
-    if current and stack.alive(current.get("pid")):
+    if current and processes.alive(current.get("pid")):
         return current
-    port = stack.free_port()
-    log = paths.run / f"monitor-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitoring.service", "--output-dir", str(settings.output_dir),
-         "--port", str(port), "--refresh-seconds", str(refresh_seconds)],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + serving_config.SERVING_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise stack.StackError(f"the monitor exited (code {process.returncode}); see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        stack.stop_process(process.pid)
-        raise stack.StackError(
-            f"the monitor did not answer in {serving_config.SERVING_START_SECONDS:g} s; see {log}"
-        )
+    port = processes.free_port()
+    command = [sys.executable, "-m", "monitoring.service", "--output-dir", str(settings.output_dir),
+               "--port", str(port), "--refresh-seconds", str(refresh_seconds)]  # fmt: skip
+    pid = processes.spawn(
+        command,
+        paths.run / f"monitor-{port}.log",
+        "the monitor",
+        f"http://127.0.0.1:{port}/ready",
+        serving_config.SERVING_START_SECONDS,
+    )
     stack.attach(
         paths,
         NAME,
         port,
-        process.pid,
+        pid,
         [monitoring_config.FEEDBACK_PATH, monitoring_config.MONITOR_PATH],
         [str(p) for p in RULE_FILES],
     )
-    return {"port": port, "pid": process.pid}
+    return {"port": port, "pid": pid}
 
 
 def stop(settings: folders.Settings) -> bool:

@@ -6,9 +6,10 @@ arrives by the stack's HTTP endpoint (`POST /v1/feedback`, serving/monitor's ser
 (`taxi-pipeline monitor feedback FILE`); both append it, as received, to `outputs/feedback/`.
 
 Nothing is silently dropped or counted twice: a malformed row is refused with the reason (400, or a
-line of the CLI's report); a row for a trip the log does not hold yet waits (the log is flushed every
-second) and is rejected as unknown after `FEEDBACK_GRACE_SECONDS`; a second label for the same trip is
-counted as a duplicate and the first one kept.
+line of the CLI's report); a second label for the same trip is refused and counted, the first one kept.
+The join with the request log is the monitor's store's (monitoring/store.py): a label for a trip the log
+does not hold yet waits (the log is flushed every second) and is counted as unknown after
+`FEEDBACK_GRACE_SECONDS`.
 """
 
 import csv
@@ -17,14 +18,12 @@ import datetime
 import io
 import math
 import os
-import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from models import features
+from monitoring import store
 from serving import request_log
-
-FEEDBACK_COLUMNS = ["request_id", "trip", "tips", "fare", "received"]
 
 
 class BadFeedback(Exception):
@@ -86,22 +85,24 @@ def _number(row: dict, name: str, default=..., integer: bool = False):
 
 
 class FeedbackStore:
-    """Keeps the first label of each trip, as received: one CSV per writer and day, complete lines only.
-    A second label for a trip is a duplicate: reported to the sender, counted, not stored."""
+    """Keeps the first label of each trip, as received: one CSV per writer and day, complete lines only,
+    and in the monitor's store (monitoring/store.py), whose unique key on (request_id, trip) decides, for
+    every process that stores labels, which label is a trip's first. A second label for a trip is a
+    duplicate: reported to the sender, counted, not stored."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self._lock = threading.Lock()
         folder.mkdir(parents=True, exist_ok=True)
-        self._known = {item.key for item in read_feedback(folder)}
+        self.store = store.TripStore.of(folder)
 
     def add(self, received: list[Feedback]) -> tuple[list[Feedback], list[Feedback]]:
-        """(stored, duplicates) of `received`."""
-        with self._lock:
+        """(stored, duplicates) of `received`. The CSV is written before the store's transaction ends: a
+        label the store holds is on disk as received."""
+        with self.store.transaction():
             stored, duplicates = [], []
             for item in received:
-                (duplicates if item.key in self._known else stored).append(item)
-                self._known.add(item.key)
+                new = self.store.add_label(item.request_id, item.trip, item.tips, item.fare, item.received)
+                (stored if new else duplicates).append(item)
             self._append(stored)
         return stored, duplicates
 
@@ -113,76 +114,36 @@ class FeedbackStore:
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         if not path.exists():
-            writer.writerow(FEEDBACK_COLUMNS)
+            writer.writerow(store.FEEDBACK_COLUMNS)
         writer.writerows(
             [f.request_id, f.trip, f.tips, "" if f.fare is None else f.fare, f.received] for f in received
         )
         with path.open("a", encoding="utf-8") as handle:
+            before = handle.tell()
             handle.write(text.getvalue())
             handle.flush()
             os.fsync(handle.fileno())
+            self.store.wrote_feedback(path.name, before, handle.tell())
 
 
 def read_feedback(folder: Path) -> list[Feedback]:
-    """Every feedback row stored, in the order received."""
+    """Every feedback row stored, as received, in the order received."""
     found = []
-    for path in sorted(folder.glob("feedback-*.csv")) if folder.is_dir() else []:
+    for path in sorted(folder.glob(store.FEEDBACK_FILES)) if folder.is_dir() else []:
         with path.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                if len(row) == len(FEEDBACK_COLUMNS) and None not in row.values():  # a torn last line: skip
+                if len(row) == len(store.FEEDBACK_COLUMNS) and None not in row.values():  # a torn line: skip
                     found.append(_one(row, float(row["received"])))
     return sorted(found, key=lambda f: f.received)
 
 
-def read_requests(folder: Path) -> list[dict]:
-    """Every logged trip (all routes), from closed and open request-log files (complete lines only)."""
-    rows = []
+def read_requests(folder: Path) -> Iterator[dict]:
+    """Every logged trip (all routes), from closed and open request-log files (complete lines only), one
+    file at a time: what the loop exports from and the page's drift compares."""
     for path in sorted(folder.glob("*.csv")) + sorted(folder.glob(f"*.csv{request_log.OPEN_SUFFIX}")):
-        content = path.read_text(encoding="utf-8")
+        try:
+            content = path.read_text(encoding="utf-8")
+        except FileNotFoundError:  # closed (renamed) since it was listed: its closed name was, or is next
+            continue
         complete = content[: content.rfind("\n") + 1]
-        rows.extend(row for row in csv.DictReader(io.StringIO(complete)) if row.get("request_id"))
-    return rows
-
-
-@dataclasses.dataclass
-class Joined:
-    """The request log and the feedback, joined: labelled trips (one per logged prediction: a shadowed
-    trip has two), and what could not be joined."""
-
-    labelled: list[dict]
-    unknown: list[Feedback]  # no such trip in the log, past the grace period
-    duplicates: list[Feedback]  # a second label for a trip already labelled
-    waiting: int  # unknown yet, within the grace period
-
-
-def join(
-    requests: list[dict], feedback: list[Feedback], grace_seconds: float, now: float | None = None
-) -> Joined:
-    now = now or time.time()
-    by_trip: dict[tuple[str, int], list[dict]] = {}
-    for row in requests:
-        by_trip.setdefault((row["request_id"], int(row["trip"] or 0)), []).append(row)
-    labels, duplicates, unknown, waiting = {}, [], [], 0
-    for item in feedback:
-        if item.key in labels:
-            duplicates.append(item)
-        elif item.key in by_trip:
-            labels[item.key] = item
-        elif now - item.received > grace_seconds:
-            unknown.append(item)
-        else:
-            waiting += 1
-    labelled = []
-    for key, item in labels.items():
-        for row in by_trip[key]:
-            logged_fare = (row.get(features.FARE) or "").strip()
-            fare = item.fare if item.fare is not None else (float(logged_fare) if logged_fare else None)
-            label = int(features.is_big_tipper(item.tips, fare)) if fare is not None else None
-            labelled.append(
-                dict(row, **{
-                    features.TIPS: item.tips,
-                    features.FARE: item.fare if item.fare is not None else logged_fare,
-                    features.LABEL: label,
-                })
-            )  # fmt: skip
-    return Joined(labelled, unknown, duplicates, waiting)
+        yield from (row for row in csv.DictReader(io.StringIO(complete)) if row.get("request_id"))

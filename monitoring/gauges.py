@@ -1,6 +1,8 @@
 """The monitor's Prometheus metrics: live, evaluated and estimated quality per version, the feedback
 counts, and the training data's missing rates; `export` sets them from a refresh's figures
-(monitoring/refresh.py). The alerting rules (monitoring/prometheus/) read them by these names."""
+(monitoring/refresh.py), and removes the series a refresh no longer has (a version that left), so that
+Prometheus marks them stale and their alerts clear. The alerting rules (monitoring/prometheus/) read them
+by these names."""
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -12,6 +14,7 @@ LIVE_LABELS = ["version", "route", "slice"]
 class Gauges:
     def __init__(self):
         self.registry = CollectorRegistry()
+        self._exported: dict[Gauge, set[tuple[str, ...]]] = {}  # per gauge, the label values last set
         self._live_quality()
         self._evaluated_and_estimated()
         self._feedback()
@@ -90,27 +93,36 @@ class Gauges:
         self.duplicates_refused.inc(duplicates)
 
     def export(self, snapshot: dict) -> None:
-        """Sets every gauge from one refresh's figures; a figure that could not be computed is NaN."""
+        """Sets every gauge from one refresh's figures (a figure that could not be computed is NaN) and
+        removes the series it does not have."""
+        values: dict[Gauge, dict[tuple[str, ...], float]] = {}
         for entry in snapshot["live"]:
             for slice_name in refresh.SLICES:
                 figures = entry[slice_name]
                 labels = (entry["version"], entry["route"], slice_name)
-                for gauge, key in ((self.auc, "auc"), (self.accuracy, "accuracy"), (self.calibration, "calibration"), (self.positive_rate, "positive_rate")):  # fmt: skip
-                    gauge.labels(*labels).set(_nan(figures[key]))
-                self.trips.labels(*labels).set(figures["trips"])
+                for gauge, key in ((self.auc, "auc"), (self.accuracy, "accuracy"), (self.calibration, "calibration"), (self.positive_rate, "positive_rate"), (self.trips, "trips")):  # fmt: skip
+                    values.setdefault(gauge, {})[labels] = _nan(figures[key])
         for version, figures in snapshot["evaluated"].items():
             for slice_name in refresh.SLICES:
-                values = (figures or {}).get(slice_name, {})
-                self.evaluated_auc.labels(version, slice_name).set(_nan(values.get("auc")))
-                self.evaluated_accuracy.labels(version, slice_name).set(_nan(values.get("accuracy")))
-                self.evaluated_positive_rate.labels(version, slice_name).set(
-                    _nan(values.get("positive_rate"))
-                )
+                found = (figures or {}).get(slice_name, {})
+                for gauge, key in ((self.evaluated_auc, "auc"), (self.evaluated_accuracy, "accuracy"), (self.evaluated_positive_rate, "positive_rate")):  # fmt: skip
+                    values.setdefault(gauge, {})[(version, slice_name)] = _nan(found.get(key))
         for entry in snapshot["estimated"]:
-            self.estimated_auc.labels(entry["version"]).set(_nan(entry["unlabelled"]["auc"]))
-            self.estimated_accuracy.labels(entry["version"]).set(_nan(entry["unlabelled"]["accuracy"]))
+            for gauge, key in ((self.estimated_auc, "auc"), (self.estimated_accuracy, "accuracy")):
+                values.setdefault(gauge, {})[(entry["version"],)] = _nan(entry["unlabelled"][key])
+        for gauge in values.keys() | self._exported.keys():
+            self._set(gauge, values.get(gauge, {}))
         self.unknown.set(snapshot["feedback"]["unknown"])
         self.duplicates.set(snapshot["feedback"]["duplicates"])
+
+    def _set(self, gauge: Gauge, values: dict[tuple[str, ...], float]) -> None:
+        """Sets `gauge`'s series to `values`, new ones first, then removes the others: a scrape between
+        the two sees no series missing that is still there."""
+        for labels, value in values.items():
+            gauge.labels(*labels).set(value)
+        for labels in self._exported.get(gauge, set()) - values.keys():
+            gauge.remove(*labels)
+        self._exported[gauge] = set(values)
 
 
 def _nan(value) -> float:

@@ -36,3 +36,27 @@ def test_a_refresh_is_exported_with_its_labels_and_nan_where_unknown():
     assert value("taxi_feedback_duplicate_rows_total") == 2
     assert (value("taxi_feedback_unknown_trips"), value("taxi_feedback_duplicates")) == (4, 5)
     assert b"taxi_live_accuracy{" in prometheus_client.generate_latest(exported.registry)
+
+
+def test_a_version_that_left_loses_its_series_and_the_others_keep_theirs():
+    exported = gauges.Gauges()
+
+    def snapshot(*versions):
+        return {
+            "live": [{"version": v, "route": "stable", "overall": _measured(0.7), "key_slice": _measured(0.6)} for v in versions],
+            "evaluated": {v: {"overall": {"auc": 0.75, "accuracy": 0.81, "positive_rate": 0.3}} for v in versions},
+            "estimated": [{"version": v, "unlabelled": {"auc": 0.7, "accuracy": 0.79}} for v in versions],
+            "feedback": {"unknown": 0, "duplicates": 0},
+        }  # fmt: skip
+
+    exported.export(snapshot("7", "8"))
+    exported.export(snapshot("7"))  # 8 was rolled back
+    value = exported.registry.get_sample_value
+    for version, expected in (("7", 0.7), ("8", None)):
+        assert value("taxi_live_auc", {"version": version, "route": "stable", "slice": "overall"}) == expected
+        assert (value("taxi_evaluated_auc", {"version": version, "slice": "overall"}) is None) == (
+            expected is None
+        )
+        assert (value("taxi_estimated_auc", {"version": version}) is None) == (expected is None)
+    scraped = prometheus_client.generate_latest(exported.registry).decode()
+    assert 'version="7"' in scraped and 'version="8"' not in scraped

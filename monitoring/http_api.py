@@ -24,7 +24,7 @@ from config import monitoring as monitoring_config
 from monitoring.monitor import Monitor
 
 
-def create_app(settings: folders.Settings, window: int = monitoring_config.LIVE_QUALITY_WINDOW,
+def create_app(settings: folders.Settings, window: float = monitoring_config.LIVE_QUALITY_WINDOW_SECONDS,
                refresh_seconds: float = monitoring_config.MONITOR_REFRESH_SECONDS,
                grace_seconds: float = monitoring_config.FEEDBACK_GRACE_SECONDS) -> Starlette:  # fmt: skip
     """The monitor's app; it refreshes every `refresh_seconds` while it runs. `app.state.monitor` is the

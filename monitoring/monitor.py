@@ -1,19 +1,22 @@
-"""The running monitor: refreshes its figures (monitoring/refresh.py) and exports them to its gauges
-(monitoring/gauges.py), keeps the latest for `GET /v1/monitor`, and stores the feedback it receives.
-No HTTP here: monitoring/http_api.py maps requests to these methods."""
+"""The running monitor: refreshes its figures (monitoring/refresh.py, from its store, monitoring/store.py)
+for the versions live now and exports them to its gauges (monitoring/gauges.py), keeps the latest for
+`GET /v1/monitor`, and stores the feedback it receives. No HTTP here: monitoring/http_api.py maps requests
+to these methods."""
 
 import threading
 
 from config import folders
-from monitoring import evaluated, gauges, refresh, training_reference
+from monitoring import evaluated, gauges, refresh, store, training_reference
 from monitoring import feedback as feedback_io
 
 
 class Monitor:
-    def __init__(self, settings: folders.Settings, window: int, grace_seconds: float):
-        self.settings, self.window, self.grace = settings, window, grace_seconds
+    def __init__(self, settings: folders.Settings, window_seconds: float, grace_seconds: float):
+        self.settings, self.grace = settings, grace_seconds
+        self.window = refresh.Window(seconds=window_seconds)
         self.gauges = gauges.Gauges()
         self.store = feedback_io.FeedbackStore(settings.feedback_dir)
+        self.trips = store.TripStore.of(settings.feedback_dir)  # the refresh's own connection
         self.latest: dict = {"refreshed": None}
         self.evaluations = evaluated.EvaluatedFigures(settings.metadata_path)
         self._lock = threading.Lock()
@@ -21,7 +24,14 @@ class Monitor:
 
     def refresh(self) -> dict:
         """Computes the figures, exports them and keeps them as the latest; returns them."""
-        figures = refresh.compute(self.settings, self.window, self.grace, self.evaluations)
+        figures = refresh.compute(
+            self.settings,
+            self.trips,
+            self.window,
+            self.grace,
+            self.evaluations,
+            live=refresh.live_versions(self.settings),
+        )
         self.gauges.export(figures)
         with self._lock:
             self.latest = figures

@@ -11,8 +11,8 @@ This module collects what the page shows (rendered by monitoring/page_html.py):
   (monitoring/served_drift.py).
 
 The figures come from the monitor's own computation (monitoring/refresh.py) over the request log and
-the feedback on disk, so the page can be written after the stack stopped; the time series need
-Prometheus running.
+the feedback on disk (its store brought up to date first), so the page can be written after the stack
+stopped; the time series need Prometheus running.
 """
 
 import datetime
@@ -22,7 +22,7 @@ from pathlib import Path
 from config import folders
 from config import monitoring as monitoring_config
 from config import serving as serving_config
-from monitoring import evaluated, page_html, refresh, served_drift
+from monitoring import evaluated, page_html, refresh, served_drift, store
 from reports.output_files import write_atomically
 from serving import prometheus, stack
 
@@ -44,12 +44,18 @@ SERIES = [
 def collect(settings: folders.Settings, minutes: float = 30) -> dict:
     """Everything the page and the terminal summary show, as JSON-safe data."""
     state = stack.status(stack.StackPaths.of(settings))
-    figures = refresh.compute(
-        settings,
-        monitoring_config.LIVE_QUALITY_WINDOW,
-        monitoring_config.FEEDBACK_GRACE_SECONDS,
-        evaluated.EvaluatedFigures(settings.metadata_path),
-    )
+    trips = store.TripStore.of(settings.feedback_dir)
+    try:
+        figures = refresh.compute(
+            settings,
+            trips,
+            refresh.Window(),
+            monitoring_config.FEEDBACK_GRACE_SECONDS,
+            evaluated.EvaluatedFigures(settings.metadata_path),
+            live=refresh.live_versions(settings),
+        )
+    finally:
+        trips.close()
     prometheus_url = ((state.get("prometheus") or {}).get("url")) if state.get("running") else None
     end = time.time()
     start = end - minutes * 60

@@ -1,7 +1,8 @@
 """The monitor page's HTML, and its summary for the terminal, from `monitoring.page.collect`'s data:
 rendering only (self-contained like the reports' pages: inline SVG and styles, no network)."""
 
-from config import monitoring as monitoring_config
+import datetime
+
 from config import serving as serving_config
 from monitoring import refresh
 from reports import html
@@ -165,7 +166,7 @@ def render(data: dict) -> str:
 <h2>Alerts</h2>{_alerts(data)}
 <h2>Over the last {data["minutes"]:g} minutes</h2>{_charts(data)}
 <h2>Live quality against the evaluation</h2>
-<p>Over the newest {monitoring_config.LIVE_QUALITY_WINDOW:,} labelled trips per version and route; "evaluated" is what the
+<p>{_window(figures["window"])}; "evaluated" is what the
 Evaluator measured for the same version on held-out data (TFMA, read through ML Metadata).</p>{_quality(data)}
 <h2>Estimated against realised quality (CBPE)</h2>
 <p>Confidence-based performance estimation: the expected accuracy and AUC from calibrated probabilities alone.
@@ -175,6 +176,23 @@ trips whose labels have not arrived.</p>{_estimates(data)}
 <h2>Drift of served inputs against training data</h2>{_drift(data)}
 </body></html>
 """
+
+
+def _window(window: dict) -> str:
+    """What live quality covers: which versions, over which trips."""
+    which = (
+        f"The versions live now ({escape(', '.join(window['live_versions']))})"
+        if window["live_versions"] is not None
+        else "Every version (no stack runs)"
+    )
+    return (
+        f"{which}, over the trips answered from {escape(_utc(window['start']))} to {escape(_utc(window['end']))} UTC"
+        f" (the newest {window['max_trips']:,} labelled per version and route)"
+    )
+
+
+def _utc(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def summary_lines(data: dict) -> list[str]:

@@ -23,6 +23,7 @@ def _data(**more) -> dict:
         "written": "2026-11-30T08:00:00+00:00", "output_dir": "/out", "minutes": 30, "start": 0.0, "end": 1800.0,
         "stack": {"running": False}, "prometheus": None, "series": [], "alerts": [],
         "figures": {"logged_trips": 0, "labelled_trips": 0, "feedback": {"unknown": 0, "duplicates": 0, "waiting": 0},
+                    "window": {"start": 0.0, "end": 3600.0, "seconds": 3600.0, "max_trips": 10000, "live_versions": None},
                     "live": [], "estimated": [], "evaluated": {}, "shadow_agreement": []},
         "drift": {"rows": [], "served_trips": 3, "why_empty": "fewer than 100 trips"},
     }  # fmt: skip
@@ -41,7 +42,8 @@ def test_a_stopped_stack_with_no_traffic_shows_each_empty_state():
     assert not dom.find("table")
     text = _texts(markup)
     for expected in ("serving: stopped", "no alerts to show", "no time series", "No labelled trips yet",
-                     "No served trips yet", "No shadow has run", "No drift table: fewer than 100 trips"):  # fmt: skip
+                     "No served trips yet", "No shadow has run", "No drift table: fewer than 100 trips",
+                     "Every version (no stack runs), over the trips answered from 1970-01-01 00:00:00 to 1970-01-01 01:00:00 UTC"):  # fmt: skip
         assert expected in text, expected
     assert page_html.summary_lines(_data()) == ["Monitor of /out: 0 trips logged, 0 labelled"]
 
@@ -49,6 +51,7 @@ def test_a_stopped_stack_with_no_traffic_shows_each_empty_state():
 def test_a_firing_alert_leads_and_every_table_is_filled():
     figures = {
         "logged_trips": 900, "labelled_trips": 600, "feedback": {"unknown": 1, "duplicates": 2, "waiting": 3},
+        "window": {"start": 0.0, "end": 3600.0, "seconds": 3600.0, "max_trips": 10000, "live_versions": ["7", "9"]},
         "live": [{"version": "7", "route": "stable", "overall": _measured(), "key_slice": _measured(100)},
                  {"version": "9", "route": "shadow", "overall": _measured(), "key_slice": _measured(100)}],
         "estimated": [_estimate("7")],
@@ -73,6 +76,7 @@ def test_a_firing_alert_leads_and_every_table_is_filled():
         assert dom.find("table", id=table), table
     assert len(dom.find("svg", **{"class": "time-series"})) == len(series)
     assert "canary: stable 7, candidate 8 (10 %)" in _texts(markup)
+    assert "The versions live now (7, 9), over the trips answered from" in _texts(markup)
     assert "<fare>" not in markup and "&lt;fare&gt;" in markup and "&lt;b&gt;concept" in markup
     assert page_html.summary_lines(data) == [
         "Monitor of /out: 900 trips logged, 600 labelled",

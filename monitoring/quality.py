@@ -1,8 +1,8 @@
 """Model quality on served traffic: measured where labels arrived, estimated where they have not yet.
 
-- **Live quality** over a sliding window of the newest labelled trips: AUC, accuracy at the decision
-  threshold, calibration (mean prediction over mean label, TFMA's definition) and positive rate, overall
-  and on the key slice, per model version and route.
+- **Live quality** of labelled trips (monitoring/refresh.py chooses which: a window bounded in time, per
+  live version and route, overall and on the key slice): AUC, accuracy at the decision threshold,
+  calibration (mean prediction over mean label, TFMA's definition) and positive rate.
 - **Estimated quality** before labels arrive: confidence-based performance estimation (CBPE; NannyML,
   "Estimating model performance without ground truth", https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html).
   With calibrated probabilities p, a trip predicted positive (p >= t) is right with probability p, one
@@ -15,13 +15,9 @@
 NannyML itself does not fit the lock (it needs pyarrow >= 13; TFX 1.16 pins < 11), hence this one.
 """
 
-import math
-
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
-
-from models import features
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -82,37 +78,3 @@ def estimated(scores, threshold: float, calibrate: Calibrator | None = None) -> 
     tpr, fpr = expected_tp / expected_tp[-1], expected_fp / expected_fp[-1]
     auc = float(np.trapz(tpr, fpr))
     return {"trips": int(len(scores)), "accuracy": accuracy, "auc": auc}
-
-
-def key_slice_mask(rows: list[dict], key_slice) -> np.ndarray:
-    """Trips of the key slice (e.g. payment_type = Credit Card)."""
-    return np.array(
-        [all(row.get(feature) == value for feature, value in key_slice) for row in rows], dtype=bool
-    )
-
-
-def live(labelled: list[dict], window: int, threshold: float, key_slice) -> list[dict]:
-    """Per (version, route): realised quality over the newest `window` labelled trips, overall and on the
-    key slice (trips with no fare to compute a label from left out)."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in sorted((r for r in labelled if r[features.LABEL] is not None), key=lambda r: r["time"]):
-        groups.setdefault((row["model_version"], row["route"]), []).append(row)
-    found = []
-    for (version, route), rows in sorted(groups.items()):
-        rows = rows[-window:]
-        labels = np.array([row[features.LABEL] for row in rows], dtype=float)
-        scores = np.array([float(row["prediction"]) for row in rows], dtype=float)
-        mask = key_slice_mask(rows, key_slice)
-        found.append(
-            {
-                "version": version,
-                "route": route,
-                "overall": measured(labels, scores, threshold),
-                "key_slice": measured(labels[mask], scores[mask], threshold),
-            }
-        )
-    return found
-
-
-def finite(value) -> float | None:
-    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value

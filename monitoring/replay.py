@@ -118,15 +118,22 @@ def _quality_alert(
     return found
 
 
-def _retrain(settings: folders.Settings, trips: int, options: Options) -> tuple[dict, dict, dict]:
-    """One step of the loop, its policy retraining from half the replayed trips: (its last decision, the
-    decisions and its time, the span files it wrote)."""
-    policy = loop.Policy(
+def replay_policy(trips: int, options: Options) -> loop.Policy:
+    """The loop's policy at the replay's pace: it retrains from half the replayed trips (the sample's
+    half-year holds fewer than `RETRAIN_MIN_NEW_LABELLED_TRIPS`), and without the cooldown, since the
+    replay compresses hours of traffic into minutes and each run is a retrain a person asked for."""
+    return loop.Policy(
         min_new_labelled_trips=min(monitoring_config.RETRAIN_MIN_NEW_LABELLED_TRIPS, max(1, trips // 2)),
+        cooldown_seconds=0.0,
         analysis_interval_seconds=options.analysis_interval_seconds,
     )
+
+
+def _retrain(settings: folders.Settings, trips: int, options: Options) -> tuple[dict, dict, dict]:
+    """One step of the loop at the replay's pace: (its last decision, the decisions and its time, the span
+    files it wrote)."""
     retrain_started = time.monotonic()
-    decision = loop.run_once(settings, policy)
+    decision = loop.run_once(settings, replay_policy(trips, options))
     figures = {"decisions": loop.decisions(settings), "seconds": round(time.monotonic() - retrain_started, 1)}
     written = sorted(
         (settings.data_root / f"{pipeline_config.SPAN_FOLDER_PREFIX}{replay_workspace.REPLAYED_SPAN}").glob(

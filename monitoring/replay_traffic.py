@@ -6,12 +6,13 @@ import queue
 import threading
 import time
 
+from clients import load, raw_examples
 from config import folders
 from config import monitoring as monitoring_config
 from config import serving as serving_config
 from models import features
 from monitoring import control
-from serving import load, raw_examples, stack
+from serving import releases, stack
 
 PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
 FEEDBACK_BATCH_ROWS = 500
@@ -114,7 +115,7 @@ def play(settings: folders.Settings, header: list[str], rows: list[list[str]], s
         time.sleep(max(0.0, due - time.monotonic()))
         if restart_server_at is not None and index == restart_server_at:
             print("\nreplay: restarting the stable model server (a new process takes over) ...", flush=True)
-            stack.restart_stable(paths)
+            releases.restart_stable(paths)
         status, body, response_headers = client.predict(header, row)
         progress.sent += 1
         if status != 200:

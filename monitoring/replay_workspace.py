@@ -12,7 +12,7 @@ from config import pipeline as pipeline_config
 from inputs import taxi_sample
 from monitoring import control
 from registry import versions
-from serving import stack
+from serving import processes, stack
 
 REPLAYED_SPAN = 20162
 
@@ -66,7 +66,7 @@ def start_stack(settings: folders.Settings) -> dict:
     """The workspace's stack (started on free loopback ports unless it runs) with the monitor; its state."""
     paths = stack.StackPaths.of(settings)
     state = stack.read_state(paths)
-    if state is None or not stack.alive(state["stable"].get("pid")):
-        state = stack.start(paths, None, stack.free_port(), stack.free_port())
+    if state is None or not processes.alive(state["stable"].get("pid")):
+        state = stack.start(paths, None, processes.free_port(), processes.free_port())
     control.start(settings, refresh_seconds=2.0)  # the replay lasts minutes: figures every 2 s
     return stack.read_state(paths)

@@ -78,11 +78,7 @@ def _run(settings: folders.Settings, span: int | None, build_arguments: dict) ->
     except checks.InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT_EXIT_CODE
-    for moved in versions.quarantine_partial_pushes(settings.serving_model_dir):
-        print(
-            f"note: a push that never completed (its run was killed while copying) was moved to {moved}; "
-            "it was never production and is kept only for inspection."
-        )
+    _quarantine_what_is_not_whole(settings.serving_model_dir)
     # Imported only once the inputs are known to be good: TFX, TFMA and TensorFlow take seconds to load.
     from pipeline import local_pipeline
     from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
@@ -149,6 +145,25 @@ def _restore(path: Path, content: bytes | None) -> None:
         path.unlink(missing_ok=True)
     else:
         write_atomically(path, content)
+
+
+def _quarantine_what_is_not_whole(serving_dir: Path) -> None:
+    """Moves aside, and names, every folder of the serving directory that is not a whole version."""
+    adopted = versions.begin_records(serving_dir) if serving_dir.is_dir() else []
+    if adopted:
+        print(
+            f"note: versions pushed before completion records existed were recorded as whole: {', '.join(adopted)} "
+            f"(every part of a SavedModel present; {versions.REGISTRY_FILE} lists them)."
+        )
+    for moved in versions.quarantine_not_whole(serving_dir):
+        hint = (
+            ""
+            if moved.path.name.startswith("pushing-")
+            else f" `taxi-pipeline adopt {moved.path}` takes in a model copied by hand."
+        )
+        print(
+            f"note: {moved.reason}: moved to {moved.path}; it was never production and is kept only for inspection.{hint}"
+        )
 
 
 def exit_code_of(summary: dict) -> int:

@@ -272,6 +272,8 @@ def _evaluation_and_push(
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
+        # What the model was judged against: no push if production moved meanwhile (components/pusher.py).
+        baseline_model=production_model.outputs["baseline_model"],
     )
     return [production_model, evaluation_sample, evaluator, slice_report, push_gate, pusher]
 

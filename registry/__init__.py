@@ -1,5 +1,6 @@
-"""The registry of pushed models: the Pusher's serving directory, read and written in one place
-(versions.py): which versions are complete, which one is production, and which were rolled back.
+"""The registry of pushed models: the Pusher's serving directory, read and written in one place: which
+versions are whole (completion.py: each version's completion record), which one is production, which
+were rolled back, what is quarantined, and the one lock every change takes (versions.py).
 
 The pipeline's ProductionModel and Pusher, the model server and the CLI all go through it.
 

@@ -199,13 +199,9 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
 
 
 def serving_directory(serving_model_dir: Path) -> dict:
-    """What serving would load now, and the pushes that never completed (kept aside, never production)."""
-    return {
-        "path": str(serving_model_dir),
-        "production_version": versions.production_version(serving_model_dir),
-        "partial_pushes": [str(p) for p in versions.partial_pushes(serving_model_dir)],
-        "quarantined_partial_pushes": [str(p) for p in versions.quarantined(serving_model_dir)],
-    }
+    """What serving would load now, and every folder that is not a whole version, in place or moved
+    aside, with why (registry/versions.py)."""
+    return versions.report(serving_model_dir)
 
 
 def _push(components: list[dict], pushed: Artifact | None) -> tuple[str | None, str | None]:
@@ -288,11 +284,11 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
     if serving:
         production = serving["production_version"]
         say(f"In production: {'version ' + production if production else 'nothing yet'} ({serving['path']})")
-        partial = serving["partial_pushes"] + serving["quarantined_partial_pushes"]
-        if partial:
-            say(f"Pushes that never completed ({len(partial)}; never production, kept for inspection):")
-            for path in partial:
-                say(f"  {path}")
+        for key, title in (("not_whole", "Not whole"), ("quarantined", "Moved to .quarantine/")):
+            if serving.get(key):
+                say(f"{title} ({len(serving[key])}; never production, kept for inspection):")
+                for found in serving[key]:
+                    say(f"  {found['path']}: {found['reason']}")
     if summary.get("push_held_because"):
         say(f"Push HELD, production unchanged: {summary['push_held_because']}")
     validation = summary.get("data_validation")

@@ -22,7 +22,7 @@ import time
 
 from config import folders
 from config import serving as serving_config
-from serving import prometheus, stack, traffic
+from serving import prometheus, releases, stack, traffic
 
 LOG_FILE = "analysis.log"
 
@@ -101,7 +101,7 @@ def run(paths: stack.StackPaths, bounds: Bounds, max_intervals: int | None = Non
                     f"canary analysis: {failed} failed checks in a row (error rate {figures['error_rate']}, "
                     f"p99 {figures['p99_seconds']} s; bounds {bounds.max_error_rate}, {bounds.max_p99_seconds} s)"
                 )
-                stack.rollback(paths, reason)
+                releases.rollback(paths, reason)
                 _log(paths, {**entry, "decision": "rollback", "reason": reason})
                 return "rolled back"
             _log(
@@ -111,7 +111,7 @@ def run(paths: stack.StackPaths, bounds: Bounds, max_intervals: int | None = Non
             continue
         failed = 0
         if percent >= bounds.max_percent:
-            stack.promote(paths)
+            releases.promote(paths)
             _log(
                 paths,
                 {
@@ -122,7 +122,7 @@ def run(paths: stack.StackPaths, bounds: Bounds, max_intervals: int | None = Non
             )
             return "promoted"
         new_percent = min(bounds.max_percent, percent + bounds.step_percent)
-        stack.canary(paths, version, new_percent)
+        releases.canary(paths, version, new_percent)
         _log(paths, {**entry, "decision": "step", "reason": f"healthy: {percent:g} % -> {new_percent:g} %"})
     return "undecided"
 

@@ -8,13 +8,12 @@ the same ones `promtool test rules` checks.
 import json
 import os
 import signal
-import subprocess
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from config import serving as serving_config
+from serving import processes
 
 RULES_DIR = Path(__file__).parent / "prometheus"
 RULE_FILES = sorted(RULES_DIR.glob("*_rules.yml"))
@@ -60,32 +59,19 @@ def reload(root: Path, pid: int, extra_rule_files: list[str]) -> None:
 def start(root: Path, port: int) -> dict:
     """Starts Prometheus on 127.0.0.1:`port` with its data under `root`; returns its state slot."""
     config = write_config(root)
-    log = root / "run" / "prometheus.log"
-    process = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={root / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--storage.tsdb.retention.time=2d",
-        ],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    command = [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={root / 'prometheus-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--storage.tsdb.retention.time=2d",
+    ]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Prometheus exited (code {process.returncode}); see {log}")
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                if response.status == 200:
-                    return {"pid": process.pid, "port": port, "url": url}
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"Prometheus was not ready in 30 s; see {log}")
+    log = root / "run" / "prometheus.log"
+    pid = processes.spawn(
+        command, log, "Prometheus", f"{url}/-/ready", serving_config.PROMETHEUS_START_SECONDS
+    )
+    return {"pid": pid, "port": port, "url": url}
 
 
 def query(url: str, expression: str, at: float | None = None) -> list[dict]:

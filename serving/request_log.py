@@ -11,6 +11,9 @@ crash therefore loses at most one flush interval, and a torn last line can only 
 next writer in the folder recovers such files (cutting the torn line) before it starts. A server closes
 its open file early on SIGUSR1 (as nginx reopens its logs), so that a reader, such as the retraining
 loop's pipeline run, sees every trip logged until then (`serving.stack.close_request_logs`).
+
+A request's rows are built here too (`request_rows`), lazily: the server hands them over as a `zip` of
+its columns, and the log's thread builds them when it writes them, off the request's path.
 """
 
 import csv
@@ -39,6 +42,27 @@ LOG_COLUMNS = [
     "prediction",
 ]
 COLUMNS = LOG_COLUMNS + features.SERVING_COLUMNS
+
+
+def request_rows(request_id: str, version: str, route: str, seconds: float, probabilities, columns):
+    """A request's rows (COLUMNS), answered now: the request's fields repeated per trip, then each trip's
+    probability and raw features (`columns`: features.SERVING_COLUMNS, one list per column). Built
+    lazily, when the log's thread writes them: a batch's rows are then never built on the request's path."""
+    trips = len(probabilities)
+    if any(len(column) != trips for column in columns):  # checked now: the log's thread must not fail
+        raise ValueError(f"{trips} predictions for columns of {sorted({len(c) for c in columns})} trips")
+    timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return zip(
+        itertools.repeat(request_id, trips),
+        range(trips),
+        itertools.repeat(timestamp, trips),
+        itertools.repeat(version, trips),
+        itertools.repeat(route, trips),
+        itertools.repeat(round(seconds * 1000, 3), trips),
+        map(round, probabilities, itertools.repeat(6, trips)),
+        *columns,
+        strict=False,  # lengths checked above
+    )
 
 
 def _writer_alive(path: Path) -> bool:

@@ -12,11 +12,15 @@
               rollback is an nginx reload.
 
 Every request gets an id (`$request_id`), passed to the server that answers and to the shadow, so the
-request log pairs a stable and a shadow prediction. Changes are graceful reloads (`nginx -s reload`):
-in-flight requests finish on the old workers.
+request log pairs a stable and a shadow prediction. The configuration is serving/nginx.conf.j2, filled in
+from the state; serving/nginx.py applies it.
 """
 
 import dataclasses
+import functools
+from pathlib import Path
+
+import jinja2
 
 from config import serving as serving_config
 
@@ -58,119 +62,44 @@ class Traffic:
             raise ValueError(f"mode {self.mode} needs a second version")
 
 
+TEMPLATE = Path(__file__).with_name("nginx.conf.j2")
+
+
 def render(
     traffic: Traffic, port: int, run_dir: str, model_name: str = serving_config.SERVING_MODEL_NAME
 ) -> str:
-    """The whole nginx.conf for this traffic, listening on 127.0.0.1:`port`."""
-    base = f"/v1/models/{model_name}"
-    backends = [traffic.stable] + ([traffic.candidate] if traffic.candidate else [])
-    upstreams = "\n".join(
-        f"    upstream v{b.version} {{ server 127.0.0.1:{b.port}; keepalive 32; }}" for b in backends
+    """The whole nginx.conf for this traffic, listening on 127.0.0.1:`port`: serving/nginx.conf.j2
+    filled in."""
+    stable = f"v{traffic.stable.version}"
+    candidate = f"v{traffic.candidate.version}" if traffic.candidate else ""
+    return _template().render(
+        mode=traffic.mode,
+        generation=traffic.generation,
+        split=traffic.mode == CANARY,  # the share goes to the candidate
+        mirror=traffic.mode == SHADOW,  # a copy of each request goes to the candidate
+        canary_label=traffic.mode in (CANARY, SHADOW),  # `labels/canary:predict` reaches the candidate
+        backends=[traffic.stable] + ([traffic.candidate] if traffic.candidate else []),
+        stable=stable,
+        candidate=candidate,
+        canary_percent=f"{traffic.canary_percent:g}",
+        services=traffic.services,
+        port=port,
+        run_dir=run_dir,
+        model_name=model_name,
+        base=f"/v1/models/{model_name}",
+        max_body_bytes=serving_config.SERVING_MAX_BODY_BYTES,
+        shadow_route=serving_config.SHADOW_ROUTE,
+        shadow_timeout_ms=serving_config.SHADOW_TIMEOUT_MS,
     )
-    stable, candidate = (
-        f"v{traffic.stable.version}",
-        f"v{traffic.candidate.version}" if traffic.candidate else "",
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,  # a name the template misspells fails, not an empty string
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # nginx, not HTML
     )
-    if traffic.mode == CANARY:
-        split = (
-            f'    split_clients "${{traffic_key}}" $default_pool {{ {traffic.canary_percent:g}% {candidate}; * {stable}; }}\n'
-            f"    map $default_pool $default_route {{ {candidate} canary; default stable; }}"
-        )
-    else:
-        split = f'    map "" $default_pool {{ default {stable}; }}\n    map "" $default_route {{ default stable; }}'
-    mirror = "            mirror /_shadow;\n" if traffic.mode == SHADOW else ""
-    versions = "\n".join(f"        {b.version} v{b.version};" for b in backends)
-    labels = f"        stable {stable};" + (
-        f"\n        canary {candidate};" if traffic.mode in (CANARY, SHADOW) else ""
-    )
-    proxy = """            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Request-Id $request_id;"""
-    attached = "".join(
-        f"""        location = {path} {{
-{proxy}
-            proxy_pass http://127.0.0.1:{service.port};
-        }}
-"""
-        for service in traffic.services
-        for path in service.paths
-    )
-    return f"""# Written by serving/traffic.py from the serving state: {traffic.mode}. Do not edit: `taxi-pipeline serve` rewrites it.
-worker_processes 1;
-pid {run_dir}/nginx.pid;
-error_log {run_dir}/nginx_error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {run_dir}/client_body;
-    proxy_temp_path {run_dir}/proxy;
-    fastcgi_temp_path {run_dir}/fastcgi;
-    uwsgi_temp_path {run_dir}/uwsgi;
-    scgi_temp_path {run_dir}/scgi;
-    client_max_body_size {serving_config.SERVING_MAX_BODY_BYTES};
-    client_body_buffer_size {serving_config.SERVING_MAX_BODY_BYTES};
-    default_type application/json;
-{upstreams}
-    # The key a canary split is sticky on: the client's X-Request-Key, else the request's own id.
-    map $http_x_request_key $traffic_key {{ "" $request_id; default $http_x_request_key; }}
-{split}
-    map $version_asked $version_pool {{
-{versions}
-        default "";
-    }}
-    map $label_asked $label_pool {{
-{labels}
-        default "";
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        error_page 413 = @too_large;
-        # `nginx -s reload` returns before the new workers run: the stack polls this until it answers
-        # the new generation, so no request sent after a change is routed by the old configuration.
-        location = /_traffic {{
-            return 200 '{{"mode": "{traffic.mode}", "generation": {traffic.generation}}}';
-        }}
-        location @too_large {{
-            return 413 '{{"error": "the request body is larger than the {serving_config.SERVING_MAX_BODY_BYTES} bytes allowed"}}';
-        }}
-        location = {base}:predict {{
-{mirror}{proxy}
-            proxy_set_header X-Route $default_route;
-            proxy_pass http://$default_pool;
-        }}
-        location ~ ^{base}/versions/(?<version_asked>[0-9]+):predict$ {{
-            if ($version_pool = "") {{
-                return 404 '{{"error": "version $version_asked of model {model_name} is not served (serving {", ".join(b.version for b in backends)})"}}';
-            }}
-{proxy}
-            proxy_set_header X-Route $default_route;
-            proxy_pass http://$version_pool;
-        }}
-        location ~ ^{base}/labels/(?<label_asked>[a-zA-Z0-9_]+):predict$ {{
-            if ($label_pool = "") {{
-                return 404 '{{"error": "label $label_asked of model {model_name} is not assigned"}}';
-            }}
-{proxy}
-            proxy_set_header X-Route $label_asked;
-            proxy_pass http://$label_pool;
-        }}
-        location = /_shadow {{
-            internal;
-{proxy}
-            proxy_set_header X-Route {serving_config.SHADOW_ROUTE};
-            proxy_connect_timeout {serving_config.SHADOW_TIMEOUT_MS}ms;
-            proxy_send_timeout {serving_config.SHADOW_TIMEOUT_MS}ms;
-            proxy_read_timeout {serving_config.SHADOW_TIMEOUT_MS}ms;
-            proxy_pass http://{candidate or stable}{base}:predict;
-        }}
-        location {base} {{
-{proxy}
-            proxy_pass http://{stable};
-        }}
-{attached}
-        location / {{
-            return 404 '{{"error": "no such path: the model is at {base} (TF Serving REST API)"}}';
-        }}
-    }}
-}}
-"""
+    return environment.from_string(TEMPLATE.read_text())

@@ -2,5 +2,5 @@
 
 Unit tests sit beside the code they test (`*_test.py`).
 
-May import: config, models, registry, inputs, components, pipeline, kubeflow, reports, serving, monitoring, cli, benchmarks, tools.
+May import: config, models, registry, inputs, components, pipeline, kubeflow, reports, serving, clients, monitoring, cli, benchmarks, tools.
 """

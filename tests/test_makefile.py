@@ -1,13 +1,24 @@
 """The Makefile's targets pass what they document (dry runs: `make -n`, nothing is run)."""
 
+import os
 import subprocess
 
 from config import folders
 
+# Under `make test` these tests run inside make: a nested make would print "Entering directory" lines
+# and inherit the outer make's flags, so each dry run starts as if from a shell.
+_OUTER_MAKE_VARIABLES = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+
 
 def _dry_run(*arguments: str) -> str:
+    environment = {name: value for name, value in os.environ.items() if name not in _OUTER_MAKE_VARIABLES}
     return subprocess.run(
-        ["make", "-n", *arguments], cwd=folders.REPO_ROOT, capture_output=True, text=True, check=True
+        ["make", "-n", "--no-print-directory", *arguments],
+        cwd=folders.REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 

@@ -50,9 +50,9 @@ RUNNING_ONLY = metadata_store.ListOptions(filter_query="last_known_state = RUNNI
 # small test model then lasts about a second instead of milliseconds, long enough to be killed inside.
 SLOW_DISK = """
 import time
-from registry import versions
-flush = versions._sync
-versions._sync = lambda path: (time.sleep(0.05), flush(path))
+from registry import completion
+flush = completion.sync
+completion.sync = lambda path: (time.sleep(0.05), flush(path))
 """
 
 

@@ -1,6 +1,7 @@
 """The loop, end to end, on real processes on loopback: `make replay`'s two scenarios on the sample (real
-pipeline runs, the real stack, the monitor, Prometheus evaluating the rules). The sample holds ~400 trips
-of 2016 H2: the smallest replay that still has 300 labelled trips for the quality alert.
+pipeline runs, the real stack, the monitor, Prometheus evaluating the rules), and a rolled-back canary's
+quality alert. The sample holds ~400 trips of 2016 H2: the smallest replay that still has 300 labelled
+trips for the quality alert.
 
 The first model (trained on the spans up to 2016 H1) is trained once and copied into both scenarios'
 folders, ML Metadata with it, so each scenario starts from the same production.
@@ -9,6 +10,7 @@ folders, ML Metadata with it, so each scenario starts from the same production.
 import csv
 import json
 import shutil
+import time
 from collections import Counter
 
 import numpy as np
@@ -17,7 +19,17 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from config import pipeline as pipeline_config
 from models import features
-from monitoring import feedback, loop, page, replay, replay_figures, replay_workspace, spans
+from monitoring import (
+    control,
+    feedback,
+    loop,
+    page,
+    replay,
+    replay_figures,
+    replay_traffic,
+    replay_workspace,
+    spans,
+)
 from pipeline import local_runner
 from registry import versions
 from serving import prometheus, stack
@@ -124,15 +136,18 @@ def test_clean_replay_rebuilds_the_span_measures_live_quality_and_ramps_the_new_
         assert summary["canary"]["decision"] == "promote", summary["canary"]
         assert stack.read_state(stack.StackPaths.of(settings))["stable"]["version"] == new != first
 
-        # The page, as a person sees it: charts from Prometheus, the tables, no alert.
+        # The page, as a person sees it: charts from Prometheus, no alert. Live quality covers the versions
+        # live now: the promoted one, whose trips carry no labels yet (the canary phase sends none).
         path, lines = page.write(settings, minutes=10)
         dom = browser.Elements(browser.dump_dom(path))
         assert dom.find("span", id="verdict")[0][2] == ["no alert firing"]
         assert len(dom.find("svg", **{"class": "time-series"})) == len(page.SERIES)
         assert dom.find("polyline", **{"class": "series"})
-        for table in ("quality", "estimates", "drift"):
+        for table in ("estimates", "drift"):
             assert dom.find("table", id=table), table
-        assert any(line.startswith(f"  version {first} (stable)") for line in lines)
+        assert not dom.find("table", id="quality") and "No labelled trips yet" in path.read_text()
+        assert lines[0].endswith(f", {len(rows)} labelled"), lines
+        assert not [line for line in lines if line.startswith("  version")], lines  # no live quality yet
         assert browser.screenshot(path, tmp_path / "monitor.png").stat().st_size > 20_000
     finally:
         stack.stop(stack.StackPaths.of(settings))
@@ -155,6 +170,9 @@ def test_concept_change_fires_the_quality_alert_and_the_loop_retrains_on_it(firs
         assert check["estimated"]["accuracy"] - check["realised"]["accuracy"] > 0.2
         retrain = next(d for d in loop.decisions(settings) if d["decision"] == "retrain")
         assert f"alert {replay_figures.QUALITY_ALERT} is firing" in retrain["reason"]
+        # The replay's policy retrains from half the replayed trips, so the trip count triggered too.
+        export = next(d for d in loop.decisions(settings) if d["decision"] == "export")
+        assert any("new labelled trips" in trigger for trigger in export["triggers"]), export
         # The pipeline ran to a verdict on the data (the request log it reads was closed for it, with no
         # restart in this replay): a model canaried, or one the gates or data validation refused; never
         # a refused input or a failed component.
@@ -162,5 +180,57 @@ def test_concept_change_fires_the_quality_alert_and_the_loop_retrains_on_it(firs
         assert outcome["decision"] in ("canary", "not deployed"), outcome
         assert outcome.get("pipeline_exit_code", 0) in (0, local_runner.DATA_REJECTED_EXIT_CODE), outcome
         json.dumps(summary)  # the figures the docs quote are JSON
+
+        # The alert still fires on the same labelled trips: the next step refuses to retrain on them again.
+        if outcome["decision"] == "not deployed":
+            assert any(a["state"] == "firing" for a in replay_figures.quality_alerts(url))
+            again = loop.run_once(settings, replay.replay_policy(len(rows), _options("concept")))
+            assert again["decision"] == "refuse" and again["new_labelled_trips"] == 0, again
+            assert "an alert retrains from" in again["reason"]
+            assert [d["decision"] for d in loop.decisions(settings)].count("retrain") == 1
     finally:
         stack.stop(stack.StackPaths.of(settings))
+
+
+def test_a_rolled_back_canarys_quality_alert_clears_at_once(first_model, tmp_path):
+    """The evaluated model as a canary on all traffic, its labels changed (the concept scenario): its
+    quality alert fires; rolled back, its series leave the monitor and the alert clears within seconds,
+    not when its labelled trips age out of the live-quality window."""
+    folder = _scenario(first_model, tmp_path, "rollback")
+    settings, header, rows = replay_workspace.workspace(folder)
+    paths = stack.StackPaths.of(settings)
+    evaluated = versions.production_version(settings.serving_model_dir)
+    stable = str(int(evaluated) + 1)  # the same model as stable, so that the canary is the evaluated one
+    versions.write_version(settings.serving_model_dir, settings.serving_model_dir / evaluated, stable)
+    try:
+        state = stack.start(paths, stable, stack.free_port(), stack.free_port())
+        control.start(settings, refresh_seconds=1.0)
+        stack.canary(paths, evaluated, 100)
+        replay_traffic.play(settings, header, rows, scenario="concept", rate=RATE, feedback_delay_seconds=1.0)
+        url = state["prometheus"]["url"]
+        alert = replay_figures.wait_for_alert(url, 200)
+        assert alert and (alert["labels"]["version"], alert["labels"]["route"]) == (evaluated, "canary"), (
+            alert
+        )
+        # The page, as a person sees it while the alert fires: it leads, beside the canary's live quality.
+        path, lines = page.write(settings, minutes=10)
+        dom = browser.Elements(browser.dump_dom(path))
+        assert dom.find("span", id="verdict")[0][2] == ["1 alert(s) firing"]
+        for table in ("alerts", "quality", "estimates", "drift"):
+            assert dom.find("table", id=table), table
+        assert any(line.startswith(f"  version {evaluated} (canary): accuracy 0.6") for line in lines), lines
+
+        rolled_back = time.monotonic()
+        stack.rollback(paths, "live quality far below the evaluation")
+        while replay_figures.quality_alerts(url) and time.monotonic() - rolled_back < 60:
+            time.sleep(0.5)
+        cleared = time.monotonic() - rolled_back
+        print(f"the quality alert cleared {cleared:.1f} s after the rollback")
+        assert replay_figures.quality_alerts(url) == []
+        figures = control.figures(f"http://127.0.0.1:{state['port']}")
+        assert figures["window"]["live_versions"] == [stable] and list(figures["evaluated"]) == [stable]
+        # Only stable's figures are left (it may have answered a few of the trips itself).
+        assert {e["version"] for e in figures["live"] + figures["estimated"]} == {stable}
+        assert figures["labelled_trips"] == len(rows)  # the trips stay in the store; the version left
+    finally:
+        stack.stop(paths)

@@ -22,6 +22,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_model_analysis.writers import eval_config_writer
 from tfx.orchestration import metadata
 
+from clients import raw_examples
 from components import production_model
 from config import folders
 from config import pipeline as pipeline_config
@@ -30,7 +31,6 @@ from pipeline import local_pipeline
 from pipeline.beam_dag_runner import ProgressReportingBeamDagRunner
 from registry import versions
 from reports import evaluation_results, run_summary
-from serving import raw_examples
 from tests.support import browser
 from tests.support.spans import SMALL_RUN, SMALL_RUN_GATES, small_run, write_sampled_spans
 

@@ -83,6 +83,12 @@ class Workspace:
             timeout=900,
         )
 
+    def cli(self, command: str, *arguments: str) -> subprocess.CompletedProcess:
+        """`taxi-pipeline COMMAND [ACTION] --output-dir <the workspace's> ...`, with the copied code."""
+        name, *action = command.split()
+        folder = ["--output-dir", str(self.settings.output_dir)]
+        return self.python("-m", "cli.main", name, *folder, *action, *arguments)
+
     def states(self) -> dict[str, int]:
         store = runs.open_store(self.settings.metadata_path)
         run = runs.run_context(store, pipeline_config.PIPELINE_NAME)
@@ -118,10 +124,26 @@ def test_repeated_runs_push_once_follow_edited_code_and_keep_a_rollback(workspac
     assert second["pushed_model"] is None
     assert second["not_pushed_because"] == f"same as production (version {v1})"
 
+    # A folder copied in by hand beside production, newer, holding only the graph (as `cp` cut short or
+    # TFX's stock Pusher can leave one): never production, named by `serve status`, moved aside by the next
+    # run, which still judges against v1, and listed by `taxi-pipeline summary`.
+    serving = workspace.settings.serving_model_dir
+    hand_copy = serving / str(int(v1) + 1000)
+    hand_copy.mkdir()
+    shutil.copy(serving / v1 / versions.SAVED_MODEL_FILE, hand_copy)
+    assert workspace.production() == v1
+    status = workspace.cli("serve", "status")
+    assert json.loads(status.stdout)["serving_directory"]["not_whole"][0]["path"] == str(hand_copy)
+    assert f"warning: {hand_copy} is never served: version {hand_copy.name} is not whole" in status.stderr
+
     # An edit to the gates' module re-runs both gates and what their outputs feed, and nothing upstream.
     gates = workspace.code / "components" / "data_gates.py"
     gates.write_text(gates.read_text() + "\n\nEDITED = True  # a change of code, not of a comment\n")
-    workspace.run()
+    third_run = workspace.run()
+    [moved] = third_run["serving_directory"]["quarantined"]
+    assert "no completion record" in moved["reason"] and not hand_copy.exists()
+    assert third_run["evaluation"]["baseline"]["version"] == v1
+    assert moved["path"] in workspace.cli("summary").stdout
     states = workspace.states()
     assert states["TrainingDataGate"] == COMPLETE and states["PushGate"] == COMPLETE
     for upstream in (
@@ -165,3 +187,21 @@ def test_repeated_runs_push_once_follow_edited_code_and_keep_a_rollback(workspac
         "not_pushed_because"
     ]
     assert workspace.production() == v1 and workspace.versions() == [v1, v2]
+    _adopt_hand_copies(workspace, v1, v2)
+
+
+def _adopt_hand_copies(workspace: Workspace, good: str, rolled_back: str) -> None:
+    """A whole model copied in by hand is adopted once it loads; a copy of a rolled-back one is refused."""
+    serving = workspace.settings.serving_model_dir
+    hand_copy, copy_of_rolled_back = (
+        serving / str(int(rolled_back) + 1),
+        workspace.settings.output_dir / "copy",
+    )
+    for version, copy in ((good, hand_copy), (rolled_back, copy_of_rolled_back)):
+        shutil.copytree(serving / version, copy, ignore=shutil.ignore_patterns(versions.RECORD_FILE))
+    assert workspace.production() == good  # the copy has no record
+    refused = workspace.cli("adopt", str(copy_of_rolled_back))
+    assert refused.returncode == 2 and f"rolled back as version {rolled_back}" in refused.stderr
+    adopted = workspace.cli("adopt", str(hand_copy))
+    assert adopted.returncode == 0, adopted.stderr
+    assert workspace.production() == hand_copy.name

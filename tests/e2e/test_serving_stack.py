@@ -18,12 +18,13 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import model_variants
+from clients import load, raw_examples
 from config import folders
 from config import serving as serving_config
 from inputs import taxi_sample
 from models.model import PREDICTION
 from registry import versions
-from serving import analysis, load, raw_examples, request_contract, stack
+from serving import analysis, processes, releases, request_contract, stack
 from tests.support import serving_models, system_tools
 
 pytestmark = pytest.mark.e2e
@@ -43,14 +44,19 @@ def paths(tmp_path_factory):
     )
     settings = folders.Settings(output_dir=root / "outputs", data_root=None)
     serving = settings.serving_model_dir
-    for version, source in (("100", first), ("200", second)):
-        shutil.copytree(source, serving / version)
-    model_variants.broken(first, serving / "300")
-    model_variants.slow(first, serving / "400", seconds=0.2)
-    shutil.copytree(first, serving / "600")
-    (serving / "600" / "saved_model.pb").write_bytes(b"truncated by a bad copy")
+    not_a_model = root / "variants" / "not_a_model"  # pushed whole, but its graph was truncated before
+    shutil.copytree(first, not_a_model)
+    (not_a_model / "saved_model.pb").write_bytes(b"truncated by a bad export")
+    for version, source in (
+        ("100", first),
+        ("200", second),
+        ("300", model_variants.broken(first, root / "variants" / "broken")),
+        ("400", model_variants.slow(first, root / "variants" / "slow", seconds=0.2)),
+        ("600", not_a_model),
+    ):
+        versions.write_version(serving, source, version)  # as the Pusher writes: whole, with its record
     paths = stack.StackPaths.of(settings)
-    stack.start(paths, "100", stack.free_port(), stack.free_port())
+    stack.start(paths, "100", processes.free_port(), processes.free_port())
     yield paths
     stack.stop(paths)
 
@@ -114,7 +120,7 @@ def test_bad_requests_through_nginx_get_a_4xx_naming_the_problem(paths):
 def test_shadow_answers_as_stable_alone_and_logs_both_predictions_per_request(paths):
     client = load.Client(_url(paths))
     alone = [client.post(PREDICT, {"instances": [dict(TRIP, fare=5.0 + i)]})[1] for i in range(30)]
-    stack.shadow(paths, "200")
+    releases.shadow(paths, "200")
     client = load.Client(
         _url(paths)
     )  # a new connection: the old one may still be on a worker of the old config
@@ -125,7 +131,7 @@ def test_shadow_answers_as_stable_alone_and_logs_both_predictions_per_request(pa
         ids.append(headers["x-request-id"])
     time.sleep(serving_config.REQUEST_LOG_FLUSH_SECONDS * 3)
     logged = _log_rows(paths)
-    stack.rollback(paths, "end of the shadow test")
+    releases.rollback(paths, "end of the shadow test")
     versions.undo_rollback(paths.serving_dir, "200")
     assert shadowed == alone  # the shadow changes nothing a client sees
     by_id = {}
@@ -137,7 +143,7 @@ def test_shadow_answers_as_stable_alone_and_logs_both_predictions_per_request(pa
 
 
 def test_a_canary_gets_its_share_and_sticky_keys_stay_on_one_side(paths):
-    stack.canary(paths, "200", 10)
+    releases.canary(paths, "200", 10)
     client = load.Client(_url(paths))
     sides = [client.post(PREDICT, {"instances": [TRIP]})[2]["x-model-version"] for _ in range(2000)]
     share = sides.count("200") / len(sides)
@@ -150,7 +156,7 @@ def test_a_canary_gets_its_share_and_sticky_keys_stay_on_one_side(paths):
             ]
             for _ in range(8)
         }
-    stack.rollback(paths, "end of the canary test")
+    releases.rollback(paths, "end of the canary test")
     versions.undo_rollback(paths.serving_dir, "200")
     assert abs(share - 0.10) < tolerance, share
     assert all(len(seen) == 1 for seen in sticky.values()), sticky
@@ -160,23 +166,23 @@ def test_a_canary_gets_its_share_and_sticky_keys_stay_on_one_side(paths):
 def test_no_request_fails_through_a_switch_a_rollback_a_promotion_and_a_new_push(paths):
     with load.BackgroundLoad(_url(paths), PREDICT, {"instances": [TRIP]}, max_seconds=120) as traffic:
         time.sleep(1)
-        stack.switch(paths, "200")  # blue-green: all at once
+        releases.switch(paths, "200")  # blue-green: all at once
         time.sleep(1)
-        back_on_stable = stack.rollback(paths, "blue-green test").seconds
+        back_on_stable = releases.rollback(paths, "blue-green test").seconds
         _wait_for_version(paths, "100", seconds=0.1)  # the next request, on a new connection
         versions.undo_rollback(paths.serving_dir, "200")
-        stack.canary(paths, "200", 50)
+        releases.canary(paths, "200", 50)
         time.sleep(1)
-        stack.promote(paths)  # 200 is stable now
+        releases.promote(paths)  # 200 is stable now
         time.sleep(1)
         # A new push lands while traffic flows, whole or not at all, and is switched to.
         versions.write_version(paths.serving_dir, paths.serving_dir / "100", "500")
-        stack.switch(paths, "500")
+        releases.switch(paths, "500")
         time.sleep(1)
-        stack.promote(paths)  # the switch confirmed: the version switched from stops
+        releases.promote(paths)  # the switch confirmed: the version switched from stops
         time.sleep(1)
-        stack.switch(paths, "100")
-        stack.promote(paths)  # where the module started, for the tests after
+        releases.switch(paths, "100")
+        releases.promote(paths)  # where the module started, for the tests after
         time.sleep(1)
     tally = traffic.tally
     assert tally.total > 200 and tally.failed == 0, (tally.statuses, tally.errors[:3])
@@ -188,7 +194,7 @@ def test_a_version_that_cannot_load_is_refused_with_its_reason_and_nothing_chang
     before = stack.read_state(paths)
     started = time.monotonic()
     with pytest.raises(stack.StackError, match="version 600 did not get ready: .*failed to load"):
-        stack.canary(paths, "600", 10)
+        releases.canary(paths, "600", 10)
     assert time.monotonic() - started < 60  # not the whole start timeout
     after = stack.read_state(paths)
     assert (after["mode"], after["stable"], after.get("candidate")) == (
@@ -200,7 +206,7 @@ def test_a_version_that_cannot_load_is_refused_with_its_reason_and_nothing_chang
 
 @pytest.mark.parametrize("version, cause", [("300", "error rate"), ("400", "p99")])
 def test_the_analysis_rolls_back_a_failing_or_slow_canary_and_says_why(paths, version, cause):
-    stack.canary(paths, version, 30)
+    releases.canary(paths, version, 30)
     bounds = analysis.Bounds(interval_seconds=4, max_p99_seconds=0.1, failed_checks=2)
     with load.BackgroundLoad(_url(paths), PREDICT, {"instances": [TRIP]}, max_seconds=90):
         outcome = analysis.run(paths, bounds, max_intervals=8)
@@ -216,7 +222,7 @@ def test_the_analysis_rolls_back_a_failing_or_slow_canary_and_says_why(paths, ve
 
 
 def test_the_analysis_ramps_a_healthy_canary_up_and_promotes_it(paths):
-    stack.canary(paths, "200", 10)
+    releases.canary(paths, "200", 10)
     bounds = analysis.Bounds(interval_seconds=3, step_percent=20, max_percent=50, max_p99_seconds=0.1)
     with load.BackgroundLoad(_url(paths), PREDICT, {"instances": [TRIP]}, max_seconds=90):
         outcome = analysis.run(paths, bounds, max_intervals=12)

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from config import folders
-from kubeflow import compiler, submit
+from kubeflow import compiler, input_fingerprint
+from registry import versions
 from tests.support import container_launcher
 
 pytestmark = pytest.mark.kfp
@@ -32,19 +33,16 @@ def test_pipeline_runs_in_containers_to_a_pushed_model_then_reads_a_new_span(ima
     _prepare_data(shared)
     # The first run's data ends at 2016 H1: the 2016 H2 span arrives for the second.
     shutil.rmtree(shared / "example_gen_input" / "span-20162")
-    first_arguments = submit.run_arguments(shared)
 
-    outputs = container_launcher.run_pipeline(
-        spec, minio, shared, tmp_path / "runs", "run-1", first_arguments
-    )
+    outputs = container_launcher.run_pipeline(spec, minio, shared, tmp_path / "runs", "run-1")
 
     assert set(outputs) == set(spec["root"]["dag"]["tasks"])
     [blessing] = outputs["Evaluator"]["blessing"]
     assert blessing["metadata"]["blessed"] == 1
     [pushed] = outputs["Pusher"]["pushed_model"]
     assert pushed["metadata"]["pushed"] == 1
-    [version] = list((shared / "serving_model").iterdir())
-    assert (version / "saved_model.pb").exists()
+    [version] = versions.complete_versions(shared / "serving_model")
+    assert (shared / "serving_model" / version / versions.RECORD_FILE).is_file()
     [report] = outputs["SliceReport"]["report"]
     assert report["uri"].startswith("minio://mlpipeline/")
     page = minio / report["uri"][len("minio://") :] / folders.SLICE_REPORT_FILE
@@ -53,12 +51,13 @@ def test_pipeline_runs_in_containers_to_a_pushed_model_then_reads_a_new_span(ima
     [examples] = outputs["CsvExampleGen"]["examples"]
     assert examples["metadata"]["custom:span"] == 20161
 
-    # A new span: submit's fingerprint changes (a new KFP cache key), and ExampleGen reads it.
+    # A new span: the run's first step gives ExampleGen a new key (a new KFP cache key), and it reads it.
     _prepare_data(shared)
-    second_arguments = submit.run_arguments(shared)
-    assert second_arguments != first_arguments
+    key = input_fingerprint.output_parameter("CsvExampleGen")
     second = container_launcher.run_pipeline(
-        spec, minio, shared, tmp_path / "runs", "run-2", second_arguments, tasks=["CsvExampleGen"]
+        spec, minio, shared, tmp_path / "runs", "run-2", tasks=[input_fingerprint.STEP, "CsvExampleGen"]
     )
+    assert second[input_fingerprint.STEP][key] != outputs[input_fingerprint.STEP][key]
+    assert second[input_fingerprint.STEP][key].startswith("span 20162, ")
     [examples] = second["CsvExampleGen"]["examples"]
     assert examples["metadata"]["custom:span"] == 20162

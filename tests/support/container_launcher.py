@@ -1,7 +1,8 @@
 """Runs a compiled KFP pipeline step by step in Docker containers, as KFP's launcher would, for tests.
 
-For each task in dependency order it builds the ExecutorInput KFP's driver would (constant and run parameters;
-input artifacts with their producer's URI and metadata; output artifacts with `minio://` URIs), runs
+For each task in dependency order it builds the ExecutorInput KFP's driver would (constant parameters and
+upstream output parameters; input artifacts with their producer's URI and metadata; output artifacts with
+`minio://` URIs), runs
 the step's own container command from the spec in the pipeline image, with the launcher's local
 artifact copies (`/minio`) and the shared volume (`/mnt/taxi`) mounted from host folders, and keeps
 the output metadata the step writes for the tasks downstream.
@@ -30,25 +31,20 @@ def task_order(spec: dict) -> list[str]:
     )
 
 
-def parameter_values(spec: dict, task_spec: dict, run_parameters: dict | None = None) -> dict:
-    """A task's parameters as KFP's driver resolves them: constants, and the run's parameters (or their
-    defaults) where the task takes a pipeline input."""
-    defaults = {
-        name: definition.get("defaultValue")
-        for name, definition in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items()
-    }
-    run = {**defaults, **(run_parameters or {})}
-    return {
-        name: value["runtimeValue"]["constant"]
-        if "runtimeValue" in value
-        else run[value["componentInputParameter"]]
-        for name, value in task_spec.get("inputs", {}).get("parameters", {}).items()
-    }
+def parameter_values(task_spec: dict, outputs_by_task: dict) -> dict:
+    """A task's parameters as KFP's driver resolves them: constants, and upstream tasks' output parameters
+    (the pipeline takes no run parameters)."""
+
+    def resolve(value: dict):
+        if "runtimeValue" in value:
+            return value["runtimeValue"]["constant"]
+        producer = value["taskOutputParameter"]
+        return outputs_by_task[producer["producerTask"]][producer["outputParameterKey"]]
+
+    return {name: resolve(value) for name, value in task_spec.get("inputs", {}).get("parameters", {}).items()}
 
 
-def executor_input(
-    spec: dict, task: str, outputs_by_task: dict, run_id: str, run_parameters: dict | None = None
-) -> dict:
+def executor_input(spec: dict, task: str, outputs_by_task: dict, run_id: str) -> dict:
     task_spec = spec["root"]["dag"]["tasks"][task]
     component = spec["components"][task_spec["componentRef"]["name"]]
     input_types = component.get("inputDefinitions", {}).get("artifacts", {})
@@ -75,12 +71,20 @@ def executor_input(
         }
         for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items()
     }
+    output_parameters = {
+        key: {"outputFile": f"/tmp/kfp_outputs/{key}"}
+        for key in component.get("outputDefinitions", {}).get("parameters", {})
+    }
     return {
         "inputs": {
             "artifacts": inputs,
-            "parameterValues": parameter_values(spec, task_spec, run_parameters),
+            "parameterValues": parameter_values(task_spec, outputs_by_task),
         },
-        "outputs": {"artifacts": outputs, "outputFile": "/tmp/kfp_outputs/output_metadata.json"},
+        "outputs": {
+            "artifacts": outputs,
+            "parameters": output_parameters,
+            "outputFile": "/tmp/kfp_outputs/output_metadata.json",
+        },
     }
 
 
@@ -93,7 +97,8 @@ def task_container(spec: dict, task: str) -> dict:
 def run_task(
     spec: dict, task: str, invocation: dict, minio_dir: Path, shared_dir: Path, work_dir: Path
 ) -> dict:
-    """Runs one task's container; returns output key -> artifacts (as KFP would record them)."""
+    """Runs one task's container; returns output key -> artifacts, and output parameter -> value (as KFP
+    would record them)."""
     container = task_container(spec, task)
     arguments = [json.dumps(invocation) if arg == "{{$}}" else arg for arg in container["args"]]
     task_dir = work_dir / task
@@ -123,11 +128,15 @@ def run_task(
     (task_dir / "log.txt").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise RuntimeError(f"{task} failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
-    written = json.loads((task_dir / "output_metadata.json").read_text()).get("artifacts", {})
+    output = json.loads((task_dir / "output_metadata.json").read_text())
+    written = output.get("artifacts", {})
     # Like KFP: an output the executor did not report keeps the artifact the launcher created.
     return {
-        key: written.get(key, {}).get("artifacts") or value["artifacts"]
-        for key, value in invocation["outputs"]["artifacts"].items()
+        **{
+            key: written.get(key, {}).get("artifacts") or value["artifacts"]
+            for key, value in invocation["outputs"]["artifacts"].items()
+        },
+        **{key: output["parameterValues"][key] for key in invocation["outputs"]["parameters"]},
     }
 
 
@@ -137,12 +146,11 @@ def run_pipeline(
     shared_dir: Path,
     work_dir: Path,
     run_id: str,
-    run_parameters: dict | None = None,
     tasks: list[str] | None = None,
 ) -> dict:
-    """Every task (or those of `tasks`), in order; returns task -> output key -> artifacts."""
+    """Every task (or those of `tasks`), in order; returns task -> output key -> artifacts (or value)."""
     outputs_by_task = {}
     for task in [t for t in task_order(spec) if tasks is None or t in tasks]:
-        invocation = executor_input(spec, task, outputs_by_task, run_id, run_parameters)
+        invocation = executor_input(spec, task, outputs_by_task, run_id)
         outputs_by_task[task] = run_task(spec, task, invocation, minio_dir, shared_dir, work_dir / run_id)
     return outputs_by_task

@@ -3,6 +3,7 @@
 import hashlib
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from registry import versions
@@ -18,11 +19,18 @@ def tree_digest(folder: Path) -> str:
 
 
 def saved_model(folder: Path, weights: bytes) -> Path:
-    """A folder shaped like a SavedModel."""
+    """A folder shaped like a SavedModel (every part, by name), without a completion record."""
     (folder / "variables").mkdir(parents=True)
     (folder / versions.SAVED_MODEL_FILE).write_bytes(b"graph")
+    (folder / "variables" / "variables.index").write_bytes(b"index")
     (folder / "variables" / "variables.data-00000-of-00001").write_bytes(weights)
     return folder
+
+
+def pushed_version(serving_dir: Path, version: str, weights: bytes) -> Path:
+    """A SavedModel-shaped version written as the Pusher writes it: whole, with its completion record."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return versions.write_version(serving_dir, saved_model(Path(scratch) / "model", weights), version)
 
 
 def run_cli(output_dir: Path, *flags: str) -> subprocess.CompletedProcess:

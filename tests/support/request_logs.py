@@ -15,5 +15,10 @@ def write_request_log(folder: Path, trips: list[dict], name: str = "requests-1.c
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(request_log.COLUMNS)
-        writer.writerows([trip.get(column, "") for column in request_log.COLUMNS] for trip in trips)
+        writer.writerows(map(as_row, trips))
     return path
+
+
+def as_row(trip: dict) -> list:
+    """A trip (a dict of `request_log.COLUMNS`' values) as a request-log row; missing columns empty."""
+    return [trip.get(column, "") for column in request_log.COLUMNS]

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from serving import load
+from clients import load
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -4,7 +4,6 @@ with nginx and real processes is tests/e2e/test_serving_stack.py)."""
 import base64
 import csv
 import json
-import shutil
 import time
 
 import pytest
@@ -13,10 +12,12 @@ from starlette.testclient import TestClient
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from benchmarks import model_variants
+from clients import raw_examples
 from config import serving as serving_config
 from models import features
 from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
-from serving import model_server, raw_examples, request_log
+from registry import versions
+from serving import model, request_log, rest
 from tests.support import serving_models
 
 PREDICT = f"/v1/models/{serving_config.SERVING_MODEL_NAME}:predict"
@@ -29,13 +30,13 @@ def trained_model(tmp_path_factory):
 
 @pytest.fixture
 def serving_dir(tmp_path, trained_model):
-    shutil.copytree(trained_model, tmp_path / "serving" / "100")
+    versions.write_version(tmp_path / "serving", trained_model, "100")
     return tmp_path / "serving"
 
 
-def _client(serving_dir, tmp_path, version=model_server.LATEST, labels=("stable",), **settings):
-    app = model_server.create_app(
-        model_server.ServerSettings(
+def _client(serving_dir, tmp_path, version=model.LATEST, labels=("stable",), **settings):
+    app = rest.create_app(
+        rest.ServerSettings(
             serving_dir=serving_dir,
             version=version,
             labels=labels,
@@ -195,7 +196,7 @@ def test_status_metadata_versions_and_labels_speak_tf_servings_rest(serving_dir,
         labelled = client.post(
             f"{base}/labels/stable:predict", json={"instances": [_instance(header, rows[0])]}
         )
-        assert labelled.status_code == 200 and labelled.headers[model_server.VERSION_HEADER] == "100"
+        assert labelled.status_code == 200 and labelled.headers[rest.VERSION_HEADER] == "100"
 
 
 def test_an_empty_directory_or_a_broken_version_leave_the_server_up_and_not_ready(tmp_path, trained_model):
@@ -207,12 +208,14 @@ def test_an_empty_directory_or_a_broken_version_leave_the_server_up_and_not_read
             not_ready.status_code == 503 and "holds no complete version to serve" in not_ready.json()["error"]
         )
         assert client.post(PREDICT, json={"instances": [{}]}).status_code == 503
-        (serving / "200").mkdir()
-        (serving / "200" / "saved_model.pb").write_bytes(b"not a model")
+        # Pushed whole (with its completion record), but not a model.
+        (tmp_path / "not_a_model").mkdir()
+        (tmp_path / "not_a_model" / "saved_model.pb").write_bytes(b"not a model")
+        versions.write_version(serving, tmp_path / "not_a_model", "200")
         _wait(lambda: "failed to load" in client.get("/ready").json()["error"])
         assert client.get("/healthz").status_code == 200
         # A good version pushed next is picked up without a restart.
-        shutil.copytree(trained_model, serving / "300")
+        versions.write_version(serving, trained_model, "300")
         _wait(lambda: client.get("/ready").status_code == 200)
         assert client.get("/ready").json()["version"] == "300"
 
@@ -226,7 +229,7 @@ def test_every_answered_trip_is_logged_with_its_request_id_and_counted(serving_d
             headers={"X-Request-Id": "abc123", "X-Route": "canary"},
         )
         metrics = client.get("/metrics").text
-    assert answer.headers[model_server.REQUEST_ID_HEADER] == "abc123"
+    assert answer.headers[rest.REQUEST_ID_HEADER] == "abc123"
     assert 'taxi_requests_total{route="canary",status="200",version="100"} 1.0' in metrics
     assert 'taxi_predicted_trips_total{route="canary",version="100"} 2.0' in metrics
     [logged] = (tmp_path / "log").glob("*.csv")  # the server's stop closed the file
