@@ -371,16 +371,25 @@ def _print_units(validation: dict, say) -> None:
             f"  Reference: {units['reference']}. New spans: {', '.join(map(str, units['new_spans'])) or 'none'}; "
             f"recorded as validated: {', '.join(map(str, units['recorded_spans'])) or 'none'}."
         )
-    for change in units.get("accepted_changes") or []:
-        say(
-            f"  Accepted change applied: {change['column']} x{change['factor']:.3f} from span {change['span']}, "
-            f"accepted by {change['accepted_by']} on {change['accepted_at']}: {change['reason']}"
-        )
-    for distance in units.get("accepted_distances") or []:
-        say(
-            f"    explains {distance['split']}/{distance['feature']}: {distance['measure']} {distance['value']:.3f} "
-            f"> threshold {distance['threshold']:.3f} (not an anomaly: the column changed, as accepted)"
-        )
+    for line in accepted_change_lines(validation):
+        say(f"  {line}")
+
+
+def accepted_change_lines(validation: dict) -> list[str]:
+    """One line per accepted change of units a run's data validation applied (who, when, why, the span),
+    each followed by the drift or skew distances it explained; [] when none applied."""
+    units = validation.get("units_check") or {}
+    lines = [
+        f"Accepted change applied: {change['column']} x{change['factor']:.3f} from span {change['span']}, "
+        f"accepted by {change['accepted_by']} on {change['accepted_at']}: {change['reason']}"
+        for change in units.get("accepted_changes") or []
+    ]
+    lines += [
+        f"  explains {distance['split']}/{distance['feature']}: {distance['measure']} {distance['value']:.3f} "
+        f"> threshold {distance['threshold']:.3f} (not an anomaly: the column changed, as accepted)"
+        for distance in units.get("accepted_distances") or []
+    ]
+    return lines
 
 
 def _print_data_validation(validation: dict, say) -> None:
