@@ -85,7 +85,7 @@ def test_a_first_run_on_quoted_exports_takes_its_training_window_as_the_referenc
         .read_text()
         .startswith('"pickup_community_area"')
     )
-    assert local_runner.run(settings, **SMALL_RUN) == 0
+    assert local_runner.run(settings, **FIRST_RUN) == 0
 
     summary = _summary(settings)
     assert summary["data_validation"]["anomalies"] == []
