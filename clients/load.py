@@ -94,10 +94,12 @@ class Tally:
 
 
 class BackgroundLoad:
-    """Sends `body` to `path` back to back from a thread until `stop()`, at most `max_requests`."""
+    """Sends `body` to `path` back to back from a thread until `stop()`, at most `max_requests`; a request
+    not answered in `timeout` seconds is given up (an error in the tally), as a client's deadline would."""
 
-    def __init__(self, base_url: str, path: str, body, max_requests: int = 100_000, max_seconds: float = 300):
-        self.base_url, self.path, self.body = base_url, path, body
+    def __init__(self, base_url: str, path: str, body, max_requests: int = 100_000, max_seconds: float = 300,
+                 timeout: float = 10):  # fmt: skip
+        self.base_url, self.path, self.body, self.timeout = base_url, path, body, timeout
         self.max_requests, self.max_seconds = max_requests, min(max_seconds, MAX_SECONDS)
         self.tally = Tally()
         self._stop = threading.Event()
@@ -116,7 +118,7 @@ class BackgroundLoad:
         return self.tally
 
     def _run(self) -> None:
-        client = Client(self.base_url)
+        client = Client(self.base_url, self.timeout)
         deadline = time.monotonic() + self.max_seconds
         while (
             not self._stop.is_set() and self.tally.total < self.max_requests and time.monotonic() < deadline
@@ -126,7 +128,7 @@ class BackgroundLoad:
             except (OSError, http.client.HTTPException) as error:
                 self.tally.errors.append(f"{type(error).__name__}: {error}")
                 client.close()
-                client = Client(self.base_url)
+                client = Client(self.base_url, self.timeout)
                 continue
             self.tally.retries = client.retries
             self.tally.statuses[status] = self.tally.statuses.get(status, 0) + 1

@@ -31,13 +31,35 @@ SHADOW_TIMEOUT_MS = 100
 SHADOW_MAX_PENDING = 200
 # Prometheus scrapes each server this often (local stack), and evaluates its rules as often.
 PROMETHEUS_SCRAPE_SECONDS = 2
-# The automatic canary analysis (serving/analysis.py), as Flagger's: every interval, the candidate's
-# error rate and p99 latency over the interval against their bounds; `CANARY_FAILED_CHECKS` failed
-# intervals roll it back, each healthy one adds `CANARY_STEP_PERCENT` up to `CANARY_MAX_PERCENT`, then it is
-# promoted. Intervals without candidate traffic neither pass nor fail.
+# nginx's access log (serving/access_log.py): a JSON line per request nginx sent to a model server, which
+# mtail turns into the metrics the canary analysis judges (what clients saw). Past ACCESS_LOG_MAX_BYTES
+# (about 200,000 requests at ~250 bytes a line) it is rotated, one older file kept, so the stack's disk use
+# is bounded; checked every ACCESS_LOG_CHECK_SECONDS (at 200 requests a second the log grows 0.5 MB in that
+# time). mtail's start is a Go binary reading one small program: seconds, not minutes.
+ACCESS_LOG_MAX_BYTES = 50_000_000
+ACCESS_LOG_CHECK_SECONDS = 10.0
+MTAIL_START_SECONDS = 30.0
+# The automatic canary analysis (serving/analysis.py), with Flagger's semantics (docs/serving.md, "The
+# canary analysis"): every interval, checks of the candidate over the interval, at nginx and in its server;
+# a check without enough requests, without data or whose query failed is a failed check.
 CANARY_INTERVAL_SECONDS = 10.0
+# The bounds of the serving alerts TaxiModelHighErrorRate and TaxiModelSlow: a candidate is held to what
+# stable is alerted on. Errors are server faults only (5xx, or a client that gave up waiting); 4xx never.
 CANARY_MAX_ERROR_RATE = 0.01
 CANARY_MAX_P99_SECONDS = 0.05
+# Below ten requests a check is one client's luck; the loop's 10 % canary under the replay's 20 trips a
+# second gets twenty in an interval.
+CANARY_MIN_REQUESTS = 10
+# Failed checks over the whole analysis (not in a row, as Flagger counts them) that roll the candidate back:
+# one noisy interval is forgiven, a second is not; a dead candidate is back off traffic in two intervals.
 CANARY_FAILED_CHECKS = 2
+# Flagger's step weight and max weight: the candidate takes half the traffic before it is promoted.
 CANARY_STEP_PERCENT = 10.0
 CANARY_MAX_PERCENT = 50.0
+# Not promoted within this many intervals: rolled back. The longest healthy ramp (from 1 % in 10-point
+# steps to 50 %, then the promotion) takes 7 intervals; three more allow the one forgiven failed check and
+# two actions (an nginx reload) that failed and were retried.
+CANARY_PROGRESS_DEADLINE_INTERVALS = 10
+# A local Prometheus answers the analysis's queries in milliseconds; one that takes two seconds is hung,
+# and the check fails rather than the interval stretching.
+CANARY_QUERY_TIMEOUT_SECONDS = 2.0

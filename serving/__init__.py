@@ -1,8 +1,8 @@
 """Serving the pushed model: the model server, split as KServe's Python server is (`model.py`: a loaded
 version and the slot that picks it; `dataplane.py`: TF Serving's REST protocol over it, no HTTP;
 `rest.py`: the HTTP app; `server.py`: the process), the request log, and the local stack in front of the
-servers (`stack.py`, with its state, processes, nginx, Prometheus, the release strategies and the canary
-analysis).
+servers (`stack.py`, with its state, processes, nginx and its access log counted by mtail, Prometheus, the
+release strategies and the canary analysis).
 
 Serving reads the Pusher's serving directory and never imports the code that assembles the pipeline;
 what runs beside the stack (the monitor) attaches itself (`stack.attach`), so serving knows nothing of it.

@@ -18,6 +18,7 @@ from serving import processes
 from serving.stack_state import StackError
 
 CONF_FILE, PID_FILE, ERROR_LOG = "nginx.conf", "nginx.pid", "nginx_error.log"
+ACCESS_LOG = "access.log"  # serving/nginx.conf.j2 writes it, serving/access_log.py reads it
 
 
 def _run(run_dir: Path, *arguments: str) -> None:

@@ -40,15 +40,29 @@ def port_free(port: int) -> bool:
 
 
 def alive(pid: int | None) -> bool:
+    """Whether `pid` runs. A process that has exited but not been reaped (a zombie) does not: a child of
+    this process is reaped here, and another's is seen as a zombie in /proc (the analysis stops servers
+    that `serve canary`, or the monitoring loop, started: only their parent can reap them)."""
     if not pid:
         return False
+    with contextlib.suppress(ChildProcessError):  # not our child
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone meanwhile, or no /proc (not Linux): os.kill's answer stands
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"  # the state follows the command's closing parenthesis
 
 
 def get_json(url: str, timeout: float = 2) -> tuple[int, dict]:
@@ -105,11 +119,13 @@ def _readiness(url: str) -> tuple[int, dict]:
 
 
 def stop(pid: int | None, grace_seconds: float = 10) -> None:
-    """Ends the session `pid` leads: SIGTERM, then SIGKILL after `grace_seconds`; reaps it if it is ours."""
+    """Ends the session `pid` leads: SIGTERM, then SIGKILL after `grace_seconds`; reaps it if it is ours.
+    A stopped (SIGSTOP) process is continued after the SIGTERM, so it ends now, as a shell's `kill` does."""
     if not alive(pid):
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGCONT)
     deadline = time.monotonic() + grace_seconds
     while alive(pid) and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):

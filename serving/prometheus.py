@@ -74,10 +74,10 @@ def start(root: Path, port: int) -> dict:
     return {"pid": pid, "port": port, "url": url}
 
 
-def query(url: str, expression: str, at: float | None = None) -> list[dict]:
+def query(url: str, expression: str, at: float | None = None, timeout: float = 5) -> list[dict]:
     """An instant query's result vector: [{'metric': {...}, 'value': [time, 'number']}, ...]."""
     parameters = {"query": expression, **({"time": f"{at:.3f}"} if at else {})}
-    return _api(url, "query", parameters, timeout=5)
+    return _api(url, "query", parameters, timeout=timeout)
 
 
 def _api(url: str, endpoint: str, parameters: dict, timeout: float) -> list[dict]:
@@ -90,9 +90,9 @@ def _api(url: str, endpoint: str, parameters: dict, timeout: float) -> list[dict
     return body["data"]["result"]
 
 
-def scalar(url: str, expression: str) -> float | None:
+def scalar(url: str, expression: str, timeout: float = 5) -> float | None:
     """The query's single value, or None when there is none (no traffic, no data yet)."""
-    result = query(url, expression)
+    result = query(url, expression, timeout=timeout)
     if not result:
         return None
     value = float(result[0]["value"][1])

@@ -1,9 +1,9 @@
 """The local serving stack: starting, stopping and reporting it, and what runs in it.
 
 Processes, all on 127.0.0.1: one model server per live version (serving/server.py), nginx in front
-(serving/traffic.py renders its configuration, serving/nginx.py applies it), Prometheus scraping every
-server, and, during an automatic canary, the analysis (serving/analysis.py); each started by
-serving/processes.py. What is live is the state (serving/stack_state.py), changed under its lock. Moving
+(serving/traffic.py renders its configuration, serving/nginx.py applies it), mtail counting nginx's access
+log (serving/access_log.py), Prometheus scraping every server and mtail, and, during an automatic canary,
+the analysis (serving/analysis.py); each started by serving/processes.py. What is live is the state (serving/stack_state.py), changed under its lock. Moving
 traffic between versions is serving/releases.py; a process beside the stack (the monitor) attaches itself
 here, so serving knows nothing of it.
 """
@@ -18,19 +18,22 @@ from pathlib import Path
 
 from config import serving as serving_config
 from registry import versions
-from serving import nginx, processes, prometheus, request_log, stack_state, traffic
+from serving import access_log, nginx, processes, prometheus, request_log, stack_state, traffic
 
 # The state's vocabulary, which the stack's callers use with it (stack.StackPaths.of(settings), ...).
 from serving.stack_state import StackError, StackPaths, read_state
 
+# The canary analysis's target in Prometheus (serving/prometheus/analysis_rules.yml alerts on it).
+ANALYSIS_ROLE = "canary-analysis"
+
 
 def start(paths: StackPaths, version: str | None = None, port: int = serving_config.SERVING_PORT,
           prometheus_port: int = serving_config.PROMETHEUS_PORT) -> dict:  # fmt: skip
-    """Starts nginx, a server for `version` (default: production) and Prometheus; returns the state."""
-    for tool in ("nginx", "prometheus"):
+    """Starts nginx, a server for `version` (default: production), mtail and Prometheus; returns the state."""
+    for tool in ("nginx", "prometheus", "mtail"):
         if shutil.which(tool) is None:
             raise StackError(
-                f"'{tool}' is not installed: apt-get install nginx-light prometheus (see docs/serving.md)"
+                f"'{tool}' is not installed: apt-get install nginx-light prometheus mtail (see docs/serving.md)"
             )
     with stack_state.locked(paths):
         state = read_state(paths)
@@ -53,8 +56,10 @@ def start(paths: StackPaths, version: str | None = None, port: int = serving_con
         try:
             stable = start_server(paths, version, "stable")
             started.append(stable["pid"])
+            mtail = access_log.start(paths.run)
+            started.append(mtail["pid"])
             state = {"port": port, "mode": traffic.SINGLE, "stable": stable, "candidate": None,
-                     "canary_percent": 0.0, "prometheus": None, "analysis": None}  # fmt: skip
+                     "canary_percent": 0.0, "prometheus": None, "analysis": None, "mtail": mtail}  # fmt: skip
             apply_traffic(paths, state)
             state["prometheus"] = prometheus.start(paths.root, prometheus_port)
             started.append(state["prometheus"]["pid"])
@@ -79,7 +84,7 @@ def stop(paths: StackPaths) -> list[str]:
         nginx_pid = nginx.stop(paths.run)
         if nginx_pid is not None:
             stopped.append(f"nginx (pid {nginx_pid})")
-        slots = [(key, state.get(key) or {}) for key in ("stable", "candidate", "prometheus")]
+        slots = [(key, state.get(key) or {}) for key in ("stable", "candidate", "mtail", "prometheus")]
         slots += sorted((state.get("services") or {}).items())
         for key, slot in slots:
             if processes.alive(slot.get("pid")):
@@ -102,8 +107,9 @@ def status(paths: StackPaths) -> dict:
             with contextlib.suppress(OSError):
                 slot["ready"] = processes.get_json(f"http://127.0.0.1:{slot['port']}/ready")[0] == 200
             slot["alive"] = processes.alive(slot.get("pid"))
-    for slot in (state.get("services") or {}).values():
-        slot["alive"] = processes.alive(slot.get("pid"))
+    for slot in [*(state.get("services") or {}).values(), state.get("mtail"), state.get("analysis")]:
+        if slot:
+            slot["alive"] = processes.alive(slot.get("pid"))
     return report
 
 
@@ -149,10 +155,17 @@ def apply_traffic(paths: StackPaths, state: dict) -> None:
     state["generation"] = state.get("generation", 0) + 1
     conf = traffic.render(_traffic(state), state["port"], str(paths.run))
     nginx.apply(paths.run, conf, state["port"], state["generation"], serving_config.SERVING_START_SECONDS)
+    write_scrape_targets(paths, state)
+
+
+def write_scrape_targets(paths: StackPaths, state: dict) -> None:
+    """Has Prometheus scrape every server, mtail, the attached services and, while a canary is live, its
+    analysis (whose target going down is what fires TaxiCanaryAnalysisDown)."""
     services = [dict(slot, label=name) for name, slot in (state.get("services") or {}).items()]
-    prometheus.write_targets(
-        paths.root, [slot for slot in (state["stable"], state.get("candidate")) if slot] + services
-    )
+    analysis = state.get("analysis") if state["mode"] == traffic.CANARY else None
+    analysis = dict(analysis, label=ANALYSIS_ROLE) if analysis and analysis.get("port") else None
+    own = [slot for slot in (state["stable"], state.get("candidate"), state.get("mtail"), analysis) if slot]
+    prometheus.write_targets(paths.root, own + services)
 
 
 def _traffic(state: dict) -> traffic.Traffic:
@@ -232,18 +245,25 @@ def _service_rule_files(state: dict) -> list[str]:
     return [path for slot in (state.get("services") or {}).values() for path in slot.get("rule_files", [])]
 
 
-def start_analysis(paths: StackPaths, output_dir: Path, interval_seconds: float) -> dict:
-    """Starts the automatic canary analysis (serving/analysis.py) in the background; returns its slot."""
+def start_analysis(paths: StackPaths, output_dir: Path, interval_seconds: float,
+                   options: tuple[str, ...] = ()) -> dict:  # fmt: skip
+    """Starts the automatic canary analysis (serving/analysis.py, with its command-line `options`) in the
+    background; returns its slot once it serves its heartbeat at /metrics, which Prometheus scrapes."""
     with stack_state.locked(paths):
         state = running_state(paths)
         if state["mode"] != traffic.CANARY:
             raise StackError("automatic analysis needs a live canary")
         if processes.alive((state.get("analysis") or {}).get("pid")):
             return state["analysis"]
+        port = processes.free_port()
         command = [sys.executable, "-m", "serving.analysis", "--output-dir", str(output_dir),
-                   "--interval", str(interval_seconds)]  # fmt: skip
-        pid = processes.spawn(command, paths.run / "analysis.out", "the canary analysis", None, 0)
-        state["analysis"] = {"pid": pid, "interval_seconds": interval_seconds}
+                   "--interval", str(interval_seconds), "--metrics-port", str(port), *options]  # fmt: skip
+        pid = processes.spawn(
+            command, paths.run / "analysis.out", "the canary analysis", f"http://127.0.0.1:{port}/metrics",
+            serving_config.SERVING_START_SECONDS,
+        )  # fmt: skip
+        state["analysis"] = {"pid": pid, "port": port, "interval_seconds": interval_seconds}
+        write_scrape_targets(paths, state)
         stack_state.write_state(paths, state)
         return state["analysis"]
 
@@ -252,4 +272,5 @@ def set_analysis(paths: StackPaths, analysis: dict | None) -> None:
     with stack_state.locked(paths):
         state = running_state(paths)
         state["analysis"] = analysis
+        write_scrape_targets(paths, state)
         stack_state.write_state(paths, state)

@@ -47,6 +47,11 @@ PROGRAMS = (
     Program("nginx", "nginx-light", "the serving stack and the monitoring loop (e2e)"),
     Program("prometheus", "prometheus", "the serving stack and the monitoring loop (e2e)"),
     Program("promtool", "prometheus", "the alerting rules' unit tests (tests/test_alert_rules.py)"),
+    Program(
+        "mtail",
+        "mtail",
+        "the serving stack's nginx access log as metrics, the canary analysis and its program's tests (serving/)",
+    ),
 )
 
 

@@ -20,7 +20,7 @@ def test_make_test_is_refused_naming_what_is_missing_and_how_to_install_it(bare_
     error = capsys.readouterr().err
     for program in system_packages.PROGRAMS:
         assert f"{program.name} ({program.package})" in error
-    assert "apt-get install -y chromium nginx-light prometheus" in error
+    assert "apt-get install -y chromium mtail nginx-light prometheus" in error
     assert f"{system_packages.SKIP_ENV}=1 make test" in error
 
 
@@ -46,7 +46,7 @@ def test_nothing_is_said_when_everything_is_installed(bare_path, monkeypatch, ca
 def test_where_it_cannot_install_set_up_prints_the_command_and_goes_on(bare_path, capsys):
     assert system_packages.install() == 0  # `make run` needs none of them
     error = capsys.readouterr().err
-    assert "apt-get install -y chromium nginx-light prometheus" in error
+    assert "apt-get install -y chromium mtail nginx-light prometheus" in error
     assert system_packages.install_command(list(system_packages.PROGRAMS)) in error  # `sudo ` unless root
 
 
@@ -59,5 +59,5 @@ def test_a_test_that_needs_a_missing_program_fails_or_with_the_opt_out_skips(bar
 
 
 def test_a_program_the_list_does_not_hold_is_an_error_naming_the_list():
-    with pytest.raises(KeyError, match="mtail is not in tools/system_packages.py's PROGRAMS"):
-        system_packages.program("mtail")
+    with pytest.raises(KeyError, match="alertmanager is not in tools/system_packages.py's PROGRAMS"):
+        system_packages.program("alertmanager")

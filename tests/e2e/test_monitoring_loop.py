@@ -32,7 +32,7 @@ from monitoring import (
 )
 from pipeline import local_runner
 from registry import versions
-from serving import prometheus, stack
+from serving import processes, prometheus, releases, stack
 from tests.support import browser, system_tools
 
 pytestmark = pytest.mark.e2e
@@ -43,14 +43,14 @@ RATE = 40.0  # the ~400 trips of 2016 H2 in 10 s
 def _options(scenario: str, **more) -> replay.Options:
     return replay.Options(
         scenario=scenario, rate=RATE, feedback_delay_seconds=1.0,
-        analysis_interval_seconds=3.0, canary_wait_seconds=150.0, alert_wait_seconds=200.0, **more,
+        analysis_interval_seconds=6.0, canary_wait_seconds=150.0, alert_wait_seconds=200.0, **more,
     )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def first_model(tmp_path_factory):
     """A workspace with the first model in production, to copy per scenario."""
-    system_tools.require("nginx", "prometheus")
+    system_tools.require("nginx", "prometheus", "mtail")
     folder = tmp_path_factory.mktemp("replay") / "base"
     settings, _, _ = replay_workspace.workspace(folder)
     replay_workspace.first_model(settings)
@@ -203,9 +203,9 @@ def test_a_rolled_back_canarys_quality_alert_clears_at_once(first_model, tmp_pat
     stable = str(int(evaluated) + 1)  # the same model as stable, so that the canary is the evaluated one
     versions.write_version(settings.serving_model_dir, settings.serving_model_dir / evaluated, stable)
     try:
-        state = stack.start(paths, stable, stack.free_port(), stack.free_port())
+        state = stack.start(paths, stable, processes.free_port(), processes.free_port())
         control.start(settings, refresh_seconds=1.0)
-        stack.canary(paths, evaluated, 100)
+        releases.canary(paths, evaluated, 100)
         replay_traffic.play(settings, header, rows, scenario="concept", rate=RATE, feedback_delay_seconds=1.0)
         url = state["prometheus"]["url"]
         alert = replay_figures.wait_for_alert(url, 200)
@@ -221,7 +221,7 @@ def test_a_rolled_back_canarys_quality_alert_clears_at_once(first_model, tmp_pat
         assert any(line.startswith(f"  version {evaluated} (canary): accuracy 0.6") for line in lines), lines
 
         rolled_back = time.monotonic()
-        stack.rollback(paths, "live quality far below the evaluation")
+        releases.rollback(paths, "live quality far below the evaluation")
         while replay_figures.quality_alerts(url) and time.monotonic() - rolled_back < 60:
             time.sleep(0.5)
         cleared = time.monotonic() - rolled_back

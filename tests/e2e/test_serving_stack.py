@@ -24,7 +24,7 @@ from config import serving as serving_config
 from inputs import taxi_sample
 from models.model import PREDICTION
 from registry import versions
-from serving import analysis, processes, releases, request_contract, stack
+from serving import processes, releases, request_contract, stack
 from tests.support import serving_models, system_tools
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +35,7 @@ TRIP = request_contract.EXAMPLE_TRIP
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
-    system_tools.require("nginx", "prometheus")
+    system_tools.require("nginx", "prometheus", "mtail")
     root = tmp_path_factory.mktemp("stack")
     models = root / "models"
     first, second = (
@@ -202,35 +202,6 @@ def test_a_version_that_cannot_load_is_refused_with_its_reason_and_nothing_chang
         before["stable"],
         before.get("candidate"),
     )
-
-
-@pytest.mark.parametrize("version, cause", [("300", "error rate"), ("400", "p99")])
-def test_the_analysis_rolls_back_a_failing_or_slow_canary_and_says_why(paths, version, cause):
-    releases.canary(paths, version, 30)
-    bounds = analysis.Bounds(interval_seconds=4, max_p99_seconds=0.1, failed_checks=2)
-    with load.BackgroundLoad(_url(paths), PREDICT, {"instances": [TRIP]}, max_seconds=90):
-        outcome = analysis.run(paths, bounds, max_intervals=8)
-    assert outcome == "rolled back"
-    [decision] = [
-        d for d in analysis.decisions(paths) if d["decision"] == "rollback" and d["candidate"] == version
-    ]
-    assert cause in decision["reason"]
-    assert (
-        stack.read_state(paths)["mode"] == "single" and stack.read_state(paths)["stable"]["version"] == "100"
-    )
-    assert version in versions.rolled_back_versions(paths.serving_dir)  # never pushed again
-
-
-def test_the_analysis_ramps_a_healthy_canary_up_and_promotes_it(paths):
-    releases.canary(paths, "200", 10)
-    bounds = analysis.Bounds(interval_seconds=3, step_percent=20, max_percent=50, max_p99_seconds=0.1)
-    with load.BackgroundLoad(_url(paths), PREDICT, {"instances": [TRIP]}, max_seconds=90):
-        outcome = analysis.run(paths, bounds, max_intervals=12)
-    assert outcome == "promoted"
-    steps = [d for d in analysis.decisions(paths) if d["candidate"] == "200" and d["decision"] == "step"]
-    assert [d["percent"] for d in steps] == [10, 30]  # 10 -> 30 -> 50, then promoted at 50
-    assert all(d["error_rate"] == 0 and d["p99_seconds"] <= 0.1 for d in steps)
-    assert stack.read_state(paths)["stable"]["version"] == "200"
 
 
 def _wait_for_version(paths, version: str, seconds: float = 10) -> float:
