@@ -6,10 +6,36 @@ Each subcommand lives in its own module of this package; this one only assembles
 import argparse
 import sys
 
-from cli import adopt, drift, monitor, prepare_data, report, rollback, run, score, serve, summary
+from cli import (
+    accept_change,
+    adopt,
+    drift,
+    monitor,
+    prepare_data,
+    report,
+    rollback,
+    run,
+    score,
+    serve,
+    summary,
+)
+from config import folders
+from pipeline.local_runner import BAD_INPUT_EXIT_CODE
 from pipeline.quiet_logs import quiet_logs
 
-SUBCOMMANDS = (prepare_data, run, summary, report, drift, score, rollback, adopt, serve, monitor)
+SUBCOMMANDS = (
+    prepare_data,
+    run,
+    summary,
+    report,
+    drift,
+    score,
+    accept_change,
+    rollback,
+    adopt,
+    serve,
+    monitor,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         subcommand.register(commands)
     args = parser.parse_args(argv)
     quiet_logs(args.verbose)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except folders.UnsupportedPath as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ serving data's statistics, which its executor never passes. This executor is the
 - the serving logs' statistics, when given, are validated in the SERVING environment (no label) and
   compared with the training split's (skew). They become the artifact's `serving` split.
 
+Changes of units are checked span by span (components/units_validation.py): every span that arrived since
+the last validated run against the reference (the spans validated before it) and the span before it, and
+the serving logs against the training window; a run whose training data passes records its new spans in
+the data reference folder (components/data_reference.py), in the units of any change a person accepted.
+
 Distances are recorded for every feature with a comparator (the anomalies' `drift_skew_info`), whether
 or not they cross the threshold. When either side of a comparison holds fewer than
 `min_examples_to_gate` examples, distances are still recorded but raise no anomaly: on a few dozen rows
@@ -18,9 +23,7 @@ What an anomaly does follows from where it was found (reports/anomalies.py, `act
 training data blocks training; anything in the serving data holds the push. data_gates.py acts on it.
 """
 
-import json
 import os
-from collections.abc import Sequence
 
 import tensorflow_data_validation as tfdv
 from absl import logging
@@ -29,12 +32,13 @@ from tfx import types
 from tfx.components.example_validator import executor as example_validator_executor
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import base_component, executor_spec
-from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 from tfx.utils import io_utils, writer_utils
 
-from components import code_version, unit_changes
+from components import code_version, units_validation
+from config import pipeline as pipeline_config
 from config.pipeline import SERVING_SPLIT
+from reports import validation_results
 from reports.validation_results import (
     ANOMALIES_FILE,
     DISTANCE_ANOMALIES,
@@ -89,21 +93,10 @@ class Executor(example_validator_executor.Executor):
             for split in artifact_utils.decode_split_names(statistics.split_names)
         }
         results, not_gated = _validate_splits(split_statistics, schema, current, previous, min_examples)
-
-        unit_changes = _UnitChanges(exec_properties, min_examples)
-        examples = input_dict.get("examples") or []
-        if examples:
-            unit_changes.compare(
-                results[current],
-                current=_split_files(examples[0], current),
-                reference=_split_files(examples[0], previous),
-                kind=f"{current} vs {previous}",
-                sizes=(num_examples(split_statistics[current]), num_examples(split_statistics[previous])),
-            )
         serving_artifacts = input_dict.get("serving_statistics") or []
         if serving_artifacts:
             training_split = exec_properties["training_split"]
-            serving, serving_split, sizes = _validate_serving(
+            results[SERVING_SPLIT] = _validate_serving(
                 serving_artifacts[0],
                 split_statistics[training_split],
                 schema,
@@ -111,17 +104,108 @@ class Executor(example_validator_executor.Executor):
                 min_examples,
                 not_gated,
             )
-            serving_examples = input_dict.get("serving_examples") or []
-            if examples and serving_examples:
-                unit_changes.compare(
-                    serving,
-                    current=_split_files(serving_examples[0], serving_split),
-                    reference=_split_files(examples[0], training_split),
-                    kind=f"serving vs {training_split}",
-                    sizes=sizes,
+        # The span comes from ExampleGen's examples (StatisticsGen's output does not carry it).
+        examples = input_dict.get("examples") or []
+        span = examples[0].get_int_custom_property("span") if examples else statistics.span
+        units = _check_units(exec_properties, span, results, not_gated)
+        _write_anomalies(output_dict, span, results, not_gated, units)
+
+
+def _check_units(exec_properties: dict, span: int, results: dict, not_gated: list[str]) -> dict:
+    """The units check's anomalies added to `results`; the new spans recorded as validated when the training
+    data has no anomaly; returns what to record on the artifact ({} when the check is off)."""
+    settings = units_validation.settings_of(exec_properties)
+    if settings is None:
+        return {}
+    splits = units_validation.WindowSplits(
+        train=exec_properties["training_split"],
+        eval=exec_properties.get("eval_split") or pipeline_config.EVAL_SPLIT,
+        current=exec_properties["current_span_split"],
+        previous=exec_properties["previous_span_split"],
+    )
+    result = units_validation.check(settings, span, splits)
+    for comparison in result.comparisons:
+        if not comparison.gated:
+            if comparison.crossed:
+                not_gated.append(
+                    f"units: {_compared(comparison)} has {comparison.rows} and its reference "
+                    f"{comparison.reference_rows} rows, fewer than {settings.min_examples}"
                 )
-            results[SERVING_SPLIT] = serving
-        _write_anomalies(output_dict, statistics.span, results, not_gated, unit_changes.recorded)
+            continue
+        for amount, crossed in comparison.crossed.items():
+            _add_custom_anomaly(
+                results[comparison.split],
+                amount,
+                short_description="Units changed?",
+                description=units_validation.describe(comparison, amount, crossed),
+            )
+    _accept_distances(results, result, span, splits.current)
+    passed = not any(_has_anomalies(r) for split, r in results.items() if split != SERVING_SPLIT)
+    if passed:
+        units_validation.record(settings, result)
+    return result.as_json(settings.bounds, recorded=passed and settings.data_reference_dir is not None)
+
+
+def _accept_distances(results: dict, units: units_validation.Result, span: int, current: str) -> None:
+    """Takes out of `results` the drift and skew anomalies an accepted change explains, into `units`: its
+    column's drift into the span it starts at, and its skew while the training window is older than it.
+    A real change moves the column's distribution too; its scale is still checked, against the reference
+    in the new units, so a different change is not hidden."""
+    for change in units.every_accepted:
+        explained = []
+        if change.span == span:
+            explained.append(current)
+        if SERVING_SPLIT in results and any(t < change.span for t in units.training_spans):
+            explained.append(SERVING_SPLIT)
+        for split in explained:
+            for reason, measured in _take_distance_anomalies(results[split], change.column, split):
+                units.accepted_distances.append(
+                    {
+                        "split": split,
+                        "feature": change.column,
+                        "kind": reason,
+                        **measured,
+                        "accepted": change.describe(),
+                    }
+                )
+                if change not in units.accepted:
+                    units.accepted.append(change)
+
+
+def _take_distance_anomalies(
+    result: anomalies_pb2.Anomalies, feature: str, split: str
+) -> list[tuple[str, dict]]:
+    """Removes `feature`'s drift/skew reasons from `result`; returns (kind, {measure, value, threshold})."""
+    if feature not in result.anomaly_info:
+        return []
+    info = result.anomaly_info[feature]
+    taken = [reason for reason in info.reason if reason.type in DISTANCE_ANOMALIES]
+    if not taken:
+        return []
+    kept = [reason for reason in info.reason if reason.type not in DISTANCE_ANOMALIES]
+    if kept:
+        del info.reason[:]
+        info.reason.extend(kept)
+        info.description = " ".join(reason.description for reason in kept)
+    else:
+        del result.anomaly_info[feature]
+    measured = {m.type: m for f, m in validation_results.measurements(result, split) if f == feature}
+    return [
+        (
+            anomalies_pb2.AnomalyInfo.Type.Name(reason.type),
+            {
+                "measure": validation_results.MEASURE_NAMES[DISTANCE_ANOMALIES[reason.type]],
+                "value": round(measured[DISTANCE_ANOMALIES[reason.type]].value, 4),
+                "threshold": round(measured[DISTANCE_ANOMALIES[reason.type]].threshold, 4),
+            },
+        )
+        for reason in taken
+        if DISTANCE_ANOMALIES[reason.type] in measured
+    ]
+
+
+def _compared(comparison: units_validation.Comparison) -> str:
+    return "the serving logs" if comparison.span is None else f"span {comparison.span}"
 
 
 def _validate_splits(
@@ -148,10 +232,9 @@ def _validate_splits(
 
 def _validate_serving(
     serving_artifact, training_stats, schema, training_split: str, min_examples: int, not_gated: list[str]
-) -> tuple[anomalies_pb2.Anomalies, str, tuple[int, int]]:
+) -> anomalies_pb2.Anomalies:
     """The serving requests' anomalies against the schema's serving environment and their skew from the
-    training split, gated only with `min_examples` on both sides (else noted in `not_gated`); also the
-    serving split's name and the (serving, training) example counts."""
+    training split, gated only with `min_examples` on both sides (else noted in `not_gated`)."""
     [serving_split] = artifact_utils.decode_split_names(serving_artifact.split_names)
     serving_stats = stats_artifact_utils.load_statistics(serving_artifact, serving_split).proto()
     serving = tfdv.validate_statistics(serving_stats, schema, environment=SERVING_ENVIRONMENT)
@@ -166,10 +249,10 @@ def _validate_serving(
         )
     else:
         _add_distance_anomalies(serving, skew)
-    return serving, serving_split, sizes
+    return serving
 
 
-def _write_anomalies(output_dict, span, results: dict, not_gated: list[str], unit_changes: dict) -> None:
+def _write_anomalies(output_dict, span, results: dict, not_gated: list[str], units: dict) -> None:
     """One anomalies file per split, `blessed` per split, and what was measured but not gated."""
     anomalies = artifact_utils.get_single_instance(output_dict["anomalies"])
     anomalies.split_names = artifact_utils.encode_split_names(list(results))
@@ -183,52 +266,9 @@ def _write_anomalies(output_dict, span, results: dict, not_gated: list[str], uni
         {split: int(not _has_anomalies(result)) for split, result in results.items()},
     )
     anomalies.set_string_custom_property("distances_not_gated", "; ".join(not_gated))
-    anomalies.set_json_value_custom_property(UNIT_CHANGES_PROPERTY, unit_changes)
+    anomalies.set_json_value_custom_property(UNIT_CHANGES_PROPERTY, units)
     for note in not_gated:
         logging.warning("Distances recorded but not gated: %s", note)
-
-
-class _UnitChanges:
-    """Changes of units in the amounts (components/unit_changes.py): measured, recorded, and an anomaly
-    when one crosses `max_unit_change` on enough examples."""
-
-    def __init__(self, exec_properties: dict, min_examples: int):
-        self.amounts = json.loads(exec_properties.get("unit_change_amounts") or "[]")
-        self.max_change = exec_properties.get("max_unit_change") or 0.0
-        self.min_examples = min_examples
-        self.recorded = {"max_change": self.max_change, "comparisons": {}}
-
-    def compare(self, result: anomalies_pb2.Anomalies, current, reference, kind: str, sizes) -> None:
-        if not self.amounts:
-            return
-        medians = [
-            unit_changes.relation_medians(unit_changes.columns_of_examples(files, self.amounts), self.amounts)
-            for files in (current, reference)
-        ]
-        changes = unit_changes.scale_changes(*medians, self.amounts)
-        self.recorded["comparisons"][kind] = {a: round(f, 4) for a, f in changes.items()}
-        if not changes or min(sizes) < self.min_examples:
-            return
-        # A factor k on one amount moves the others' measures by k**-1/2 (they share one relation each with
-        # it): the one that moved most is the one whose units changed.
-        amount = max(changes, key=lambda a: unit_changes.size_of_change(changes[a]))
-        factor = changes[amount]
-        if unit_changes.size_of_change(factor) > self.max_change:
-            others = ", ".join(a for a in self.amounts if a != amount)
-            _add_custom_anomaly(
-                result,
-                amount,
-                short_description="Units changed?",
-                description=(
-                    f"{kind}: {amount} relative to {others} (per trip, medians) changed by x{factor:.2f}, "
-                    f"more than the x{self.max_change:.2f} real half-years showed: the units of {amount} "
-                    "seem to have changed upstream."
-                ),
-            )
-
-
-def _split_files(examples: types.Artifact, split: str) -> list[str]:
-    return sorted(fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*")))
 
 
 def _add_custom_anomaly(
@@ -256,9 +296,16 @@ class ExampleValidatorSpec(component_spec.ComponentSpec):
         "previous_span_split": component_spec.ExecutionParameter(type=str),
         "training_split": component_spec.ExecutionParameter(type=str),
         "min_examples_to_gate": component_spec.ExecutionParameter(type=int),
-        # JSON list of the amounts whose units are checked against each other (components/unit_changes.py).
-        "unit_change_amounts": component_spec.ExecutionParameter(type=str, optional=True),
-        "max_unit_change": component_spec.ExecutionParameter(type=float, optional=True),
+        "eval_split": component_spec.ExecutionParameter(type=str, optional=True),
+        # The units check (components/units_validation.py): its settings as JSON ("" = off), where the
+        # window's files are, the serving logs' folder, and the folder kept between runs ("" = none).
+        "units_check": component_spec.ExecutionParameter(type=str, optional=True),
+        "example_gen_input": component_spec.ExecutionParameter(type=str, optional=True),
+        "serving_logs": component_spec.ExecutionParameter(type=str, optional=True),
+        "data_reference_dir": component_spec.ExecutionParameter(type=str, optional=True),
+        # Only part of the cache key: the accepted changes when the pipeline was built, so an acceptance
+        # reaches the next run on unchanged data (the validated spans it records are not: see units_validation).
+        "accepted_changes_key": component_spec.ExecutionParameter(type=str, optional=True),
         **code_version.PARAMETER,
     }
     INPUTS = {
@@ -267,17 +314,17 @@ class ExampleValidatorSpec(component_spec.ComponentSpec):
         "serving_statistics": component_spec.ChannelParameter(
             type=standard_artifacts.ExampleStatistics, optional=True
         ),
-        # The examples behind `statistics` and `serving_statistics`, for the units check.
+        # The examples behind `statistics`: their span is the window the units check reads.
         "examples": component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
-        "serving_examples": component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {"anomalies": component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
 
 
 class ExampleValidator(base_component.BaseComponent):
     """Outputs `anomalies`: per split of `statistics`, schema anomalies (and drift on the current span);
-    a `serving` split for `serving_statistics` (schema in SERVING, skew against `training_split`). Given
-    `examples` (and `serving_examples`), also changes of units among `unit_change_amounts`."""
+    a `serving` split for `serving_statistics` (schema in SERVING, skew against `data.train_split`); and,
+    given `example_gen_input`, changes of units span by span (components/units_validation.py), kept
+    between runs in `data_reference_dir`."""
 
     SPEC_CLASS = ExampleValidatorSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
@@ -287,15 +334,13 @@ class ExampleValidator(base_component.BaseComponent):
         statistics,
         schema,
         *,
-        current_span_split: str,
-        previous_span_split: str,
-        training_split: str,
-        min_examples_to_gate: int,
+        data: pipeline_config.Data,
         serving_statistics=None,
         examples=None,
-        serving_examples=None,
-        unit_change_amounts: Sequence[str] = (),
-        max_unit_change: float = 0.0,
+        example_gen_input: str = "",
+        serving_logs: str | None = None,
+        data_reference_dir: str | None = None,
+        accepted_changes_key: str = "",
     ):
         super().__init__(
             spec=ExampleValidatorSpec(
@@ -303,14 +348,17 @@ class ExampleValidator(base_component.BaseComponent):
                 schema=schema,
                 serving_statistics=serving_statistics,
                 examples=examples,
-                serving_examples=serving_examples,
-                unit_change_amounts=json.dumps(list(unit_change_amounts)),
-                max_unit_change=max_unit_change,
+                current_span_split=data.current_span_split,
+                previous_span_split=data.previous_span_split,
+                training_split=data.train_split,
+                eval_split=data.eval_split,
+                min_examples_to_gate=data.min_examples_to_gate_on_distance,
+                units_check=units_validation.settings_json(data) if example_gen_input else "",
+                example_gen_input=example_gen_input,
+                serving_logs=serving_logs or "",
+                data_reference_dir=data_reference_dir or "",
+                accepted_changes_key=accepted_changes_key,
                 code_fingerprint=code_version.of_executor(Executor),
-                current_span_split=current_span_split,
-                previous_span_split=previous_span_split,
-                training_split=training_split,
-                min_examples_to_gate=min_examples_to_gate,
                 anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies),
             )
         )

@@ -3,6 +3,7 @@ from command-line flags, else environment variables, else the defaults here (`Se
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,9 +27,33 @@ SLICE_METRICS_FILE = "slice_metrics.json"
 # What `taxi-pipeline drift` writes beside the slice report.
 DRIFT_REPORT_FILE = "drift_report.html"
 DRIFT_TABLE_FILE = "drift_table.json"
+# Readers of ML Metadata (summaries, reports, the monitor) wait this long for a run that holds its write
+# lock (reports/runs.py): a component's execution record is written in well under a second, but a loaded
+# CI machine stretches that, and a reader that gives up would report an error for a run that is fine.
+METADATA_READ_WAIT_SECONDS = 60.0
 # The pipeline's skew check reads the request log since the production model was pushed, or over the
 # last SERVING_LOG_WINDOW_HOURS when set (`--serving-logs-hours`).
 SERVING_LOG_WINDOW_HOURS: float | None = None
+
+
+# A path with a scheme (gs://, s3://, hdfs://, ...): an object store, which the folders do not support.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class UnsupportedPath(ValueError):
+    """A folder given as an object-store URI: refused at once, before anything is read or written."""
+
+
+def refuse_object_store(path: str | None, given_as: str) -> None:
+    """Raises UnsupportedPath when `path` (a flag's or variable's value, `given_as`) is a URI such as gs://."""
+    if path and _URI.match(str(path)):
+        raise UnsupportedPath(
+            f"{given_as} {path}: object-store paths (gs://, s3://, ...) are not supported. The input checks "
+            "read every file and lay the data out for ExampleGen as links, one run holds the output folder "
+            "with a lock file, and a push is an atomic rename: they need a filesystem, which an object store "
+            "is not. Copy the data to a local folder, or mount the bucket (gcsfuse, s3fs, a Kubernetes "
+            "volume) and pass the mounted path."
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +79,17 @@ class Settings:
         serving_logs: str | None = None,
         serving_logs_hours: float | None = None,
     ) -> "Settings":
-        """Flags win over environment variables, which win over the defaults."""
+        """Flags win over environment variables, which win over the defaults. Raises UnsupportedPath for an
+        object-store URI (gs://, s3://)."""
+        given = {
+            "--output-dir": (output_dir, OUTPUT_DIR_ENV),
+            "--data-root": (data_root, DATA_ROOT_ENV),
+            "--schema": (schema_path, SCHEMA_PATH_ENV),
+            "--serving-logs": (serving_logs, SERVING_LOGS_ENV),
+        }
+        for flag, (value, variable) in given.items():
+            refuse_object_store(value, flag)
+            refuse_object_store(None if value else os.environ.get(variable), f"${variable}")
         output = output_dir or os.environ.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR
         data = data_root or os.environ.get(DATA_ROOT_ENV)
         schema = schema_path or os.environ.get(SCHEMA_PATH_ENV) or SCHEMA_PATH
@@ -110,6 +145,11 @@ class Settings:
     def schema_snapshots_dir(self) -> Path:
         """Content-addressed copies of the curated schema, one per version the pipeline has imported."""
         return self.output_dir / "curated_schema"
+
+    @property
+    def data_reference_dir(self) -> Path:
+        """The spans validated so far and the changes of units people accepted (components/data_reference.py)."""
+        return self.output_dir / "data_reference"
 
     @property
     def pipeline_root(self) -> Path:

@@ -16,6 +16,8 @@ RUN_FN = "models.model.run_fn"
 # Spans: one per calendar half-year, numbered YYYYH (20151 = January-June 2015). Quarters of 2016
 # hold only ~200 trips each in the sample, too few to evaluate on; half-years hold >= 400.
 SPAN_FOLDER_PREFIX = "span-"
+# ExampleGen's window folders hold links named <SPAN_FOLDER_PREFIX><span>-<file name> (inputs/layout.py),
+# by which the units check reads each span of a window apart.
 MONTHS_PER_SPAN = 6
 # The model for span N trains on the TRAINING_WINDOW_SPANS half-years before the evaluation spans and
 # is evaluated on the EVALUATION_SPANS newest ones (ending at N): held-out data newer than training.
@@ -57,11 +59,32 @@ MAX_DUPLICATE_ROW_FRACTION = 0.01
 MAX_INCONSISTENT_ROW_FRACTION = 0.001
 
 # Changes of units (components/unit_changes.py): each of these amounts is measured against the others, per
-# trip, from span to span and between serving and training data. Between the sample's real half-years an
-# amount moved by at most x1.17 that way; a factor of 1.5 to 3 (or 100) on one amount moved it by at
-# least x1.28 in every transition (schema/README.md, "Changes of units").
-UNIT_CHANGE_AMOUNTS = ("fare", "trip_miles", "trip_seconds")
+# trip, for every span that arrived since the last validated run: against the reference (the spans validated
+# before it, a training window's worth), against the span before it, and the serving logs against the
+# training window. Three statistics, each a median over the amount's relations, each with a bound the real
+# spans stay under on the whole sample and on every 2nd to 9th row of it (schema/README.md, "Changes of
+# units", has the figures):
+# - the median relation moved by more than MAX_UNIT_CHANGE either way, widened by UNIT_CHANGE_FACTOR_Z
+#   standard errors of two medians (a whole column: the real half-years moved by at most x1.18; on a third
+#   of their rows the 2013 miles reach x1.31, on a ninth x1.55: a median jumps between two modes);
+# - the Kolmogorov-Smirnov distance above max(UNIT_CHANGE_KS_FLOOR, UNIT_CHANGE_KS_Z * sqrt(1/n + 1/m))
+#   (a share of rows in other units). On the sample's 400-row spans noise alone reaches 0.15, and the
+#   2013 miles moved by 0.13 on 2,400 rows, a real change a larger span must pass too: hence the floor;
+# - the share of rows outside the reference's central 99 % above max(UNIT_CHANGE_OUTSIDE_FLOOR, 1 % +
+#   UNIT_CHANGE_OUTSIDE_Z standard errors) (a few rows in cents or minutes); the real spans reach 2.5 %.
+#   Judged on references of UNIT_CHANGE_OUTSIDE_MIN_REFERENCE_ROWS or more: on 80 rows the 0.5 % tails
+#   are not known, and real spans reached 9.6 % outside them.
+UNIT_CHANGE_AMOUNTS = ("fare", "trip_miles", "trip_seconds", "tips")
 MAX_UNIT_CHANGE = 1.25
+UNIT_CHANGE_FACTOR_Z = 3.0
+UNIT_CHANGE_KS_FLOOR = 0.15
+UNIT_CHANGE_KS_Z = 4.0
+UNIT_CHANGE_OUTSIDE_FLOOR = 0.03
+UNIT_CHANGE_OUTSIDE_Z = 5.0
+UNIT_CHANGE_OUTSIDE_MIN_REFERENCE_ROWS = 500
+# Rows read per span at most, chosen by a keyed hash of their values: 50,000 give the KS bound its floor.
+UNIT_CHANGE_SAMPLE_ROWS = 50_000
+UNIT_CHANGE_SAMPLE_SEED = 20_130_101
 
 # Trainer: 150 steps of 512 examples, about 6 passes over the sample's 12,000-row window, at a rate of
 # 0.004: held-out AUC 0.942-0.944 across three seeds, against 0.941-0.943 for the 1,200 steps of 64 at
@@ -84,6 +107,10 @@ EVALUATION_SAMPLE_SEED = 20_130_101
 MIN_AUC = 0.90
 MIN_ACCURACY = 0.85
 MAX_AUC_DROP = 0.01
+# And judged on at least this many examples, or not blessed at all ("too thin to bless"): on 1,000
+# examples with the sample's 22.5 % big tippers, an AUC of 0.94 has a standard error of 0.011 (Hanley and
+# McNeil), about MAX_AUC_DROP, so on fewer the comparison with production is noise. The sample's window holds 3,064.
+MIN_EVALUATION_EXAMPLES = 1_000
 
 # Slices the Evaluator computes metrics on and the slice report shows, in this order: each entry is
 # the features of one TFMA slicing spec (() is the whole evaluation set; two features, their cross).
@@ -181,7 +208,20 @@ class Data:
     min_examples_to_gate_on_distance: int = MIN_EXAMPLES_TO_GATE_ON_DISTANCE
     unit_change_amounts: Sequence[str] = UNIT_CHANGE_AMOUNTS
     max_unit_change: float = MAX_UNIT_CHANGE
+    unit_change_factor_z: float = UNIT_CHANGE_FACTOR_Z
+    unit_change_ks_floor: float = UNIT_CHANGE_KS_FLOOR
+    unit_change_ks_z: float = UNIT_CHANGE_KS_Z
+    unit_change_outside_floor: float = UNIT_CHANGE_OUTSIDE_FLOOR
+    unit_change_outside_z: float = UNIT_CHANGE_OUTSIDE_Z
+    unit_change_outside_min_reference_rows: int = UNIT_CHANGE_OUTSIDE_MIN_REFERENCE_ROWS
+    unit_change_sample_rows: int = UNIT_CHANGE_SAMPLE_ROWS
+    unit_change_sample_seed: int = UNIT_CHANGE_SAMPLE_SEED
+    # Spans pooled into the reference a new span is compared with: a training window's worth.
+    reference_spans: int = TRAINING_WINDOW_SPANS
     span: int | None = None  # ingest this span instead of the newest (a replay of history)
+    # Known only when a run starts: the accepted changes of units (components/data_reference.py), part of
+    # the validator's cache key so an acceptance reaches a run on unchanged data; "" when none.
+    accepted_changes_key: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +247,7 @@ class Evaluation:
     min_auc: float = MIN_AUC
     min_accuracy: float = MIN_ACCURACY
     max_auc_drop: float = MAX_AUC_DROP
+    min_evaluation_examples: int = MIN_EVALUATION_EXAMPLES
     key_slice_min_auc: float = KEY_SLICE_MIN_AUC
     key_slice_min_accuracy: float = KEY_SLICE_MIN_ACCURACY
     key_slice_max_auc_drop: float = KEY_SLICE_MAX_AUC_DROP

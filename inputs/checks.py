@@ -1,7 +1,7 @@
 """Checks of the pipeline's inputs, made before anything runs: span folders of taxi CSVs, serving logs, the schema.
 
-Files are accepted as real exports write them: a UTF-8 byte-order mark, CRLF line endings, quoted fields,
-line breaks inside quoted fields, columns in any order, and columns the pipeline does not know (reported,
+Files are accepted as real exports write them: a UTF-8 byte-order mark, CRLF line endings, quoted fields
+(the header's names too, every field or some), line breaks inside quoted fields, columns in any order, and columns the pipeline does not know (reported,
 and dropped from what ExampleGen reads). `layout.py` hands ExampleGen a normalised copy of such a file
 (one order of columns, no mark, one line per row); a file that needs none is read as it is.
 
@@ -37,6 +37,9 @@ class CsvFile:
     known_columns: list[str]  # the header's columns the pipeline reads, in the file's order
     unknown_columns: list[str]  # reported, and left out of what ExampleGen reads
     has_byte_order_mark: bool
+    # The header line is not the bare names joined by commas (quoted names, spaces around them):
+    # CsvExampleGen splits its header line on commas and would take the quotes for part of the names.
+    header_needs_rewriting: bool = False
     rows: int = 0
     rows_with_line_breaks: int = 0  # rows with a line break inside a quoted field
     shadow_rows: int = 0  # request-log rows of a shadow's answers: the same trips again, left out
@@ -47,6 +50,7 @@ class CsvFile:
         """True unless ExampleGen can read the file as it is, as part of an input whose columns are `columns`."""
         return (
             self.has_byte_order_mark
+            or self.header_needs_rewriting
             or self.unknown_columns != []
             or self.known_columns != columns
             or self.rows_with_line_breaks > 0
@@ -97,6 +101,8 @@ def read_header(csv_file: Path, required_columns: list[str]) -> CsvFile:
             if not has_mark:
                 handle.seek(0)
             header = [name.strip() for name in next(csv.reader(handle), [])]
+        with csv_file.open(newline="", encoding="utf-8-sig") as handle:
+            header_line = handle.readline().rstrip("\r\n")
     except (UnicodeDecodeError, csv.Error) as error:
         raise InputError(
             f"{csv_file}, line 1: not readable as UTF-8 CSV ({error}). The file is garbled."
@@ -125,6 +131,7 @@ def read_header(csv_file: Path, required_columns: list[str]) -> CsvFile:
             if name not in required_columns
         ],
         has_byte_order_mark=has_mark,
+        header_needs_rewriting=header_line != ",".join(header),
     )
 
 

@@ -66,6 +66,89 @@ def test_an_export_variant_reaches_example_gen_as_the_same_rows(tmp_path, real_s
         assert counts == {path.name: len(_rows(path)) for path in folder.glob("*.csv")} and counts
 
 
+def _quoted(path, quoting, header_quoted: bool, every_other: bool = False) -> None:
+    """Rewrites `path` with csv's `quoting` for the rows, its header quoted or bare, and with
+    `every_other` every second field of each row quoted whatever `quoting` says (mixed quoting)."""
+    header, *rows = list(csv.reader(path.open(newline="")))
+    with path.open("w", newline="") as handle:
+        line = ",".join(f'"{name}"' if header_quoted else name for name in header)
+        handle.write(line + "\r\n")
+        writer = csv.writer(handle, quoting=quoting, lineterminator="\r\n")
+        for row in rows:
+            if every_other:
+                handle.write(",".join(f'"{v}"' if i % 2 else v for i, v in enumerate(row)) + "\r\n")
+            else:
+                writer.writerow(row)
+
+
+def _examples_as_example_gen_reads(files: dict[str, "os.PathLike"], scratch) -> dict[str, list[bytes]]:
+    """Name -> the tf.Examples CsvExampleGen's own CSV reading makes of each file (sorted, serialized
+    deterministically), in one Beam pipeline."""
+    import apache_beam as beam
+    from tfx.components.example_gen.csv_example_gen import executor as csv_executor
+
+    outputs = {}
+    with beam.Pipeline() as pipeline:
+        for name, path in files.items():
+            folder = scratch / name
+            folder.mkdir(parents=True)
+            shutil.copy(path, folder / "data.csv")
+            outputs[name] = folder / "examples"
+            _ = (
+                pipeline
+                | f"Read {name}" >> csv_executor._CsvToExample({"input_base": str(folder)}, "*.csv")
+                | f"Serialize {name}"
+                >> beam.Map(lambda example: example.SerializeToString(deterministic=True))
+                | f"Write {name}"
+                >> beam.io.WriteToTFRecord(str(outputs[name]), coder=beam.coders.BytesCoder())
+            )
+    import tensorflow as tf
+
+    return {
+        name: sorted(r.numpy() for r in tf.data.TFRecordDataset(sorted(map(str, o.parent.glob("examples*")))))
+        for name, o in outputs.items()
+    }
+
+
+def test_quoted_exports_reach_example_gen_as_plain_csv_does(tmp_path, real_spans):
+    """A header with quoted names, every field quoted, and quoting mixed within rows: CsvExampleGen splits
+    a header line on commas (quotes would become part of the names, and every column read as missing), so
+    those files reach it as a normalised copy; its examples are those of the plain file."""
+    variants = {
+        "header_quoted": (csv.QUOTE_MINIMAL, True, False),
+        "every_field_quoted": (csv.QUOTE_ALL, True, False),
+        "fields_quoted_header_bare": (csv.QUOTE_ALL, False, False),
+        "mixed": (csv.QUOTE_MINIMAL, True, True),
+    }
+    read = {"plain": real_spans / "span-20162" / "data.csv"}
+    for name, (quoting, header_quoted, every_other) in variants.items():
+        data_root = tmp_path / name
+        shutil.copytree(real_spans, data_root)
+        _quoted(data_root / "span-20162" / "data.csv", quoting, header_quoted, every_other)
+        settings = folders.Settings(output_dir=tmp_path / f"{name}_outputs", data_root=data_root)
+        layout.prepare(settings)
+        read[name] = (
+            settings.example_gen_input
+            / "span-20162"
+            / pipeline_config.CURRENT_SPAN_SPLIT
+            / "span-20162-data.csv"
+        )
+        assert read[name].read_text().splitlines()[0] == ",".join(_rows(read["plain"])[0]), name
+    # Quoted fields under a bare header are read as they are; a quoted header needs the copy.
+    assert (
+        tmp_path / "fields_quoted_header_bare_outputs" / "data/checked/spans/span-20162/data.csv"
+    ).is_symlink()
+    assert not (
+        tmp_path / "every_field_quoted_outputs" / "data/checked/spans/span-20162/data.csv"
+    ).is_symlink()
+
+    examples = _examples_as_example_gen_reads(read, tmp_path / "example_gen")
+
+    assert len(examples["plain"]) == len(_rows(read["plain"]))
+    for name in variants:
+        assert examples[name] == examples["plain"], name
+
+
 def test_a_second_layout_of_unchanged_data_rewrites_nothing(tmp_path, real_spans):
     data_root = tmp_path / "data"
     shutil.copytree(real_spans, data_root)

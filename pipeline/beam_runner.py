@@ -24,7 +24,11 @@ if __name__ == "__main__":
     # The same run as `make run`: the output folder's lock, the input checks, the progress lines and the
     # summary. `tfx pipeline create` executes this too, with BeamDagRunner.run patched to record the
     # pipeline instead of running it.
-    settings = folders.Settings.resolve()
+    try:
+        settings = folders.Settings.resolve()
+    except folders.UnsupportedPath as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(local_runner.BAD_INPUT_EXIT_CODE)
     exit_code = local_runner.run(settings, push_replay=bool(os.environ.get(folders.PUSH_REPLAY_ENV)))
     # The tfx CLI turns every failure into exit status 1; `make tfx-run` reads the real one from here.
     settings.tfx_cli_home.mkdir(parents=True, exist_ok=True)

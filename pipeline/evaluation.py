@@ -87,7 +87,7 @@ def _regression_on_key_slice(
 
 def build_eval_config(evaluation: pipeline_config.Evaluation) -> tfma.EvalConfig:
     """Metrics on every slice; value floors overall and on the key slice; AUC change vs. production,
-    overall and on the key slice."""
+    overall and on the key slice; and a floor on the examples judged, below which nothing is blessed."""
     thresholds = list(evaluation.decision_thresholds)
     key_slice, min_slice_examples = evaluation.key_slice, evaluation.min_slice_examples
     overall_auc = tfma.MetricThreshold(
@@ -98,6 +98,9 @@ def build_eval_config(evaluation: pipeline_config.Evaluation) -> tfma.EvalConfig
     )
     overall_accuracy = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.min_accuracy})
+    )
+    enough_examples = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.min_evaluation_examples})
     )
     return tfma.EvalConfig(
         model_specs=[
@@ -115,7 +118,7 @@ def build_eval_config(evaluation: pipeline_config.Evaluation) -> tfma.EvalConfig
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
-                    _metric("ExampleCount"),
+                    _metric("ExampleCount", per_slice_thresholds=[_on_slice(enough_examples)]),
                     _metric("AUC", per_slice_thresholds=[_on_slice(overall_auc)], **AUC_CONFIG),
                     _metric("BinaryAccuracy", per_slice_thresholds=[_on_slice(overall_accuracy)]),
                     _metric("Precision"),

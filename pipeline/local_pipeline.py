@@ -8,6 +8,7 @@ import dataclasses
 from tfx.orchestration import metadata
 from tfx.orchestration.pipeline import Pipeline
 
+from components import data_reference
 from config import folders
 from config import pipeline as pipeline_config
 from inputs import layout
@@ -50,7 +51,11 @@ def build(
     components run on worker processes, so call after `layout.prepare`.
     """
     settings.output_dir.mkdir(parents=True, exist_ok=True)
-    data = dataclasses.replace(data or pipeline_config.Data(), span=span)
+    data = dataclasses.replace(
+        data or pipeline_config.Data(),
+        span=span,
+        accepted_changes_key=data_reference.accepted_changes_key(settings.data_reference_dir),
+    )
     newest = layout.newest_span(settings.example_gen_input)
     replay = span is not None and newest is not None and span < newest
     evaluation = dataclasses.replace(
@@ -83,6 +88,7 @@ def build(
             serving_logs=str(settings.checked_serving_logs_dir)
             if layout.has_serving_logs(settings)
             else None,
+            data_reference_dir=str(settings.data_reference_dir),
             metadata_connection_config=metadata.sqlite_metadata_connection_config(
                 str(settings.metadata_path)
             ),

@@ -3,6 +3,7 @@
 The tfx CLI runs the same pipeline through beam_runner.py; `taxi-pipeline summary` then reports it the same way.
 """
 
+import datetime
 import errno
 import os
 import sys
@@ -91,6 +92,11 @@ def _run(settings: folders.Settings, span: int | None, build_arguments: dict) ->
         f"Running {pipeline_config.PIPELINE_NAME} on span {chosen} of {settings.spans_dir}; outputs in {settings.output_dir}"
     )
     previous_run_id = run_summary.latest_run_id(settings.metadata_path, pipeline_config.PIPELINE_NAME)
+    previous_summary = _read_bytes(settings.run_summary_path)
+    started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    run_summary.write_summary(
+        run_summary.running(pipeline_config.PIPELINE_NAME, chosen, started_at), settings.run_summary_path
+    )
     error = None
     try:
         ProgressReportingBeamDagRunner().run(local_pipeline.build(settings, span, **build_arguments))
@@ -103,6 +109,8 @@ def _run(settings: folders.Settings, span: int | None, build_arguments: dict) ->
         summary = (
             run_summary.failed_before_any_component(pipeline_config.PIPELINE_NAME, error) if error else None
         )
+    if summary is None:  # nothing ran (`tfx pipeline create` runs this file to record the pipeline only)
+        _restore(settings.run_summary_path, previous_summary)
     # Data rejected by validation is an outcome the summary explains, not a crash: no traceback. Nor is a
     # full output folder a bug in the pipeline.
     rejected = summary is not None and summary["stopped_before_training"]
@@ -123,6 +131,20 @@ def _run(settings: folders.Settings, span: int | None, build_arguments: dict) ->
         )
         return DATA_REJECTED_EXIT_CODE
     return COMPONENT_FAILED_EXIT_CODE if error is not None else 0
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def _restore(path: Path, content: bytes | None) -> None:
+    """Puts back what `path` held (or removes it, if nothing)."""
+    from reports.output_files import write_atomically
+
+    if content is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_atomically(path, content)
 
 
 def _quarantine_what_is_not_whole(serving_dir: Path) -> None:

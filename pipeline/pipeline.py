@@ -62,6 +62,9 @@ class Locations:
     # Pushed models, a numbered folder each: the latest is the model in production.
     serving_model_dir: str
     serving_logs: str | None = None  # a folder of request CSVs; None: skew is not checked
+    # The data reference kept between runs: the spans validated so far and the changes people accepted
+    # (components/data_reference.py). None: each run's training window is its reference, and nothing is kept.
+    data_reference_dir: str | None = None
     # ML Metadata; None leaves it to the orchestrator (Kubeflow brings its own).
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None
 
@@ -83,7 +86,7 @@ def create_pipeline(
     `preprocessing_fn`'s and `run_fn`'s modules, so edited code is never served from the cache.
     """
     ingested = _ingestion_and_statistics(locations, data)
-    example_validator, training_data_gate = _validation(ingested, data)
+    example_validator, training_data_gate = _validation(ingested, locations, data)
     transform, trainer = _training(ingested, training_data_gate, data, training)
     evaluation_and_push = _evaluation_and_push(
         ingested, example_validator, trainer, locations.serving_model_dir, data, evaluation
@@ -167,23 +170,24 @@ def _ingestion_and_statistics(locations: Locations, data: pipeline_config.Data) 
     )
 
 
-def _validation(ingested: _Ingested, data: pipeline_config.Data) -> tuple[ExampleValidator, TrainingDataGate]:
+def _validation(
+    ingested: _Ingested, locations: Locations, data: pipeline_config.Data
+) -> tuple[ExampleValidator, TrainingDataGate]:
     """ExampleValidator checks the span against the schema, its current split against its previous one
-    (drift) and the serving requests against the training split (skew); the gate stops the run before
-    Transform on an anomaly in the training data (anomalies in serving data stop only the push)."""
-    serving = ingested.serving_example_gen
+    (drift), the serving requests against the training split (skew), and every new span's units against
+    the reference; the gate stops the run before Transform on an anomaly in the training data (anomalies in
+    serving data stop only the push)."""
+    serving = ingested.serving_statistics_gen
     example_validator = ExampleValidator(
         statistics=ingested.statistics_gen.outputs["statistics"],
         schema=ingested.curated_schema_gen.outputs["schema"],
-        serving_statistics=ingested.serving_statistics_gen.outputs["statistics"] if serving else None,
+        serving_statistics=serving.outputs["statistics"] if serving else None,
         examples=ingested.example_gen.outputs["examples"],
-        serving_examples=serving.outputs["examples"] if serving else None,
-        unit_change_amounts=data.unit_change_amounts,
-        max_unit_change=data.max_unit_change,
-        current_span_split=data.current_span_split,
-        previous_span_split=data.previous_span_split,
-        training_split=data.train_split,
-        min_examples_to_gate=data.min_examples_to_gate_on_distance,
+        data=data,
+        example_gen_input=locations.example_gen_input,
+        serving_logs=locations.serving_logs,
+        data_reference_dir=locations.data_reference_dir,
+        accepted_changes_key=data.accepted_changes_key,
     )
     return example_validator, TrainingDataGate(anomalies=example_validator.outputs["anomalies"])
 

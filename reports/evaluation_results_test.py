@@ -1,5 +1,7 @@
 """The report's data is TFMA's own numbers, complete, worst first, with failures explained."""
 
+import io
+
 import pytest
 import tensorflow_model_analysis as tfma
 
@@ -107,3 +109,30 @@ def test_a_key_slice_too_thin_to_judge_cannot_flip_the_blessing(tmp_path, min_sl
     )
     failing_slices = {f["slice"] for f in evaluation_results.validation_failures(str(evaluation))}
     assert ("payment_type=Prcard" in failing_slices) is fails
+
+
+def test_an_evaluation_on_too_few_examples_is_not_blessed_and_says_so(tmp_path):
+    """The same evaluation (1,006 examples) against a minimum of 2,000: too thin to bless, whatever the
+    metrics, and the summary says so first."""
+    from reports import run_summary
+
+    evaluation = model_free_evaluation.evaluate(tmp_path, min_evaluation_examples=2000)
+    failures = evaluation_results.validation_failures(str(evaluation))
+    [thin] = [f for f in failures if f["metric"] == "example_count"]
+    assert (thin["slice"], thin["value"], thin["bound"]) == ("Overall", 1006, ">= 2000")
+    assert run_summary.too_thin_to_bless(failures) == {"examples": 1006, "needs": ">= 2000"}
+    summary = {
+        "components": [],
+        "evaluation": {
+            "metrics": {"example_count": 1006},
+            "baseline": {"source": "none"},
+            "blessed": False,
+            "not_blessed_because": failures,
+            "too_thin_to_bless": run_summary.too_thin_to_bless(failures),
+        },
+        "pushed_model": None,
+    }
+    printed = io.StringIO()
+    run_summary.print_summary(summary, tmp_path / "run_summary.json", out=printed)
+    assert "The evaluation is too thin to bless: 1006 examples judged, >= 2000 needed" in printed.getvalue()
+    assert "example_count on slice Overall: 1006 (needs >= 2000" in printed.getvalue()

@@ -5,6 +5,7 @@ same for a run started by `make run`, by the tfx CLI, or on another orchestrator
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,12 @@ STATUS_BY_STATE = {
     metadata_store_pb2.Execution.RUNNING: "running",
     metadata_store_pb2.Execution.CANCELED: "canceled",
 }
+# A summary's `state`. RUNNING is what a run writes when it starts, so a summary never says a run that is
+# going, or that crashed, succeeded; INTERRUPTED: a component never finished (the process was killed).
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
 # Why a blessed model was not pushed: set on the Pusher's output artifact (components/pusher.py).
 NOT_PUSHED_BECAUSE = "not_pushed_because"
 # Why PushGate withdrew the Evaluator's blessing: set on its output (components/data_gates.py).
@@ -94,13 +101,24 @@ def _evaluation_summary(
         if sample
         else None,
         "blessed": blessed,
-        "not_blessed_because": []
-        if blessed
-        else evaluation_results.validation_failures(evaluation_uri, candidate, baseline),
+        "not_blessed_because": (
+            failures := []
+            if blessed
+            else evaluation_results.validation_failures(evaluation_uri, candidate, baseline)
+        ),
+        "too_thin_to_bless": too_thin_to_bless(failures),
         "evaluation_uri": evaluation_uri,
         # The candidate was production: this evaluation is an earlier one's (components/evaluation_reuse.py).
         "reused_from": outputs["evaluation"][0].get_string_custom_property(evaluation_results.REUSED_FROM),
     }
+
+
+def too_thin_to_bless(failures: list[dict]) -> dict | None:
+    """{"examples", "needs"} when the evaluation judged fewer examples overall than a blessing needs, else None."""
+    for failure in failures:
+        if failure["metric"] == "example_count" and failure["slice"] == evaluation_results.OVERALL:
+            return {"examples": int(failure["value"] or 0), "needs": failure["bound"]}
+    return None
 
 
 def _data_validation(outputs: dict[str, list[Artifact]]) -> dict:
@@ -111,6 +129,7 @@ def _data_validation(outputs: dict[str, list[Artifact]]) -> dict:
         "anomalies": validation_results.anomaly_rows(by_split),
         "distances": validation_results.distance_rows(by_split),
         "unit_changes": validation_results.unit_change_rows(artifact),
+        "units_check": validation_results.units_check(artifact),
         "distances_not_gated": artifact.get_string_custom_property("distances_not_gated"),
     }
 
@@ -150,10 +169,14 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
             outputs_by_node[node_id] = _output_artifacts(store, execution.id)
 
     pushed_model, not_pushed_because = _push(components, _single(outputs_by_node, "Pusher", "pushed_model"))
+    succeeded = bool(components) and all(c["status"] in ("ran", "cached") for c in components)
     return {
         "pipeline": pipeline_name,
         "run_id": run.name,
-        "succeeded": bool(components) and all(c["status"] in ("ran", "cached") for c in components),
+        "state": SUCCEEDED
+        if succeeded
+        else (INTERRUPTED if any(c["status"] == "running" for c in components) else FAILED),
+        "succeeded": succeeded,
         "components": components,
         "evaluation": _evaluation_summary(
             outputs_by_node["Evaluator"],
@@ -221,11 +244,22 @@ def _push(components: list[dict], pushed: Artifact | None) -> tuple[str | None, 
 def failed_before_any_component(pipeline_name: str, error: BaseException) -> dict:
     """The summary of a run that failed before ML Metadata recorded it: it replaces the previous run's,
     which must not go on saying `succeeded: true`."""
+    return dict(_empty(pipeline_name), state=FAILED, error=f"{type(error).__name__}: {error}")
+
+
+def running(pipeline_name: str, span: int, started_at: str) -> dict:
+    """What run_summary.json says while a run goes (and after, if the run is killed): the previous run's
+    summary must not go on saying it succeeded."""
+    return dict(_empty(pipeline_name), state=RUNNING, span=span, started_at=started_at, pid=os.getpid())
+
+
+def _empty(pipeline_name: str) -> dict:
+    """A summary with every key readers expect, and nothing run."""
     return {
         "pipeline": pipeline_name,
         "run_id": None,
+        "state": None,
         "succeeded": False,
-        "error": f"{type(error).__name__}: {error}",
         "components": [],
         "evaluation": None,
         "slice_report": None,
@@ -233,6 +267,7 @@ def failed_before_any_component(pipeline_name: str, error: BaseException) -> dic
         "not_pushed_because": None,
         "data_validation": None,
         "stopped_before_training": False,
+        "serving_check": None,
         "push_held_because": None,
     }
 
@@ -261,6 +296,8 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
     _print_serving_check(summary.get("serving_check"), say)
     if summary.get("error"):
         say(f"Run FAILED before any component was recorded: {summary['error']}")
+    if summary.get("state") == INTERRUPTED:
+        say("Run INTERRUPTED: a component never finished (its process was stopped); the next run resumes it.")
     if summary["pushed_model"]:
         say(f"Pushed model: {summary['pushed_model']}")
     elif summary.get("not_pushed_because"):
@@ -288,11 +325,8 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
     say(f"Summary written to {summary_path}")
 
 
-DISTANCES_SHOWN = 5
-
-
 def _print_evaluation(evaluation: dict, say) -> None:
-    """The evaluation headline, production's on the same data, the key slice and the blessing."""
+    """The evaluation's headline, production's on the same data, the key slice, and the verdict."""
     metrics = evaluation["metrics"]
     headline = ", ".join(f"{name} {metrics[name]:.3f}" for name in ("auc", "accuracy") if name in metrics)
     count = int(metrics.get("example_count", 0))
@@ -324,12 +358,21 @@ def _print_evaluation(evaluation: dict, say) -> None:
             f"Key slice {key_slice['slice']} ({int(metrics.get('example_count', 0))} examples): "
             + ", ".join(f"{n} {metrics[n]:.3f}" for n in ("auc", "accuracy") if n in metrics)
         )
+    thin = evaluation.get("too_thin_to_bless")
+    if thin:
+        say(
+            f"The evaluation is too thin to bless: {thin['examples']} examples judged, {thin['needs']} needed "
+            "(a longer evaluation window, or more data in its spans)."
+        )
     if evaluation["blessed"]:
         say("Model BLESSED.")
     else:
         say("Model NOT blessed, because:")
         for failure in evaluation["not_blessed_because"]:
             say(f"  - {describe_failure(failure)}")
+
+
+DISTANCES_SHOWN = 5
 
 
 def _print_serving_check(check: dict | None, say) -> None:
@@ -341,6 +384,51 @@ def _print_serving_check(check: dict | None, say) -> None:
         )
     elif check:
         say(f"Serving check FAILED: {check['not_blessed_because']}")
+
+
+def _print_units(validation: dict, say) -> None:
+    """Each span the units check compared (and the serving logs): every amount's factor, ABOVE naming the
+    statistics that crossed; then the reference, what was recorded, and the accepted changes that applied."""
+    rows = validation.get("unit_changes") or []
+    units = validation.get("units_check") or {}
+    if rows:
+        bounds = units.get("bounds") or {}
+        say(
+            f"Units, each amount against the others per trip (median x{bounds.get('max_factor', 0):.2f} or more "
+            "on few rows; KS and share outside the reference's 99 %, bounds by rows):"
+        )
+    for comparison in dict.fromkeys(row["comparison"] for row in rows):
+        cells = [
+            f"{r['feature']} x{r['factor']:.2f}"
+            + (f" ABOVE ({', '.join(r['crossed'])})" if r["crossed"] else "")
+            for r in rows
+            if r["comparison"] == comparison
+        ]
+        say(f"  {comparison}: " + ", ".join(cells))
+    if units:
+        say(
+            f"  Reference: {units['reference']}. New spans: {', '.join(map(str, units['new_spans'])) or 'none'}; "
+            f"recorded as validated: {', '.join(map(str, units['recorded_spans'])) or 'none'}."
+        )
+    for line in accepted_change_lines(validation):
+        say(f"  {line}")
+
+
+def accepted_change_lines(validation: dict) -> list[str]:
+    """One line per accepted change of units a run's data validation applied (who, when, why, the span),
+    each followed by the drift or skew distances it explained; [] when none applied."""
+    units = validation.get("units_check") or {}
+    lines = [
+        f"Accepted change applied: {change['column']} x{change['factor']:.3f} from span {change['span']}, "
+        f"accepted by {change['accepted_by']} on {change['accepted_at']}: {change['reason']}"
+        for change in units.get("accepted_changes") or []
+    ]
+    lines += [
+        f"  explains {distance['split']}/{distance['feature']}: {distance['measure']} {distance['value']:.3f} "
+        f"> threshold {distance['threshold']:.3f} (not an anomaly: the column changed, as accepted)"
+        for distance in units.get("accepted_distances") or []
+    ]
+    return lines
 
 
 def _print_data_validation(validation: dict, say) -> None:
@@ -357,17 +445,7 @@ def _print_data_validation(validation: dict, say) -> None:
                 say(
                     f"  {row['feature']:<24} {row['measure']:<15} {row['value']:.3f} (threshold {row['threshold']:.3f}){flag}"
                 )
-    for comparison in dict.fromkeys(row["comparison"] for row in validation.get("unit_changes", [])):
-        rows = [r for r in validation["unit_changes"] if r["comparison"] == comparison]
-        say(f"Units, {comparison} (each amount against the others, per trip; bound x{rows[0]['bound']:.2f}):")
-        say(
-            "  "
-            + ", ".join(
-                f"{r['feature']} x{r['factor']:.2f}"
-                + ("  ABOVE" if max(r["factor"], 1 / r["factor"]) > r["bound"] else "")
-                for r in rows
-            )
-        )
+    _print_units(validation, say)
     if validation["distances_not_gated"]:
         say(f"Distances recorded but not gated ({validation['distances_not_gated']}).")
     anomalies = validation["anomalies"]

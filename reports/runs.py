@@ -1,21 +1,67 @@
 """Finding a pipeline's runs and their outputs in ML Metadata, with nothing heavier than ml_metadata.
 
 Importing TFX or TFMA costs 11-16 s; `make report` and the run-id check before a run need neither.
+
+Readers (the summary, the reports, the monitor) open the store read-only, while a run may be writing it:
+SQLite then holds its write lock, and ML Metadata's own busy handler gives up after ten waits of 0.1-0.3 s
+(a read-only open that gives up also takes the unreadable schema for a missing one). So every call is
+retried while the store is locked, up to `folders.METADATA_READ_WAIT_SECONDS`.
 """
 
+import time
 from pathlib import Path
 
-from ml_metadata import metadata_store
+from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from config import folders
+
 OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)
+# What ML Metadata raises while another process holds SQLite's lock (or is creating the schema).
+_LOCKED = (RuntimeError, errors.AbortedError, errors.UnavailableError)
+_RETRY_SECONDS = 0.05
 
 
-def open_store(metadata_path: Path) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(metadata_path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return metadata_store.MetadataStore(config)
+class MetadataLocked(Exception):
+    """ML Metadata stayed locked by a writer longer than a reader waits."""
+
+
+class ReadOnlyStore:
+    """A read-only ML Metadata store whose every call is retried while a run holds the write lock."""
+
+    def __init__(self, metadata_path: Path, wait_seconds: float):
+        config = metadata_store_pb2.ConnectionConfig()
+        config.sqlite.filename_uri = str(metadata_path)
+        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+        self._path, self._wait_seconds = metadata_path, wait_seconds
+        self._store = self._retrying(lambda: metadata_store.MetadataStore(config))
+
+    def __getattr__(self, name: str):
+        method = getattr(self._store, name)
+        if not callable(method):
+            return method
+        return lambda *args, **kwargs: self._retrying(lambda: method(*args, **kwargs))
+
+    def _retrying(self, call):
+        deadline = time.monotonic() + self._wait_seconds
+        while True:
+            try:
+                return call()
+            except _LOCKED as error:
+                if time.monotonic() > deadline:
+                    raise MetadataLocked(
+                        f"ML Metadata in {self._path} stayed locked for {self._wait_seconds:g} s ({error}): a "
+                        "run is writing it. Try again when the run has ended."
+                    ) from error
+                time.sleep(_RETRY_SECONDS)
+
+
+def open_store(metadata_path: Path, wait_seconds: float | None = None) -> ReadOnlyStore:
+    """The store at `metadata_path`, read-only, waiting up to `wait_seconds` (default: config's) per call
+    while a run holds its lock."""
+    return ReadOnlyStore(
+        metadata_path, folders.METADATA_READ_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    )
 
 
 def run_context(store: metadata_store.MetadataStore, pipeline_name: str, run_id: str | None = None):

@@ -37,6 +37,8 @@ def describe_failure(failure: dict) -> str:
         if failure.get("change_vs_baseline") is not None
         else ""
     )
+    if failure["metric"] == "example_count":  # a count: what the gate needs is more of them
+        return f"example_count on slice {failure['slice']}: {int(failure['value'] or 0)} (needs {failure['bound']})"
     examples = f", {int(failure['examples'])} examples" if failure.get("examples") else ""
     return (
         f"{failure['metric']} on slice {failure['slice']}: {_number(failure['value'])} "

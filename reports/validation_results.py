@@ -13,7 +13,7 @@ from tfx.components.example_validator import executor as example_validator_execu
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from config.pipeline import SERVING_SPLIT
+from config.pipeline import SERVING_SPLIT, UNIT_CHANGE_AMOUNTS
 
 ANOMALIES_FILE = example_validator_executor.DEFAULT_FILE_NAME  # SchemaDiff.pb, as the stock executor
 # The schema's environments: the label source `tips` is not in SERVING.
@@ -68,7 +68,7 @@ def read_anomalies(anomalies_artifact: types.Artifact) -> dict[str, anomalies_pb
     return found
 
 
-def _measurements(anomalies: anomalies_pb2.Anomalies, split: str):
+def measurements(anomalies: anomalies_pb2.Anomalies, split: str):
     """(feature, measurement) for every distance recorded in one split's anomalies."""
     for info in anomalies.drift_skew_info:
         feature = ".".join(info.path.step)
@@ -80,7 +80,7 @@ def anomaly_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list
     """One row per anomaly reason: where, what, the measured value and threshold (for distances), action."""
     rows = []
     for split, anomalies in anomalies_by_split.items():
-        measured = {(f, m.type): m for f, m in _measurements(anomalies, split)}
+        measured = {(f, m.type): m for f, m in measurements(anomalies, split)}
         infos = sorted(anomalies.anomaly_info.items())
         if anomalies.HasField("dataset_anomaly_info"):
             infos.append(("(dataset)", anomalies.dataset_anomaly_info))
@@ -107,7 +107,7 @@ def distance_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> lis
     """Every recorded drift (current vs previous span) and skew (serving vs training) distance."""
     rows = []
     for split, anomalies in anomalies_by_split.items():
-        for feature, measurement in _measurements(anomalies, split):
+        for feature, measurement in measurements(anomalies, split):
             rows.append(
                 {
                     "comparison": "skew" if split == SERVING_SPLIT else "drift",
@@ -120,24 +120,67 @@ def distance_rows(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> lis
     return sorted(rows, key=lambda r: (r["comparison"], -r["value"] / (r["threshold"] or 1)))
 
 
-def unit_change_rows(anomalies_artifact: types.Artifact) -> list[dict]:
-    """Every change of units the validator measured: per comparison and amount, the factor its scale
-    seems to have changed by against the other amounts (1 = none), and the bound either way."""
+def units_check(anomalies_artifact: types.Artifact) -> dict:
+    """What the units check recorded on the artifact (components/units_validation.py): its bounds, how the
+    reference was made, the spans new to this run, those recorded as validated, and the accepted changes
+    that applied; {} when the check did not run."""
     recorded = anomalies_artifact.get_json_value_custom_property(UNIT_CHANGES_PROPERTY) or {}
     recorded = recorded if isinstance(recorded, dict) else json.loads(str(recorded))
-    bound = recorded.get("max_change")
-    rows = [
-        {
-            "comparison": comparison,
-            "feature": amount,
-            "measure": UNIT_CHANGE_MEASURE,
-            "factor": factor,
-            "bound": bound,
-        }
-        for comparison, changes in (recorded.get("comparisons") or {}).items()
-        for amount, factor in changes.items()
-    ]
-    return sorted(rows, key=lambda r: (r["comparison"], -max(r["factor"], 1 / r["factor"])))
+    if not isinstance(recorded.get("comparisons"), list):  # written before spans were checked one by one
+        return {}
+    found = {key: value for key, value in recorded.items() if key != "comparisons"}
+    for key in ("new_spans", "recorded_spans"):
+        found[key] = [int(span) for span in found.get(key) or []]
+    for change in found.get("accepted_changes") or []:
+        change["span"] = int(change["span"])
+    return found
+
+
+def unit_change_rows(anomalies_artifact: types.Artifact) -> list[dict]:
+    """Every change of units the validator measured: per comparison (a span against the reference or the
+    span before it, or the serving logs against the training window) and amount, the factor its median
+    relation moved by (1 = none), the KS distance and the share outside the reference's range, with their
+    bounds, and which of them crossed."""
+    recorded = anomalies_artifact.get_json_value_custom_property(UNIT_CHANGES_PROPERTY) or {}
+    recorded = recorded if isinstance(recorded, dict) else json.loads(str(recorded))
+    comparisons = recorded.get("comparisons") or []
+    if not isinstance(comparisons, list):
+        return []
+    bound = (recorded.get("bounds") or {}).get("max_factor")
+    rows = []
+    for comparison in comparisons:
+        # JSON properties hold numbers as floats: spans and row counts are whole.
+        span = int(comparison["span"]) if comparison["span"] is not None else None
+        for amount in sorted(comparison["changes"], key=_amount_order):
+            change = comparison["changes"][amount]
+            rows.append(
+                {
+                    "span": span,
+                    "split": comparison["split"],
+                    "kind": comparison["kind"],
+                    "comparison": (f"span {span}" if span is not None else "serving logs")
+                    + f" vs {comparison['against']}",
+                    "gated": comparison["gated"],
+                    "rows": int(comparison["rows"]),
+                    "feature": amount,
+                    "measure": UNIT_CHANGE_MEASURE,
+                    "factor": change["factor"],
+                    "bound": change.get("factor_bound", bound),
+                    "ks": change["ks"],
+                    "ks_bound": change["ks_bound"],
+                    "outside": change["outside"],
+                    "outside_bound": change["outside_bound"],
+                    "crossed": sorted(change["crossed"]),
+                }
+            )
+    return rows
+
+
+def _amount_order(amount: str) -> tuple:
+    return (
+        UNIT_CHANGE_AMOUNTS.index(amount) if amount in UNIT_CHANGE_AMOUNTS else len(UNIT_CHANGE_AMOUNTS),
+        amount,
+    )
 
 
 def describe_anomaly(row: dict) -> str:

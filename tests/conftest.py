@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from registry import versions
 from tests.support.spans import write_sampled_spans
 
 
@@ -27,7 +28,10 @@ def small_taxi_spans_module(tmp_path_factory) -> Path:
 def output_dir_with_pushed_model(tmp_path) -> Path:
     """An output folder holding a previously pushed model, which a failed run must not touch."""
     output_dir = tmp_path / "outputs"
-    version = output_dir / "serving_model" / "1700000000"
-    (version / "variables").mkdir(parents=True)
-    (version / "saved_model.pb").write_bytes(b"previously pushed model")
+    model = tmp_path / "previously_pushed"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"previously pushed model")
+    # Written as a Pusher writes it (with its completion record): a bare folder would be quarantined.
+    (output_dir / "serving_model").mkdir(parents=True)
+    versions.write_version(output_dir / "serving_model", model, "1700000000")
     return output_dir

@@ -7,6 +7,7 @@ run resumes from the components the killed one completed. The sixth run ends as 
 the same data does.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -204,6 +205,12 @@ def test_runs_killed_inside_each_component_resume_to_the_uninterrupted_result(
         else:
             _kill_inside(process, settings.metadata_path, node_id, log)
         assert "taking over" in log.read_text() or index == 0, log.read_text()[-2000:]
+        # The summary file the killed run left says it was running, never the previous run's "succeeded";
+        # read back from ML Metadata, the run is interrupted.
+        left = json.loads(settings.run_summary_path.read_text())
+        assert (left["state"], left["succeeded"]) == (run_summary.RUNNING, False), left
+        read_back = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
+        assert read_back["state"] == run_summary.INTERRUPTED, read_back["components"]
 
         store = runs.open_store(settings.metadata_path)  # ML Metadata stays readable after every kill
         found = runs.find_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
@@ -223,6 +230,7 @@ def test_runs_killed_inside_each_component_resume_to_the_uninterrupted_result(
     assert final.wait(timeout=900) == 0, log.read_text()[-3000:]
     assert "taking over" in log.read_text()
     summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
+    assert json.loads(settings.run_summary_path.read_text())["state"] == run_summary.SUCCEEDED
 
     assert _headline(summary) == _headline(uninterrupted)
     store = runs.open_store(settings.metadata_path)
