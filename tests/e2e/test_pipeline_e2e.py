@@ -150,7 +150,7 @@ def test_first_run_executes_every_component_once_and_pushes(workspace):
     # Before the push, the model server loaded it and answered held-out trips as the model does.
     check = summary["serving_check"]
     assert check["passed"] and check["trips"] == RUN["evaluation"].serving_check_rows, check
-    assert 0 < check["p99_seconds"] <= pipeline_config.SERVING_CHECK_MAX_P99_SECONDS
+    assert 0 < check["p99_seconds"] <= RUN["evaluation"].serving_check_max_p99_seconds
 
 
 def test_example_gen_writes_every_input_row_of_every_split(workspace):

@@ -27,6 +27,7 @@ SMALL_RUN_GATES = pipeline_config.Evaluation(
     min_evaluation_examples=300,
     bulk_inference_on_newest_span=False,
     serving_check_rows=50,
+    serving_check_max_p99_seconds=1.0,
 )
 SMALL_RUN = {"training": SMALL_TRAINING, "evaluation": SMALL_RUN_GATES}
 
