@@ -205,7 +205,10 @@ class TripStore:
             if size < read_to:  # not the file that was read: read it again, whole
                 self._forget([file_id])
             if size != read_to:
-                read += self._read_new(kind, name, path)
+                try:
+                    read += self._read_new(kind, name, path)
+                except FileNotFoundError:  # renamed between the stat and the open: read next time
+                    continue
         return read
 
     def _read_new(self, kind: str, name: str, path: Path) -> int:
