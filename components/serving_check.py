@@ -61,12 +61,23 @@ class CheckFailed(Exception):
 
 
 def held_out_examples(examples: types.Artifact, split: str, count: int) -> list[bytes]:
-    """The first `count` serialized tf.Examples of the split (the Evaluator's seeded sample)."""
+    """The first `count` tf.Examples of the split (the Evaluator's seeded sample), serialized without the
+    label's source, as clients send them (the request contract refuses a feature serving never has)."""
     import tensorflow as tf
 
     files = sorted(fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*")))
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
-    return [record.numpy() for record in records]
+    return [without_label(record.numpy()) for record in records]
+
+
+def without_label(serialized: bytes) -> bytes:
+    """The tf.Example as a client sends it: without the label's source, which serving never sees."""
+    import tensorflow as tf
+
+    example = tf.train.Example.FromString(serialized)
+    if features.TIPS in example.features.feature:
+        del example.features.feature[features.TIPS]
+    return example.SerializeToString()
 
 
 def raw_row(serialized: bytes) -> dict:

@@ -38,6 +38,15 @@ def _write_gzipped_tfrecords(path: Path, records: list[bytes]) -> None:
             writer.write(record)
 
 
+def _with_tips(serialized: bytes) -> bytes:
+    """As ExampleGen writes a trip: with the label's source, which a request may not carry."""
+    import tensorflow as tf
+
+    example = tf.train.Example.FromString(serialized)
+    example.features.feature["tips"].float_list.value.append(2.5)
+    return example.SerializeToString()
+
+
 @pytest.fixture(scope="module")
 def good_model(tmp_path_factory) -> Path:
     return serving_models.train(tmp_path_factory.mktemp("trained") / "model")
@@ -54,7 +63,7 @@ def held_out(tmp_path_factory) -> standard_artifacts.Examples:
     os.makedirs(Path(examples.uri) / "Split-eval")
     _write_gzipped_tfrecords(
         Path(examples.uri) / "Split-eval" / "data.gz",
-        [raw_examples.serialized_example(header, row, types) for row in rows[: ROWS + 10]],
+        [_with_tips(raw_examples.serialized_example(header, row, types)) for row in rows[: ROWS + 10]],
     )
     return examples
 

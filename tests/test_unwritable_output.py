@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from registry import versions
 from tests.support.outputs import run_cli, tree_digest
 
 
@@ -39,9 +40,11 @@ def mounted(tmp_path):
 
 def _stored(output_dir: Path) -> Path:
     """An output folder holding what earlier runs left: a pushed model and a summary."""
-    version = output_dir / "serving_model" / "1700000000"
-    (version / "variables").mkdir(parents=True)
-    (version / "saved_model.pb").write_bytes(b"previously pushed model")
+    model = output_dir.parent / "previously_pushed"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"previously pushed model")
+    # Written as a Pusher writes it (with its completion record): a bare folder would be quarantined.
+    versions.write_version(output_dir / "serving_model", model, "1700000000")
     (output_dir / "run_summary.json").write_text(json.dumps({"run_id": "earlier", "succeeded": True}))
     return output_dir
 
