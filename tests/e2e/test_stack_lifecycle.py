@@ -83,15 +83,21 @@ def _groups(settings: folders.Settings) -> set[int]:
     return {entry["group"] for entry in stack.ledger(stack.StackPaths.of(settings)).entries()}
 
 
-def _running(groups: set[int]) -> list[str]:
-    """`ps`'s lines for the running processes in these process groups."""
+def _live_processes() -> list[tuple[int, int, str]]:
+    """Process id, group and command of every process but zombies. `ps`'s state column is read to skip
+    zombies and then dropped: it changes as a process runs or sleeps."""
     listed = subprocess.run(["ps", "-e", "-o", "pid=,pgid=,stat=,args="], capture_output=True, text=True)
     found = []
     for line in listed.stdout.splitlines():
         pid, pgid, state, command = line.split(None, 3)
-        if int(pgid) in groups and not state.startswith("Z"):
-            found.append(line.strip())
+        if not state.startswith("Z"):
+            found.append((int(pid), int(pgid), command.strip()))
     return found
+
+
+def _running(groups: set[int]) -> list[str]:
+    """The running processes in these process groups."""
+    return [f"{pid} {pgid} {command}" for pid, pgid, command in _live_processes() if pgid in groups]
 
 
 def _without_nginx_workers(lines: list[str]) -> list[str]:
@@ -99,12 +105,11 @@ def _without_nginx_workers(lines: list[str]) -> list[str]:
 
 
 def _naming(folder: Path) -> list[str]:
-    """`ps`'s lines for the running processes whose command line names `folder`, this test's own aside."""
-    listed = subprocess.run(["ps", "-e", "-o", "pid=,pgid=,stat=,args="], capture_output=True, text=True)
+    """The running processes whose command line names `folder`, this test's own aside."""
     return [
-        line.strip()
-        for line in listed.stdout.splitlines()
-        if str(folder) in line and int(line.split()[0]) != os.getpid() and not line.split()[2].startswith("Z")
+        f"{pid} {pgid} {command}"
+        for pid, pgid, command in _live_processes()
+        if str(folder) in command and pid != os.getpid()
     ]
 
 
