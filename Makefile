@@ -27,7 +27,7 @@ VERBOSE ?=
 RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $(if $(VERBOSE),--verbose)
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 
-.PHONY: help setup data run drift report score tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve bench-monitor test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
+.PHONY: help setup data run drift report score tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve bench-score bench-monitor test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
 help: ## List the targets, by group
 	@awk '/^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {split($$0, parts, ":.*## "); printf "  make %-17s %s\n", parts[1], parts[2]}' $(MAKEFILE_LIST)
@@ -184,6 +184,9 @@ bench-scale: setup ## The whole pipeline cold at 15k/100k/300k/1M generated rows
 
 bench-serve: setup ## The serving stack's p50/p99 at RATE= (200) requests/s, through nginx and direct, vs the in-process floor (needs `make run`)
 	$(BIN)/python -m benchmarks.serve --output-dir $(OUTPUT_DIR) --work-dir $(abspath build/bench-serve) --rate $(or $(RATE),200) --seconds $(or $(SECONDS),20)
+
+bench-score: setup ## Batch scoring's trips/s on ROWS= (1000000) generated trips vs the serving stack's batched throughput (needs `make run`)
+	$(BIN)/python -m benchmarks.batch_scoring --output-dir $(OUTPUT_DIR) --work-dir $(abspath build/bench-score) --rows $(or $(ROWS),1000000)
 
 bench-monitor: setup ## The monitor's refresh after 10,000 new trips and labels on 1M of each (REQUESTS=, NEW=; docs/monitoring.md)
 	$(BIN)/python -m benchmarks.monitor --work-dir $(abspath build/bench-monitor) $(if $(REQUESTS),--requests $(REQUESTS)) $(if $(NEW),--new $(NEW))

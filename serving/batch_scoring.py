@@ -10,6 +10,7 @@ number in that file (1 = the first row after the header). It is stable as long a
 has no trip id of its own.
 """
 
+import csv
 import dataclasses
 import sys
 import time
@@ -55,6 +56,12 @@ def span_files(spans_dir: Path, span: int) -> list[Path]:
     return files
 
 
+def _header(path: Path) -> list[str]:
+    """The CSV file's column names, quoted or not, from its first line alone."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        return next(csv.reader(handle), [])
+
+
 def _blocks(path: Path, model: LoadedModel) -> Iterator[pa.RecordBatch]:
     """The file's rows in blocks, each model input typed as the model takes it (other columns dropped)."""
     arrow_types = {
@@ -62,20 +69,20 @@ def _blocks(path: Path, model: LoadedModel) -> Iterator[pa.RecordBatch]:
         for name, numpy_type, _ in model.raw_inputs
     }
     try:
-        with path.open("rb") as handle:
-            header = pa_csv.open_csv(handle).schema.names
-            handle.seek(0)
-            wanted = [name for name in arrow_types if name in header]
-            reader = pa_csv.open_csv(
-                handle,
-                read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
-                convert_options=pa_csv.ConvertOptions(
-                    include_columns=wanted,
-                    column_types={name: arrow_types[name] for name in wanted},
-                    strings_can_be_null=False,
-                ),
-            )
-            yield from reader
+        header = _header(path)
+        wanted = [name for name in arrow_types if name in header]
+        # Arrow opens the file by its path: handed a Python file object, its background reader thread
+        # needs the GIL for every read, and closing the reader mid-file then waits on it forever.
+        reader = pa_csv.open_csv(
+            str(path),
+            read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=wanted,
+                column_types={name: arrow_types[name] for name in wanted},
+                strings_can_be_null=False,
+            ),
+        )
+        yield from reader
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ScoringError(f"{path}: not a CSV of taxi trips the model can read ({error})") from error
 

@@ -86,3 +86,19 @@ def test_the_command_writes_where_it_says_with_a_progress_line(workspace, capsys
     assert f"scored {trips:,} trips of span {SPAN}" in printed.err
     assert f"Scored {trips:,} trips of span {SPAN} with version 100" in printed.out
     assert pq.read_table(output_dir / "scores" / f"span-{SPAN}.parquet").num_rows == trips
+
+
+def test_a_file_of_many_blocks_is_scored_whole_under_ids_numbered_across_blocks(
+    workspace, tmp_path, monkeypatch
+):
+    root, _, _ = workspace
+    header, rows = serving_models.sample_rows(keep_every=1)
+    span = tmp_path / "spans" / f"span-{SPAN}"
+    span.mkdir(parents=True)
+    with (span / "all.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    monkeypatch.setattr(batch_scoring, "BLOCK_BYTES", 64 << 10)  # the sample's 2 MB in about 30 blocks
+    output = tmp_path / "scores.parquet"
+    scored = batch_scoring.score_span(tmp_path / "spans", SPAN, root / "serving", output)
+    ids = pq.read_table(output).column(batch_scoring.TRIP_ID).to_pylist()
+    assert scored.trips == len(rows) and ids == [f"{SPAN}/all.csv/{row}" for row in range(1, len(rows) + 1)]
