@@ -58,6 +58,7 @@ class Bounds:
     outside_floor: float
     outside_z: float
     outside_min_reference_rows: int
+    previous_span_ks_floor: float  # `ks_floor` against the span before alone (real half-year moves)
 
     @classmethod
     def of(cls, data) -> "Bounds":
@@ -70,7 +71,12 @@ class Bounds:
             outside_floor=data.unit_change_outside_floor,
             outside_z=data.unit_change_outside_z,
             outside_min_reference_rows=data.unit_change_outside_min_reference_rows,
+            previous_span_ks_floor=data.unit_change_previous_span_ks_floor,
         )
+
+    def against(self, previous_span: bool) -> "Bounds":
+        """These bounds for a comparison with the span before alone (`previous_span`) or a reference."""
+        return dataclasses.replace(self, ks_floor=self.previous_span_ks_floor) if previous_span else self
 
     def factor_bound(self, reference: "Sketch", rows: int) -> float:
         """The bound on the median relation's factor: `max_factor` (what real drift reaches), widened by
@@ -411,9 +417,19 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """What a span is compared with: the span before it alone (`previous_span`), or spans pooled."""
+
+    label: str
+    sketches: Mapping[str, Sketch]
+    previous_span: bool
+
+
 def real_comparisons(spans: Mapping[int, Mapping[str, np.ndarray]], window: int = 6):
-    """(span, current columns, [(label, reference sketches)]) for every span after the first, as a run
-    judges a new span: against the span before it, and against up to `window` spans before it pooled."""
+    """(span, current columns, [Reference]) for every span after the first, as a run judges a new span:
+    against the span before it, and against up to `window` spans before it pooled (a run always has such
+    a reference: its training window, or the spans validated before)."""
     from config import pipeline as pipeline_config
 
     amounts = pipeline_config.UNIT_CHANGE_AMOUNTS
@@ -421,11 +437,11 @@ def real_comparisons(spans: Mapping[int, Mapping[str, np.ndarray]], window: int 
     per_span = {number: sketches(spans[number], amounts) for number in numbers}
     for index in range(1, len(numbers)):
         before = numbers[max(0, index - window) : index]
-        references = [(f"{numbers[index]} vs {before[-1]}", per_span[before[-1]])]
-        if len(before) > 1:
-            references.append(
-                (f"{numbers[index]} vs {before[0]}-{before[-1]}", pooled([per_span[n] for n in before]))
-            )
+        span_range = f"{before[0]}-{before[-1]}" if len(before) > 1 else f"{before[0]} pooled"
+        references = [
+            Reference(f"{numbers[index]} vs {before[-1]}", per_span[before[-1]], previous_span=True),
+            Reference(f"{numbers[index]} vs {span_range}", pooled([per_span[n] for n in before]), False),
+        ]
         yield numbers[index], spans[numbers[index]], references
 
 
@@ -436,8 +452,8 @@ def _largest(
     each comparison's line appended to `lines`."""
     largest = {"factor": 0.0, "ks": 0.0, "outside": 0.0}
     for _, current, references in real_comparisons(spans):
-        for label, reference in references:
-            changes = compare(current, reference, amounts, bounds)
+        for reference in references:
+            changes = compare(current, reference.sketches, amounts, bounds.against(reference.previous_span))
             cells = []
             for amount in amounts:
                 change = changes[amount]
@@ -450,7 +466,7 @@ def _largest(
                 largest["ks"] = max(largest["ks"], change.ks / change.ks_bound)
                 largest["outside"] = max(largest["outside"], change.outside / change.outside_bound)
             if lines is not None:
-                lines.append(f"{label:<22}" + "".join(f"{cell:>32}" for cell in cells))
+                lines.append(f"{reference.label:<22}" + "".join(f"{cell:>32}" for cell in cells))
     return largest
 
 
@@ -496,9 +512,11 @@ def with_units_changed(
 
 def is_caught(columns, references, amount: str, amounts: Sequence[str], bounds: Bounds) -> bool:
     """Whether a run stops a span with these rows on `amount`: against any of its references."""
-    return any(
-        compare(columns, reference, amounts, bounds)[amount].crossed(bounds) for _, reference in references
-    )
+    for reference in references:
+        judged = bounds.against(reference.previous_span)
+        if compare(columns, reference.sketches, amounts, judged)[amount].crossed(judged):
+            return True
+    return False
 
 
 def mixtures_caught(spans, amounts: Sequence[str], bounds: Bounds) -> list[str]:

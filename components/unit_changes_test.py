@@ -27,22 +27,23 @@ def spans(tmp_path_factory) -> dict[int, dict[str, np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def comparisons(spans) -> list:
-    """(label, current, reference sketches): each span against the one before it and the six before it."""
+    """(label, current, reference sketches, bounds): each span against the one before it (with its own
+    KS floor) and the six before it pooled."""
     return [
-        (label, current, reference)
+        (reference.label, current, reference.sketches, BOUNDS.against(reference.previous_span))
         for _, current, references in unit_changes.real_comparisons(spans)
-        for label, reference in references
+        for reference in references
     ]
 
 
 def test_real_half_years_stay_within_every_bound_with_a_margin(comparisons):
-    assert len(comparisons) == 7 + 6
+    assert len(comparisons) == 7 + 7
     largest = {"factor": 1.0, "ks": 0.0, "outside": 0.0}
-    for label, current, reference in comparisons:
-        changes = unit_changes.compare(current, reference, AMOUNTS, BOUNDS)
+    for label, current, reference, bounds in comparisons:
+        changes = unit_changes.compare(current, reference, AMOUNTS, bounds)
         assert set(changes) == set(AMOUNTS)
         for amount, change in changes.items():
-            assert change.crossed(BOUNDS) == {}, (label, amount)
+            assert change.crossed(bounds) == {}, (label, amount)
             largest["factor"] = max(largest["factor"], unit_changes.size_of_change(change.factor))
             largest["ks"] = max(largest["ks"], change.ks / change.ks_bound)
             largest["outside"] = max(largest["outside"], change.outside / change.outside_bound)
@@ -70,14 +71,15 @@ def test_a_whole_column_in_other_units_stops_every_span_and_is_named(spans, amou
             for span, current, references in unit_changes.real_comparisons(spans):
                 changed = unit_changes.with_units_changed(current, amount, k, 1.0, span)
                 assert unit_changes.is_caught(changed, references, amount, AMOUNTS, BOUNDS), (span, amount, k)
-                for label, reference in references:
-                    changes = unit_changes.compare(changed, reference, AMOUNTS, BOUNDS)
+                for reference in references:
+                    label, bounds = reference.label, BOUNDS.against(reference.previous_span)
+                    changes = unit_changes.compare(changed, reference.sketches, AMOUNTS, bounds)
                     assert unit_changes.size_of_change(changes[amount].factor) > 1.25, (label, amount, k)
-                    assert [a for a in AMOUNTS if changes[a].crossed(BOUNDS)] in ([amount], []), (label, k)
+                    assert [a for a in AMOUNTS if changes[a].crossed(bounds)] in ([amount], []), (label, k)
                     if amount != "tips":
                         without_tips = {a: v for a, v in changed.items() if a != "tips"}
-                        changes = unit_changes.compare(without_tips, reference, AMOUNTS, BOUNDS)
-                        assert [a for a in changes if changes[a].crossed(BOUNDS)] in ([amount], []), (
+                        changes = unit_changes.compare(without_tips, reference.sketches, AMOUNTS, bounds)
+                        assert [a for a in changes if changes[a].crossed(bounds)] in ([amount], []), (
                             label,
                             k,
                         )
@@ -107,7 +109,7 @@ def test_part_of_the_rows_in_other_units_stops_every_real_span(spans, amounts, f
 
 def test_a_mixture_is_seen_by_the_share_of_rows_not_the_median(comparisons):
     """Cents among dollars in a tenth of the rows: the median relation barely moves, the mixture shows."""
-    label, current, reference = comparisons[-1]  # 2016 H2 against the six half-years before it
+    label, current, reference, _ = comparisons[-1]  # 2016 H2 against the six half-years before it
     changed = unit_changes.with_units_changed(current, "fare", 100.0, 0.1, seed=1)
     change = unit_changes.compare(changed, reference, AMOUNTS, BOUNDS)["fare"]
     assert unit_changes.size_of_change(change.factor) < BOUNDS.max_factor

@@ -268,7 +268,8 @@ def _compare(
         in_units.append(data_reference.in_units_of(sketches, number, units_of, accepted))
         applied.update(c for c in accepted if min(number, units_of) < c.span <= max(number, units_of))
     reference = unit_changes.pooled(in_units)
-    changes = unit_changes.compare(span.columns, reference, settings.amounts, settings.bounds)
+    bounds = settings.bounds.against(previous_span=kind == PREVIOUS_SPAN)
+    changes = unit_changes.compare(span.columns, reference, settings.amounts, bounds)
     reference_rows = max((s.rows for s in reference.values()), default=0)
     return Comparison(
         span=None if kind == SERVING else span.number,
@@ -279,7 +280,7 @@ def _compare(
         reference_rows=reference_rows,
         gated=min(span.rows, reference_rows) >= settings.min_examples,
         changes=changes,
-        crossed={a: c.crossed(settings.bounds) for a, c in changes.items() if c.crossed(settings.bounds)},
+        crossed={a: c.crossed(bounds) for a, c in changes.items() if c.crossed(bounds)},
     )
 
 
