@@ -4,12 +4,13 @@ Reads only ML Metadata and the SliceReport's JSON, so `make report` answers in a
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
 from config import folders
 from config import pipeline as pipeline_config
-from reports import runs
+from reports import runs, slice_report_html
 from reports.output_files import write_atomically
 
 THRESHOLD = pipeline_config.REPORTED_DECISION_THRESHOLD
@@ -58,9 +59,15 @@ def find_report(
     return run.name, Path(uri) if uri else None
 
 
-def publish(report_html: Path, destination: Path) -> Path:
-    """Copies a run's slice report to a path that stays the same between runs (whole, or not at all)."""
-    write_atomically(destination, report_html.read_bytes())
+def publish(report_html: Path, destination: Path, model_card: str | None = None) -> Path:
+    """Copies a run's slice report to a path that stays the same between runs (whole, or not at all),
+    linking the run's model card page when it has one."""
+    markup = report_html.read_text()
+    if model_card:
+        markup = slice_report_html.with_model_card_link(
+            markup, os.path.relpath(model_card, destination.parent)
+        )
+    write_atomically(destination, markup.encode())
     return destination
 
 
