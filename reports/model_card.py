@@ -27,7 +27,9 @@ from tfx.types.artifact import Artifact
 from config import folders
 from config import pipeline as pipeline_config
 from models import features
+from models import model as keras_model
 from reports import evaluation_results, run_summary, validation_results
+from reports.drift import span_label
 
 SCHEMA_PATH = Path(__file__).parent / "model_card_schema" / "model_card.schema.json"
 SCHEMA_VERSION = "0.0.2"
@@ -61,8 +63,9 @@ LABEL_DEFINITION = (
     f"`{features.FARE}` in models/preprocessing.py. `{features.TIPS}` is never a model input."
 )
 ARCHITECTURE = (
-    "Keras wide-and-deep classifier (models/model.py) on Transform's features: vocabularies for "
-    "categorical strings, embeddings for small integer categories and quantile buckets, scaled log amounts."
+    "Keras network (models/model.py) on Transform's features: embeddings of the categories and of quantile "
+    "buckets of coordinates and amounts, plus the scaled amounts, into a "
+    f"{'-'.join(map(str, keras_model.HIDDEN_UNITS))} ReLU network with dropout {keras_model.DROPOUT} and a sigmoid output."
 )
 STANDING_LIMITS = (
     "Tips paid in cash are mostly not recorded in the source data, so non-card trips look like small "
@@ -84,11 +87,6 @@ def _read(uri: str, mode: str = "r"):
 SPAN_FILE = re.compile(rf"{re.escape(pipeline_config.SPAN_FOLDER_PREFIX)}(\d+)-")
 
 
-def half_year(span: int) -> str:
-    """20162 -> '2016H2' (spans are half-years numbered YYYYH)."""
-    return f"{span // 10}H{span % 10}"
-
-
 def window_rows(example_gen_input: str, span: int, split: str) -> dict[str, int]:
     """Half-year -> rows of `split` for span `span`, oldest first, from the counts the input checks wrote
     beside ExampleGen's input (inputs/layout.py); {} when they are not there to read."""
@@ -106,7 +104,7 @@ def window_rows(example_gen_input: str, span: int, split: str) -> dict[str, int]
     for name, rows in counts.items():
         if match := SPAN_FILE.match(name):
             by_span[int(match.group(1))] = by_span.get(int(match.group(1)), 0) + int(rows)
-    return {half_year(number): by_span[number] for number in sorted(by_span)}
+    return {span_label(number): by_span[number] for number in sorted(by_span)}
 
 
 def _split_rows(statistics: Artifact, split: str) -> int | None:
