@@ -274,10 +274,3 @@ in Fairness Indicators) are at decision threshold {DECISION_THRESHOLD:g}. Click 
 <script>{SCRIPT}</script>
 </body></html>
 """
-
-
-def with_model_card_link(markup: str, card_href: str) -> str:
-    """The page with a link to the model's card under its title (`card_href` relative to the page, so the
-    pair opens offline, wherever the output folder is)."""
-    link = f'<p id="model-card-link">Model card of this model: <a href="{escape(card_href)}">{escape(card_href)}</a></p>'
-    return markup.replace("</h1>", "</h1>\n" + link, 1)

@@ -3,6 +3,7 @@
 Reads only ML Metadata and the SliceReport's JSON, so `make report` answers in about a second.
 """
 
+import html
 import json
 import os
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from config import folders
 from config import pipeline as pipeline_config
-from reports import runs, slice_report_html
+from reports import runs
 from reports.output_files import write_atomically
 
 THRESHOLD = pipeline_config.REPORTED_DECISION_THRESHOLD
@@ -64,11 +65,17 @@ def publish(report_html: Path, destination: Path, model_card: str | None = None)
     linking the run's model card page when it has one."""
     markup = report_html.read_text()
     if model_card:
-        markup = slice_report_html.with_model_card_link(
-            markup, os.path.relpath(model_card, destination.parent)
-        )
+        markup = with_model_card_link(markup, os.path.relpath(model_card, destination.parent))
     write_atomically(destination, markup.encode())
     return destination
+
+
+def with_model_card_link(markup: str, card_href: str) -> str:
+    """The slice report with a link to the model's card under its title (`card_href` relative to the page,
+    so the pair opens offline wherever the output folder is)."""
+    href = html.escape(card_href, quote=True)
+    link = f'<p id="model-card-link">Model card of this model: <a href="{href}">{href}</a></p>'
+    return markup.replace("</h1>", "</h1>\n" + link, 1)
 
 
 def read_report_data(report_dir: Path) -> dict:
