@@ -241,17 +241,35 @@ def _tuning(hyperparameters: Artifact | None, training_settings: dict) -> dict:
     }
 
 
-def _limits(metrics: dict, fairness: dict, data: dict, min_evaluation_examples: int) -> list[str]:
-    """What a reader must know before relying on the model: thin slices, a thin evaluation, and the standing
-    limits of the data."""
-    limits = []
-    key = metrics["key_slice"]
-    if key["examples"] < min_evaluation_examples:
-        limits.append(
-            f"Thin key slice: {key['slice']} has {int(key['examples'])} evaluation examples, fewer than the "
-            f"{min_evaluation_examples} a blessing needs overall; its metrics move by several points between "
-            "samples."
+def _key_slice_limit(metrics: dict, fairness: dict, min_evaluation_examples: int) -> str:
+    """The key slice against the whole: its share of the evaluation, its AUC and FPR against overall's, and
+    whether it is thinner than a blessing needs."""
+    key, overall = metrics["key_slice"], metrics["overall"]
+    auc = {
+        part: next((r["candidate"] for r in metrics[part]["rows"] if r["metric"] == "auc"), None)
+        for part in ("key_slice", "overall")
+    }
+    rates = {row["slice"]: row["false_positive_rate"] for row in fairness["slices"]}
+    thin = key["examples"] < min_evaluation_examples
+    return (
+        f"{'Thin key slice' if thin else 'Key slice'}: {key['slice']} holds {int(key['examples']):,} of the "
+        f"{int(overall['examples'] or 0):,} evaluation examples, the trips whose tips are recorded and so the "
+        f"ones where a decision means something; there AUC is {_number(auc['key_slice'])} against "
+        f"{_number(auc['overall'])} overall, and FPR@{THRESHOLD:g} {_number(rates.get(key['slice']))} against "
+        f"{_number(rates.get(overall['slice']))}."
+        + (
+            f" It has fewer than the {min_evaluation_examples:,} examples a blessing needs overall: its metrics "
+            "move by several points between samples."
+            if thin
+            else ""
         )
+    )
+
+
+def _limits(metrics: dict, fairness: dict, data: dict, min_evaluation_examples: int) -> list[str]:
+    """What a reader must know before relying on the model: the key slice, thin slices, a thin evaluation,
+    and the standing limits of the data."""
+    limits = [_key_slice_limit(metrics, fairness, min_evaluation_examples)]
     few = [row["slice"] for row in fairness["slices"] if row["few_examples"]]
     if few:
         limits.append(
