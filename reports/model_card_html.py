@@ -61,9 +61,9 @@ def _metrics(facts: dict) -> str:
     metrics = facts["metrics"]
     baseline = metrics["baseline"]
     compared = (
-        f"production version {escape(baseline['version'])}"
+        f"Compared with production version {escape(baseline['version'])}, on the same evaluation examples."
         if baseline.get("source") == FROM_PRODUCTION
-        else "nothing: no model was in production, so there is no production column"
+        else "Nothing was in production when this model was evaluated: there is no production to compare with."
     )
     rows = [
         f'<tr><td class="text">{escape(metrics[part]["slice"])}</td><td class="text">{escape(row["heading"])}</td>'
@@ -72,7 +72,7 @@ def _metrics(facts: dict) -> str:
         for row in metrics[part]["rows"]
     ]
     return (
-        f"<p>Compared with {compared}, on the same evaluation examples.</p>"
+        f"<p>{compared}</p>"
         '<table id="headline"><thead><tr><th class="text">slice</th><th class="text">metric</th><th>this model</th>'
         f"<th>production</th><th>change</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
@@ -199,7 +199,6 @@ def render(facts: dict) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}{CARD_STYLE}</style></head>
 <body>
 <h1>{escape(title)}</h1>
-<p>{escape(facts["intended_use"]["overview"])}</p>
 <nav>{contents}</nav>
 {sections}
 <p>The same card as the Model Card Toolkit's JSON (schema v0.0.2): <code>model_card.json</code> beside this page.</p>
