@@ -6,7 +6,10 @@ import pytest
 from registry import model_cards, versions
 from tests.support.outputs import pushed_version, tree_digest
 
-CARD = {"model_card.json": b'{"schema_version": "0.0.2"}\n', "model_card.html": b"<!DOCTYPE html><h1>card</h1>"}
+CARD = {
+    "model_card.json": b'{"schema_version": "0.0.2"}\n',
+    "model_card.html": b"<!DOCTYPE html><h1>card</h1>",
+}
 
 
 def test_a_card_beside_a_version_leaves_the_version_whole_and_production(tmp_path):
