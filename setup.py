@@ -27,7 +27,7 @@ setup(
             for suffix in ("", ".*")
         ]
     ),
-    package_data={"": ["*.pbtxt"]},
+    package_data={"": ["*.pbtxt"], "reports": ["model_card_schema/*.json"]},
     # Versions come from requirements.lock; these only name what the code imports.
     install_requires=["tfx[kfp]==1.16.0", "apache-beam[gcp]==2.59.0", "tf-keras==2.16.*"],
     entry_points={"console_scripts": ["taxi-pipeline=cli.main:main"]},

@@ -24,10 +24,12 @@ def _report(args) -> int:
         )
         return BAD_INPUT_EXIT_CODE
     slice_table.print_report(report_dir, run_id, limit=None if args.all else args.top)
-    _print_accepted_changes(settings, run_id)
+    summary = _print_accepted_changes(settings, run_id)
     html_file = report_dir / folders.SLICE_REPORT_FILE
-    copy = slice_table.publish(html_file, settings.slice_report_path)
+    copy = slice_table.publish(html_file, settings.slice_report_path, summary.get("model_card"))
     print(f"\nHTML report: {html_file}\n       copy: {copy}")
+    if summary.get("model_card"):
+        print(f" model card: {summary['model_card']}")
     if args.open:
         import webbrowser
 
@@ -36,16 +38,20 @@ def _report(args) -> int:
     return 0
 
 
-def _print_accepted_changes(settings: folders.Settings, run_id: str) -> None:
-    """The accepted changes of units the run's data was validated against: its model learned from them."""
+def _print_accepted_changes(settings: folders.Settings, run_id: str) -> dict:
+    """The accepted changes of units the run's data was validated against: its model learned from them.
+    Returns the run's summary ({} when there is none)."""
     from reports import run_summary
 
-    summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME, run_id)
-    lines = run_summary.accepted_change_lines((summary or {}).get("data_validation") or {})
+    summary = (
+        run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME, run_id) or {}
+    )
+    lines = run_summary.accepted_change_lines(summary.get("data_validation") or {})
     if lines:
         print("\nThe data this model learned from, validated with accepted changes of units:")
         for line in lines:
             print(f"  {line}")
+    return summary
 
 
 def register(commands) -> None:

@@ -24,6 +24,10 @@ DEFAULT_OUTPUT_DIR = "outputs"
 # What the SliceReport component writes in its artifact folder.
 SLICE_REPORT_FILE = "slice_report.html"
 SLICE_METRICS_FILE = "slice_metrics.json"
+# What the ModelCard component writes in its artifact folder, and beside each pushed version
+# (`<serving dir>/model_cards/<version>/`, registry/model_cards.py).
+MODEL_CARD_FILE = "model_card.json"
+MODEL_CARD_HTML_FILE = "model_card.html"
 # What `taxi-pipeline drift` writes beside the slice report.
 DRIFT_REPORT_FILE = "drift_report.html"
 DRIFT_TABLE_FILE = "drift_table.json"

@@ -40,8 +40,9 @@ IMAGE_SOURCES = (
     "kubeflow",
     "schema",
 )
-# Of a folder above, what the image holds: its code and the schema (not its docs or build outputs).
-IMAGE_FILE_PATTERNS = ("*.py", "*.pbtxt")
+# Of a folder above, what the image holds: its code, the data contract and the model card's JSON schema
+# (not its docs or build outputs).
+IMAGE_FILE_PATTERNS = ("*.py", "*.pbtxt", "*.schema.json")
 
 
 def image_tag(repo_root: Path = folders.REPO_ROOT) -> str:

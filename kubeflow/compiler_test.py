@@ -38,6 +38,7 @@ EXECUTOR_CLASSES = {
     "ServingCheck": "components.serving_check.Executor",
     "PushGate": "components.data_gates.PushGateExecutor",
     "Pusher": "components.pusher.Executor",
+    "ModelCard": "components.model_card.ModelCardExecutor",
     "BulkInferrer": "tfx.components.bulk_inferrer.executor.Executor",
 }
 

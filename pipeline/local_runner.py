@@ -190,5 +190,7 @@ def publish_summary(summary: dict, settings: folders.Settings) -> None:
     run_summary.write_summary(summary, settings.run_summary_path)
     run_summary.print_summary(summary, settings.run_summary_path)
     if summary.get("slice_report"):
-        copy = slice_table.publish(Path(summary["slice_report"]), settings.slice_report_path)
+        copy = slice_table.publish(
+            Path(summary["slice_report"]), settings.slice_report_path, summary.get("model_card")
+        )
         print(f"Slice report copied to {copy} (`make report` prints its table)")

@@ -31,6 +31,7 @@ from components.data_gates import PushGate, TrainingDataGate
 from components.data_validation import ExampleValidator
 from components.evaluation_sample import EvaluationSample
 from components.evaluator import Evaluator
+from components.model_card import ModelCard
 from components.production_model import ProductionModel
 from components.pusher import Pusher
 from components.serving_check import ServingCheck
@@ -78,7 +79,7 @@ def create_pipeline(
     orchestration: pipeline_config.Orchestration,
 ) -> Pipeline:
     """ExampleGen -> statistics and schemas -> validation -> Transform -> Trainer -> Evaluator and
-    ServingCheck -> Pusher.
+    ServingCheck -> Pusher -> ModelCard.
 
     One function per stage below builds its components; this one wires them into a TFX pipeline.
     TFX's cache key holds module and class paths, not the code behind them: every component that runs this
@@ -99,6 +100,7 @@ def create_pipeline(
         trainer,
         *evaluation_and_push,
     ]
+    components.append(_model_card(components, trainer, locations, training, evaluation))
     _add_component_beam_pipeline_args(components, orchestration.component_beam_pipeline_args)
     return Pipeline(
         pipeline_name=orchestration.pipeline_name,
@@ -323,6 +325,42 @@ def _bulk_inference(
         model_blessing=evaluator.outputs["blessing"],
         data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[data.current_span_split]),
         model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
+    )
+
+
+def _model_card(
+    components: list,
+    trainer: Trainer,
+    locations: Locations,
+    training: pipeline_config.Training,
+    evaluation: pipeline_config.Evaluation,
+) -> ModelCard:
+    """After the Pusher, the model card (components/model_card.py), from the artifacts of the nodes built so
+    far. The hyperparameters are the Trainer's `hyperparameters` input when a Tuner feeds it; without one the
+    card shows the Trainer's settings as "not tuned"."""
+    by_id = {node.id: node for node in components}
+    return ModelCard(
+        pushed_model=by_id["Pusher"].outputs["pushed_model"],
+        slice_report=by_id["SliceReport"].outputs["report"],
+        examples=by_id["CsvExampleGen"].outputs["examples"],
+        statistics=by_id["StatisticsGen"].outputs["statistics"],
+        schema=by_id["ImportSchemaGen"].outputs["schema"],
+        anomalies=by_id["ExampleValidator"].outputs["anomalies"],
+        infra_blessing=by_id["ServingCheck"].outputs["blessing"],
+        evaluation_sample=by_id["EvaluationSample"].outputs["sample"],
+        hyperparameters=trainer.inputs.get("hyperparameters"),
+        training_settings={
+            "train_steps": training.train_steps,
+            "train_batch_size": training.train_batch_size,
+            "learning_rate": training.learning_rate,
+            "eval_steps": training.eval_steps,
+        },
+        model_code_fingerprints={
+            "preprocessing_fn": _fingerprint_of_function(training.preprocessing_fn),
+            "run_fn": _fingerprint_of_function(training.run_fn),
+        },
+        min_evaluation_examples=evaluation.min_evaluation_examples,
+        example_gen_input=locations.example_gen_input,
     )
 
 

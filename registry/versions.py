@@ -10,6 +10,7 @@ Layout of the serving directory (`outputs/serving_model/`):
                           renamed, so a version appears whole or not at all (on the Kubeflow volume too)
     .quarantine/          folders that are not whole, moved aside for inspection and never deleted;
                           `log.jsonl` says when each was moved and why
+    model_cards/<version>/  the version's model card (registry/model_cards.py): beside the version, not in it
     rollbacks.json        the versions rolled back (by a person or the canary analysis): never production,
                           never pushed again, until the rollback is undone
     registry.json         since when versions carry completion records, and the older ones adopted then

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
+from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 
 from config import folders
@@ -40,6 +41,8 @@ HELD_BECAUSE = "held_because"
 # figures in this file inside it.
 NOT_SERVABLE_BECAUSE = "not_blessed_because"
 SERVING_CHECK_REPORT_FILE = "serving_check.json"
+# Where the ModelCard step stored the card beside the pushed model (components/model_card.py).
+MODEL_CARD_STORED_AT = "stored_at"
 # TFMA metric names -> names in the summary.
 HEADLINE_METRICS = {
     "auc": "auc",
@@ -190,25 +193,30 @@ def summarize_latest_run(metadata_path: Path, pipeline_name: str, run_id: str | 
         else None,
         "pushed_model": pushed_model,
         "not_pushed_because": not_pushed_because,
+        "model_card": model_card_path(_single(outputs_by_node, "ModelCard", "card")),
         "data_validation": _data_validation(outputs_by_node["ExampleValidator"])
         if "ExampleValidator" in outputs_by_node
         else None,
         "stopped_before_training": any(
             c["component"] == "TrainingDataGate" and c["status"] == "failed" for c in components
         ),
-        "serving_check": _serving_check(_single(outputs_by_node, "ServingCheck", "blessing")),
+        "serving_check": serving_check_result(_single(outputs_by_node, "ServingCheck", "blessing")),
         "push_held_because": push_gate.get_string_custom_property(HELD_BECAUSE) or None
         if (push_gate := _single(outputs_by_node, "PushGate", "blessing"))
         else None,
     }
 
 
-def _serving_check(blessing: Artifact | None) -> dict | None:
+def serving_check_result(blessing: Artifact | None) -> dict | None:
     """The serving check's figures (load time, p99, peak memory) and, when it failed, why."""
     if blessing is None:
         return None
-    report_path = Path(blessing.uri) / SERVING_CHECK_REPORT_FILE
-    figures = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    # Through TFX's file layer: the ModelCard step reads it on Kubeflow too, from the object store.
+    report_path = os.path.join(blessing.uri, SERVING_CHECK_REPORT_FILE)
+    figures = {}
+    if fileio.exists(report_path):
+        with fileio.open(report_path) as report_file:
+            figures = json.loads(report_file.read())
     return {
         **{
             key: figures[key]
@@ -218,6 +226,15 @@ def _serving_check(blessing: Artifact | None) -> dict | None:
         "passed": bool(blessing.get_int_custom_property("blessed")),
         "not_blessed_because": blessing.get_string_custom_property(NOT_SERVABLE_BECAUSE) or None,
     }
+
+
+def model_card_path(card: Artifact | None) -> str | None:
+    """The run's model card page: its copy beside the pushed model, else the ModelCard step's own."""
+    if card is None:
+        return None
+    return card.get_string_custom_property(MODEL_CARD_STORED_AT) or str(
+        Path(card.uri) / folders.MODEL_CARD_HTML_FILE
+    )
 
 
 def serving_directory(serving_model_dir: Path) -> dict:
@@ -265,6 +282,7 @@ def _empty(pipeline_name: str) -> dict:
         "slice_report": None,
         "pushed_model": None,
         "not_pushed_because": None,
+        "model_card": None,
         "data_validation": None,
         "stopped_before_training": False,
         "serving_check": None,
@@ -313,6 +331,8 @@ def print_summary(summary: dict, summary_path: Path, out=None) -> None:
                 say(f"{title} ({len(serving[key])}; never production, kept for inspection):")
                 for found in serving[key]:
                     say(f"  {found['path']}: {found['reason']}")
+    if summary.get("model_card"):
+        say(f"Model card: {summary['model_card']}")
     if summary.get("push_held_because"):
         say(f"Push HELD, production unchanged: {summary['push_held_because']}")
     validation = summary.get("data_validation")

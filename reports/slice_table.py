@@ -3,7 +3,9 @@
 Reads only ML Metadata and the SliceReport's JSON, so `make report` answers in about a second.
 """
 
+import html
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -58,10 +60,22 @@ def find_report(
     return run.name, Path(uri) if uri else None
 
 
-def publish(report_html: Path, destination: Path) -> Path:
-    """Copies a run's slice report to a path that stays the same between runs (whole, or not at all)."""
-    write_atomically(destination, report_html.read_bytes())
+def publish(report_html: Path, destination: Path, model_card: str | None = None) -> Path:
+    """Copies a run's slice report to a path that stays the same between runs (whole, or not at all),
+    linking the run's model card page when it has one."""
+    markup = report_html.read_text()
+    if model_card:
+        markup = with_model_card_link(markup, os.path.relpath(model_card, destination.parent))
+    write_atomically(destination, markup.encode())
     return destination
+
+
+def with_model_card_link(markup: str, card_href: str) -> str:
+    """The slice report with a link to the model's card under its title (`card_href` relative to the page,
+    so the pair opens offline wherever the output folder is)."""
+    href = html.escape(card_href, quote=True)
+    link = f'<p id="model-card-link">Model card of this model: <a href="{href}">{href}</a></p>'
+    return markup.replace("</h1>", "</h1>\n" + link, 1)
 
 
 def read_report_data(report_dir: Path) -> dict:

@@ -53,6 +53,7 @@ COMPONENTS = [
     "ServingCheck",
     "PushGate",
     "Pusher",
+    "ModelCard",
     "BulkInferrer",
 ]
 # The pipeline as configured, on small data: the newest span is scored too (SMALL_RUN leaves that out).
@@ -276,7 +277,16 @@ def test_second_run_compares_with_production_and_reuses_the_rest(workspace):
     states = _run_pipeline(settings)
     executed = sorted(node for node in COMPONENTS if states[node] == "COMPLETE")
     # The pushed model is now production: a new baseline, so a new evaluation, report and push.
-    assert executed == ["BulkInferrer", "Evaluator", "ProductionModel", "PushGate", "Pusher", "SliceReport"]
+    # The Pusher's new (not pushed) output is a new card, kept in the run's outputs only.
+    assert executed == [
+        "BulkInferrer",
+        "Evaluator",
+        "ModelCard",
+        "ProductionModel",
+        "PushGate",
+        "Pusher",
+        "SliceReport",
+    ]
     assert all(states[node] == "CACHED" for node in COMPONENTS if node not in executed)
     summary = run_summary.summarize_latest_run(settings.metadata_path, pipeline_config.PIPELINE_NAME)
     [first_version] = versions.complete_versions(settings.serving_model_dir)[:1]
@@ -292,10 +302,8 @@ def test_second_run_compares_with_production_and_reuses_the_rest(workspace):
     )
     assert summary["evaluation"]["blessed"]
     assert summary["evaluation"]["baseline_metrics"] == summary["evaluation"]["metrics"]
-    [report] = sorted(store.get_artifacts_by_type("components.HtmlReport"), key=lambda artifact: artifact.id)[
-        -1:
-    ]
-    page = (Path(report.uri) / folders.SLICE_REPORT_FILE).read_text()
+    # The run's SliceReport page (the ModelCard step writes an HtmlReport too).
+    page = Path(summary["slice_report"]).read_text()
     assert "byte for byte" in page and first.uri in page
 
 

@@ -4,6 +4,7 @@ Slow (minutes) and needs Docker with the image built (`make image-offline` or `m
 `make test-kfp` runs it. Without them it is skipped with the reason.
 """
 
+import json
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import yaml
 
 from config import folders
 from kubeflow import compiler, input_fingerprint
-from registry import versions
+from registry import model_cards, versions
 from tests.support import container_launcher
 
 pytestmark = pytest.mark.kfp
@@ -43,6 +44,9 @@ def test_pipeline_runs_in_containers_to_a_pushed_model_then_reads_a_new_span(ima
     assert pushed["metadata"]["pushed"] == 1
     [version] = versions.complete_versions(shared / "serving_model")
     assert (shared / "serving_model" / version / versions.RECORD_FILE).is_file()
+    # Its model card beside it on the shared volume, not in it (components/model_card.py).
+    card = shared / "serving_model" / model_cards.MODEL_CARDS_DIR / version / folders.MODEL_CARD_FILE
+    assert json.loads(card.read_text())["model_details"]["version"]["name"] == version
     [report] = outputs["SliceReport"]["report"]
     assert report["uri"].startswith("minio://mlpipeline/")
     page = minio / report["uri"][len("minio://") :] / folders.SLICE_REPORT_FILE
