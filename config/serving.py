@@ -26,8 +26,16 @@ ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded
 # The local stack (serving/stack.py): nginx's port (the base URL), Prometheus's; servers take free ports.
 SERVING_PORT = 8500
 PROMETHEUS_PORT = 9290
-# The control listener (feedback, the monitor's figures, the stack's probe): loopback only, bearer tokens.
+# The control listener (feedback, the monitor's figures, releases, the stack's probe): loopback only, bearer
+# tokens.
 CONTROL_PORT = 8501
+# The release API on the control listener (serving/release_api.py): GET it for what is live, POST to
+# RELEASES_PATH/<action> to release or roll back. A release waits for its version's servers to load (up to
+# SERVING_START_SECONDS) and the old ones to drain, so nginx waits that long for its answer.
+RELEASES_PATH = "/v1/releases"
+RELEASE_ACTIONS = ("canary", "shadow", "switch", "promote", "rollback")
+CONTROL_READ_TIMEOUT_SECONDS = 180
+RELEASE_REASON_MAX_CHARACTERS = 500  # a rollback's reason, kept in the registry's record
 # Each version runs as this many model-server processes behind one nginx upstream: one that dies or hangs
 # costs no request (nginx retries it on another) while the supervisor (serving/supervisor.py) replaces it.
 SERVER_PROCESSES = 2
