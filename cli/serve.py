@@ -49,6 +49,11 @@ def _start(args, settings: folders.Settings, paths) -> None:
         f"Labels that arrive later: POST {control_url}{monitoring_config.FEEDBACK_PATH} with "
         f"'Authorization: Bearer <{token}>' (docs/serving.md); `make monitor` for the page."
     )
+    admin = credentials.token_path(paths.root, credentials.ADMIN)
+    print(
+        f"Releases and rollbacks over HTTP: {control_url}{serving_config.RELEASES_PATH} with "
+        f"'Authorization: Bearer <{admin}>' (docs/serving.md, the release API)."
+    )
     print("`make serve-status` shows what is live; `make serve-stop` stops it all.")
 
 
