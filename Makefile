@@ -182,8 +182,8 @@ bench: setup ## Ours cold/second/cached vs TFX's official taxi example vs a one-
 bench-scale: setup ## The whole pipeline cold at 15k/100k/300k/1M generated rows (SIZES= to choose)
 	$(BIN)/python -m benchmarks.scale $(if $(SIZES),--sizes $(SIZES)) --work-dir $(abspath build/bench-scale)
 
-bench-serve: setup ## The serving stack's p50/p99 at RATE= (200) requests/s, through nginx and direct, vs the in-process floor (needs `make run`)
-	$(BIN)/python -m benchmarks.serve --output-dir $(OUTPUT_DIR) --work-dir $(abspath build/bench-serve) --rate $(or $(RATE),200) --seconds $(or $(SECONDS),20)
+bench-serve: setup ## The serving stack's p50/p99 at RATE= (200) requests/s, through nginx and direct, vs the in-process floor, its ceiling; BASELINE=checkout for before/after (needs `make run`)
+	$(BIN)/python -m benchmarks.serve --output-dir $(OUTPUT_DIR) --work-dir $(abspath build/bench-serve) --rate $(or $(RATE),200) --seconds $(or $(SECONDS),20) $(if $(BASELINE),--baseline-source $(abspath $(BASELINE)))
 
 bench-score: setup ## Batch scoring's trips/s on ROWS= (1000000) generated trips vs the serving stack's batched throughput (needs `make run`)
 	$(BIN)/python -m benchmarks.batch_scoring --output-dir $(OUTPUT_DIR) --work-dir $(abspath build/bench-score) --rows $(or $(ROWS),1000000)

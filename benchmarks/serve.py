@@ -9,12 +9,17 @@ loopback ports, in one invocation:
 - **shadow**: through nginx with every request mirrored to a second server;
 - **nginx_one_stable_process_killed**: through nginx, one of stable's processes killed (-9) as it starts;
 - **batched**: requests of BATCH trips on four connections, each sending again as soon as it is answered,
-  through nginx and direct, against the floor's batch called back to back.
+  through nginx and direct, against the floor's batch called back to back;
+- **ceiling**: the highest single-trip rate through nginx with p99 under 10 ms and no errors (rates tried in
+  turn, a few seconds each, until one fails);
+- with `--baseline-source DIR` (another checkout, e.g. `git worktree add /tmp/base main`), **direct_baseline**:
+  the same load straight to a model server run from DIR's code, alternating with **direct** in each round,
+  so a change to the server is measured before/after in one invocation.
 
 Open loop: each request is sent when due (RATE a second), not after the previous answer, and its latency
 counts from when it was due. The variants alternate, round after round, so the machine's drift in speed
 falls on all of them. Reports p50, p99 and max latency, throughput, errors and CPU milliseconds per
-request of the stack's processes; differences and ratios against the named baselines (the in-process floor,
+request of the stack's processes, and the machine's load average while it ran; differences and ratios against the named baselines (the in-process floor,
 stable alone through nginx), and writes `serve_bench.json`. Shadows: the same model, and ones slowed to
 50 ms and 500 ms, to show what the mirror's timeout bounds.
 
@@ -22,11 +27,13 @@ stable alone through nginx), and writes `serve_bench.json`. Shadows: the same mo
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -157,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="Per variant, over all rounds.")
     parser.add_argument("--rounds", type=int, default=3, help="Variants alternate, round after round.")
     parser.add_argument("--batch", type=int, default=100, help="Trips per batched request.")
+    parser.add_argument(
+        "--baseline-source", type=Path, help="A checkout whose model server is measured beside this one's."
+    )
     args = parser.parse_args(argv)
     source = folders.Settings.resolve(args.output_dir)
     production = versions.production_path(source.serving_model_dir)
@@ -172,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
               "version": production.name, "cpus": psutil.cpu_count()}  # fmt: skip
     print(f"Floor: {production} in this process ...", flush=True)
     floors = [floor(production, args.batch, calls=1000)]
-    runs, batches = _rounds(paths, production.name, shadow_versions, args)
+    load_before = os.getloadavg()[0]
+    runs, batches, report["ceiling"] = _rounds(paths, production.name, shadow_versions, args)
+    report["load_average_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     floors.append(floor(production, args.batch, calls=1000))
     for name in ("floor", "model_call"):
         report[name] = {
@@ -187,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             "errors": sum(m["errors"] for m in measured),
         }
     report["against_baselines"] = _against_baselines(report)
+    if "direct_baseline" in report:
+        report["direct_over_direct_baseline"] = {
+            key: round(report["direct"][key] / report["direct_baseline"][key], 3)
+            for key in ("cpu_ms_per_request", "p50_ms", "p99_ms")
+        }
     (work / "serve_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
@@ -214,15 +231,20 @@ def _workspace(work: Path, production: Path) -> tuple[folders.Settings, dict[str
 
 def _rounds(
     paths: stack.StackPaths, version: str, shadow_versions: dict[str, str], args: argparse.Namespace
-) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
-    """Starts the stack on `version`, measures every variant once a round, stops it; returns each
-    variant's measurements (single-trip runs, and batched)."""
+) -> tuple[dict[str, list[dict]], dict[str, list[dict]], dict]:
+    """Starts the stack on `version`, measures every variant once a round, then the ceiling, stops it;
+    returns each variant's measurements (single-trip runs, and batched) and the ceiling's. Over 80 lines:
+    the rounds read best as one sequence."""
     single = {"instances": [TRIP]}
     per_round = args.seconds / args.rounds
     state = stack.start(paths, version, processes.free_port(), processes.free_port())
     runs: dict[str, list[dict]] = {name: [] for name in ("direct", "nginx", *SHADOWS)}
     batches: dict[str, list[dict]] = {"batched_nginx": [], "batched_direct": []}
+    baseline = None
     try:
+        if args.baseline_source:
+            baseline = _start_baseline_server(paths, version, args.baseline_source)
+            runs["direct_baseline"] = []
         nginx_url, direct_url = (
             f"http://127.0.0.1:{state['port']}",
             f"http://127.0.0.1:{state['stable']['port']}",
@@ -234,7 +256,11 @@ def _rounds(
                 f"round {round_number} of {args.rounds}: {args.rate:g} requests/s, {per_round:g} s per variant",
                 flush=True,
             )
-            runs["direct"].append(measure(direct_url, stable_pids, args.rate, per_round, single))
+            pair = [("direct", direct_url, stable_pids)]
+            if baseline:  # before and after, in turn, the first of the two alternating
+                pair.append(("direct_baseline", baseline["url"], [baseline["pid"]]))
+            for name, url, pids in pair[:: 1 if round_number % 2 else -1]:
+                runs[name].append(measure(url, pids, args.rate, per_round, single))
             runs["nginx"].append(measure(nginx_url, stable_pids + nginx_pids, args.rate, per_round, single))
             for name, shadow_version in shadow_versions.items():
                 state = releases.shadow(paths, shadow_version)
@@ -247,13 +273,63 @@ def _rounds(
             # The server writes the burst's request-log rows (about 25,000 a second of it) at its next
             # flushes; the next round's latencies are measured once that is done.
             time.sleep(SETTLE_SECONDS)
+        found_ceiling = ceiling(nginx_url, stable_pids + nginx_pids)
         # Last, as it changes the stack: one of stable's processes killed (-9) as a run starts, what the
         # clients see while nginx retries on the other and the supervisor replaces it.
         os.kill(stable_pids[0], signal.SIGKILL)
         runs[KILLED] = [measure(nginx_url, stable_pids[1:] + nginx_pids, args.rate, per_round, single)]
     finally:
+        if baseline:
+            processes.stop(baseline["pid"])
         stack.stop(paths)
-    return runs, batches
+    return runs, batches, found_ceiling
+
+
+# The ceiling: single-trip rates tried in turn through nginx, each for CEILING_STEP_SECONDS, until one has
+# a p99 of CEILING_P99_MS or more or an error. The load generator is one thread: near 2,000 a second it
+# takes a core of its own, so the ceiling is the stack's and the generator's together.
+CEILING_P99_MS = 10.0
+CEILING_RATES = (200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000)
+CEILING_STEP_SECONDS = 3.0
+
+
+def ceiling(url: str, pids: list[int]) -> dict:
+    """The highest rate of CEILING_RATES with p99 under CEILING_P99_MS and no errors, and each rate tried."""
+    tried, highest = [], None
+    for rate in CEILING_RATES:
+        run = measure(url, pids, rate, CEILING_STEP_SECONDS, {"instances": [TRIP]})
+        p99 = _percentiles(run["latencies"])["p99_ms"]
+        tried.append({"rate": rate, "p99_ms": p99, "errors": run["errors"],
+                      "throughput_per_second": round(run["throughput"], 1)})  # fmt: skip
+        if run["errors"] or p99 is None or p99 >= CEILING_P99_MS:
+            break
+        highest = rate
+    return {f"highest_rate_p99_under_{CEILING_P99_MS:g}_ms": highest, "tried": tried}
+
+
+def _start_baseline_server(paths: stack.StackPaths, version: str, source: Path) -> dict:
+    """A model server for `version` run from the code in `source` (its own request log); its url and pid."""
+    port = processes.free_port()
+    log_dir = paths.root / "baseline_request_log"
+    command = [sys.executable, "-m", "serving.server", "--serving-dir", str(paths.serving_dir), "--version",
+               version, "--label=stable", "--request-log", str(log_dir), "--port", str(port)]  # fmt: skip
+    paths.run.mkdir(parents=True, exist_ok=True)
+    with (paths.run / "baseline-server.log").open("ab") as output:
+        server = subprocess.Popen(
+            command, cwd=source, env=dict(os.environ, PYTHONPATH=str(source.resolve())), stdout=output,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + serving_config.SERVING_START_SECONDS
+    while time.monotonic() < deadline and server.poll() is None:
+        with contextlib.suppress(OSError, ValueError):
+            if processes.get_json(f"{url}/ready")[0] == 200:
+                return {"url": url, "pid": server.pid}
+        time.sleep(0.2)
+    processes.stop(server.pid)
+    raise RuntimeError(
+        f"the baseline server from {source} did not get ready: {paths.run / 'baseline-server.log'}"
+    )
 
 
 def _against_baselines(report: dict) -> dict:

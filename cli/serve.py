@@ -49,6 +49,11 @@ def _start(args, settings: folders.Settings, paths) -> None:
         f"Labels that arrive later: POST {control_url}{monitoring_config.FEEDBACK_PATH} with "
         f"'Authorization: Bearer <{token}>' (docs/serving.md); `make monitor` for the page."
     )
+    admin = credentials.token_path(paths.root, credentials.ADMIN)
+    print(
+        f"Releases and rollbacks over HTTP: {control_url}{serving_config.RELEASES_PATH} with "
+        f"'Authorization: Bearer <{admin}>' (docs/serving.md, the release API)."
+    )
     print("`make serve-status` shows what is live; `make serve-stop` stops it all.")
 
 
@@ -60,12 +65,11 @@ def _stop(args, settings: folders.Settings, paths) -> None:
 
 
 def _status(args, settings: folders.Settings, paths) -> None:
-    from registry import versions
-    from serving import stack
+    from serving import releases
 
-    registry = versions.report(paths.serving_dir)
-    print(json.dumps({**stack.status(paths), "serving_directory": registry}, indent=2))
-    for found in registry["not_whole"]:
+    status = releases.status(paths)
+    print(json.dumps(status, indent=2))
+    for found in status["serving_directory"]["not_whole"]:
         print(f"warning: {found['path']} is never served: {found['reason']}", file=sys.stderr)
 
 
@@ -144,14 +148,9 @@ ACTIONS = {
 
 
 def _say_traffic(state: dict) -> None:
-    stable, candidate = state["stable"]["version"], (state.get("candidate") or {}).get("version")
-    described = {
-        "single": f"all traffic to version {stable}",
-        "shadow": f"all traffic to version {stable}; a copy of each request to version {candidate}",
-        "canary": f"{state['canary_percent']:g} % of traffic to version {candidate}, the rest to {stable}",
-        "blue-green": f"all traffic to version {stable}; version {candidate} kept running for a rollback",
-    }[state["mode"]]
-    print(f"Now: {described}.")
+    from serving import releases
+
+    print(f"Now: {releases.describe(state)}.")
 
 
 def register(commands) -> None:

@@ -7,6 +7,12 @@ SERVING_POLL_SECONDS = 1.0
 # The most trips one request may carry, and the largest body (nginx refuses larger ones the same way).
 SERVING_MAX_BATCH = 1000
 SERVING_MAX_BODY_BYTES = 1_000_000
+# A model call of at most INLINE_CALL_MAX_TRIPS trips is made on the server's event loop, not handed to its
+# model thread, when the model's last such call took at most INLINE_CALL_MAX_SECONDS (serving/batching.py):
+# the production model answers a trip in ~0.2 ms, less than the hand-over costs; a slower model (the
+# test's 0.2 s one, a shadow slowed to 50 ms) keeps its thread, and the loop keeps answering meanwhile.
+INLINE_CALL_MAX_TRIPS = 10
+INLINE_CALL_MAX_SECONDS = 0.002
 # The request log: buffered rows reach the disk every second (at most that much is lost to a crash); a
 # file is closed (and readable by the pipeline) at 8 MB or after 5 minutes.
 REQUEST_LOG_FLUSH_SECONDS = 1.0
@@ -26,8 +32,16 @@ ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded
 # The local stack (serving/stack.py): nginx's port (the base URL), Prometheus's; servers take free ports.
 SERVING_PORT = 8500
 PROMETHEUS_PORT = 9290
-# The control listener (feedback, the monitor's figures, the stack's probe): loopback only, bearer tokens.
+# The control listener (feedback, the monitor's figures, releases, the stack's probe): loopback only, bearer
+# tokens.
 CONTROL_PORT = 8501
+# The release API on the control listener (serving/release_api.py): GET it for what is live, POST to
+# RELEASES_PATH/<action> to release or roll back. A release waits for its version's servers to load (up to
+# SERVING_START_SECONDS) and the old ones to drain, so nginx waits that long for its answer.
+RELEASES_PATH = "/v1/releases"
+RELEASE_ACTIONS = ("canary", "shadow", "switch", "promote", "rollback")
+CONTROL_READ_TIMEOUT_SECONDS = 180
+RELEASE_REASON_MAX_CHARACTERS = 500  # a rollback's reason, kept in the registry's record
 # Each version runs as this many model-server processes behind one nginx upstream: one that dies or hangs
 # costs no request (nginx retries it on another) while the supervisor (serving/supervisor.py) replaces it.
 SERVER_PROCESSES = 2

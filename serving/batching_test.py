@@ -12,10 +12,12 @@ class RecordingModel:
     def __init__(self, seconds: float = 0.0, fail: bool = False):
         self.seconds, self.fail = seconds, fail
         self.call_sizes: list[int] = []
+        self.on_loop: list[bool] = []  # per call: made in the event loop's thread (else the model's)
         self.started = threading.Event()
 
     def predict(self, batch: Batch) -> list[float]:
         self.started.set()
+        self.on_loop.append(threading.current_thread() is threading.main_thread())
         time.sleep(self.seconds)
         self.call_sizes.append(batch.size)
         if self.fail:
@@ -80,3 +82,27 @@ def test_a_failing_call_fails_each_of_its_requests_and_the_next_call_goes_on():
 
     healthy = RecordingModel()
     assert asyncio.run(batcher.predict(healthy, _batch(7.0))) == [14.0]
+
+
+def test_a_quick_model_is_called_on_the_loop_for_small_batches_a_slow_one_never():
+    """The first call is timed in the model's thread; after it, a quick model's small calls are made on the
+    loop, a large batch still in the thread; a model slower than INLINE_CALL_MAX_SECONDS stays there."""
+
+    async def calls(batcher, model, sizes):
+        for size in sizes:
+            await batcher.predict(model, _batch(*[1.0] * size))
+
+    quick, batcher = (
+        RecordingModel(),
+        RequestBatcher(max_trips=100, inline_max_trips=10, inline_max_seconds=0.05),
+    )
+    asyncio.run(calls(batcher, quick, [1, 1, 10, 11, 1]))
+    assert quick.on_loop == [False, True, True, False, True]
+    assert batcher.inline_calls == 3
+
+    slow, batcher = (
+        RecordingModel(seconds=0.1),
+        RequestBatcher(max_trips=100, inline_max_trips=10, inline_max_seconds=0.05),
+    )
+    asyncio.run(calls(batcher, slow, [1, 1, 1]))
+    assert slow.on_loop == [False, False, False] and batcher.inline_calls == 0

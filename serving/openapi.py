@@ -1,5 +1,6 @@
 """The stack's HTTP APIs as an OpenAPI 3.0 document, `serving/openapi.yaml`: what a client may send to
-the public port (TF Serving's REST API and health) and to the monitor's routes, and what it gets back.
+the public port (TF Serving's REST API and health) and to the control listener (the monitor's routes, the
+release API), and what it gets back.
 
 The document is built here from the facts it describes (the model's name, the request contract read
 from the curated schema, the batch and body limits, the monitor's paths), and checked in; a fast test
@@ -18,7 +19,7 @@ from config import folders
 from config import monitoring as monitoring_config
 from config import serving as serving_config
 from models.model import RAW_FEATURES_SIGNATURE
-from serving import credentials, traffic
+from serving import credentials, release_api, traffic
 from serving.model import EXAMPLES_SIGNATURE
 from serving.request_contract import EXAMPLE_TRIP, RequestContract
 
@@ -71,14 +72,15 @@ def document(schema_path: Path = folders.SCHEMA_PATH) -> dict:
         responses=dict(paths[monitoring_config.MONITOR_PATH]["get"]["responses"], **{"401": ERROR}),
     )
     paths[monitoring_config.MONITOR_PATH]["servers"] = CONTROL_SERVERS
+    paths.update(_releases())
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "Chicago Taxi big-tipper serving",
             "version": "1",
             "description": "TF Serving's REST API for the pushed model behind nginx (docs/serving.md), and "
-            "the monitor's feedback and figures on the control listener, loopback only, with bearer tokens "
-            "(docs/monitoring.md). A client's fault is a 4xx with "
+            "the monitor's feedback and figures and the release API on the control listener, loopback only, "
+            "with bearer tokens (docs/monitoring.md, docs/serving.md). A client's fault is a 4xx with "
             '{"error": ...} naming it; a 5xx is the server\'s.',
         },
         "servers": [{"url": f"http://127.0.0.1:{serving_config.SERVING_PORT}"}],
@@ -140,6 +142,90 @@ def _feedback() -> dict:
             "requestBody": {"required": True, "content": _json("Feedback")},
             "responses": {"200": {"description": "Stored", "content": _json("FeedbackAnswer")}, **refusals},
         }
+    }
+
+
+# The release API (serving/release_api.py): each action's body, by the schema that names it.
+RELEASE_BODIES = {
+    "canary": ("CanaryRelease", "A canary of `version` taking `percent` % of requests; again, a new share."),
+    "shadow": ("VersionRelease", "A shadow: stable answers; a copy of each request goes to `version`."),
+    "switch": ("VersionRelease", "Blue-green: all traffic to `version`; the one switched from kept running."),
+    "promote": ("Promote", "The candidate (or the version switched to) becomes the only stable version."),
+    "rollback": (
+        "Rollback",
+        "All traffic back to the version that served before; the other recorded as rolled back.",
+    ),
+}
+
+
+def _releases() -> dict:
+    """The release API's paths, on the control listener, with the admin token."""
+    refusals = {status: ERROR for status in ("400", "401", "403", "404", "409", "413", "415")}
+    secured = {"security": [{credentials.ADMIN: []}]}
+    paths = {
+        serving_config.RELEASES_PATH: {
+            "get": {
+                "summary": "What is live, each process checked (as `taxi-pipeline serve status`).",
+                **secured,
+                "responses": {
+                    "200": {"description": "OK", "content": _json("StackStatus")},
+                    **{status: ERROR for status in ("401", "403")},
+                },
+            },
+            "servers": CONTROL_SERVERS,
+        }
+    }
+    for action in release_api.ACTIONS:
+        schema, summary = RELEASE_BODIES[action]
+        paths[f"{serving_config.RELEASES_PATH}/{action}"] = {
+            "post": {
+                "summary": summary,
+                **secured,
+                "requestBody": {"required": action not in ("promote", "rollback"), "content": _json(schema)},
+                "responses": {"200": {"description": "Done", "content": _json("ReleaseAnswer")}, **refusals},
+            },
+            "servers": CONTROL_SERVERS,
+        }
+    return paths
+
+
+def _release_schemas() -> dict:
+    version = {"type": "string", "pattern": "^[0-9]+$", "maxLength": release_api.VERSION_MAX_CHARACTERS}
+    return {
+        "CanaryRelease": {
+            "type": "object",
+            "properties": {
+                "version": version,
+                "percent": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 100},
+            },
+            "required": ["version", "percent"],
+            "additionalProperties": False,
+        },
+        "VersionRelease": {
+            "type": "object",
+            "properties": {"version": version},
+            "required": ["version"],
+            "additionalProperties": False,
+        },
+        "Promote": {"type": "object", "additionalProperties": False},
+        "Rollback": {
+            "type": "object",
+            "properties": {
+                "reason": {"type": "string", "maxLength": serving_config.RELEASE_REASON_MAX_CHARACTERS}
+            },
+            "additionalProperties": False,
+        },
+        "ReleaseAnswer": {
+            "type": "object",
+            "properties": {
+                "now": {"type": "string"},
+                "rolled_back": {"type": "string"},
+                "seconds": {"type": "number"},
+                "state": {"type": "object"},
+            },
+            "required": ["now", "state"],
+        },
+        "StackStatus": {"type": "object", "required": ["running"]},
     }
 
 
@@ -211,6 +297,7 @@ def _schemas(contract: RequestContract) -> dict:
             "required": ["accepted", "refused", "duplicates"],
         },
         "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+        **_release_schemas(),
     }
 
 

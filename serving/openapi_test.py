@@ -5,9 +5,9 @@ figures on the control listener only."""
 import schemathesis
 
 from config import monitoring as monitoring_config
-from serving import openapi, traffic
+from serving import openapi, release_api, traffic
 
-CONTROL_PATHS = {monitoring_config.FEEDBACK_PATH, monitoring_config.MONITOR_PATH}
+CONTROL_PATHS = {monitoring_config.FEEDBACK_PATH, monitoring_config.MONITOR_PATH, *release_api.paths_served()}
 
 
 def test_the_checked_in_document_is_the_one_the_code_builds():
@@ -17,7 +17,7 @@ def test_the_checked_in_document_is_the_one_the_code_builds():
 def test_the_document_is_valid_and_its_control_paths_are_on_the_control_listener(tmp_path):
     schema = schemathesis.openapi.from_path(openapi.DOCUMENT)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 12
+    assert len(operations) == 12 + len(release_api.paths_served())
     document = openapi.document()
     for path, item in document["paths"].items():
         on_control = item.get("servers") == openapi.CONTROL_SERVERS

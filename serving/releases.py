@@ -9,6 +9,9 @@
   it again;
 - restart: a new process for the stable version takes over from the old one.
 
+`taxi-pipeline serve` (cli/serve.py) and the release API (serving/release_api.py, on the control listener)
+both call these functions.
+
 Each holds the stack's lock, starts what it needs before moving traffic (a version that fails to start
 changes nothing), moves it with one nginx reload, and stops what no longer serves once it has drained.
 """
@@ -18,7 +21,7 @@ import time
 
 from registry import versions
 from serving import processes, stack, stack_state, traffic
-from serving.stack_state import StackError, StackPaths
+from serving.stack_state import BadArgument, StackError, StackPaths, UnknownVersion
 
 
 def shadow(paths: StackPaths, version: str) -> dict:
@@ -29,12 +32,15 @@ def shadow(paths: StackPaths, version: str) -> dict:
 def canary(paths: StackPaths, version: str, percent: float) -> dict:
     """`percent` % of requests to `version` (sticky by X-Request-Key); again with a new share ramps it."""
     if not 0 < percent <= 100:
-        raise StackError(f"a canary share is a percentage above 0 and at most 100, not {percent:g}")
+        raise BadArgument(
+            "percent", f"a canary share is a percentage above 0 and at most 100, not {percent:g}"
+        )
     return _route_candidate(paths, version, "canary", mode=traffic.CANARY, canary_percent=percent)
 
 
 def switch(paths: StackPaths, version: str) -> dict:
     """Blue-green: all traffic to `version` at once; the version switched from keeps running, for a rollback."""
+    _check_pushed(paths, version)
     with stack_state.locked(paths):
         state = stack.running_state(paths)
         green, replaced = _candidate_for(paths, state, version, "stable")
@@ -95,6 +101,23 @@ def rollback(paths: StackPaths, reason: str) -> Rollback:
     return Rollback(state, rejected["version"], seconds)
 
 
+def status(paths: StackPaths) -> dict:
+    """What is live, each process checked, and the serving directory's production version and folders that
+    are not whole (`serve status`, `GET /v1/releases`)."""
+    return {**stack.status(paths), "serving_directory": versions.report(paths.serving_dir)}
+
+
+def describe(state: dict) -> str:
+    """Where traffic goes now, in a sentence."""
+    stable, candidate = state["stable"]["version"], (state.get("candidate") or {}).get("version")
+    return {
+        traffic.SINGLE: f"all traffic to version {stable}",
+        traffic.SHADOW: f"all traffic to version {stable}; a copy of each request to version {candidate}",
+        traffic.CANARY: f"{state['canary_percent']:g} % of traffic to version {candidate}, the rest to {stable}",
+        traffic.BLUE_GREEN: f"all traffic to version {stable}; version {candidate} kept running for a rollback",
+    }[state["mode"]]
+
+
 def restart_stable(paths: StackPaths) -> dict:
     """A new process for the stable version takes over (started, ready, then nginx switched to it); the
     old one stops after its last requests, closing its request log. No request fails."""
@@ -110,6 +133,7 @@ def restart_stable(paths: StackPaths) -> dict:
 def _route_candidate(paths: StackPaths, version: str, label: str, **changes) -> dict:
     """`version` as the candidate, with the state's `changes` (mode, share); a candidate it replaces
     stops once drained."""
+    _check_pushed(paths, version)
     with stack_state.locked(paths):
         state = stack.running_state(paths)
         candidate, replaced = _candidate_for(paths, state, version, label)
@@ -120,12 +144,16 @@ def _route_candidate(paths: StackPaths, version: str, label: str, **changes) -> 
     return state
 
 
+def _check_pushed(paths: StackPaths, version: str) -> None:
+    """UnknownVersion unless `version` is whole in the serving directory (whether the stack runs or not)."""
+    if version not in versions.complete_versions(paths.serving_dir):
+        raise UnknownVersion(f"version {version} is not a complete pushed version in {paths.serving_dir}")
+
+
 def _candidate_for(paths: StackPaths, state: dict, version: str, label: str) -> tuple[dict, dict | None]:
     """(a server for `version` as the second slot, the candidate it replaces). The running candidate is
     reused if it serves `version`; a replaced one keeps serving until the caller has moved traffic, so a
     version that fails to start changes nothing."""
-    if version not in versions.complete_versions(paths.serving_dir):
-        raise StackError(f"version {version} is not a complete pushed version in {paths.serving_dir}")
     if version == state["stable"]["version"]:
         raise StackError(f"version {version} is stable already")
     if versions.rollback_of_model(paths.serving_dir, versions.fingerprint(paths.serving_dir / version)):

@@ -3,8 +3,9 @@
 Processes, all on 127.0.0.1: `SERVER_PROCESSES` model servers per live version (serving/server.py), the
 supervisor replacing one that dies or hangs (serving/supervisor.py), nginx in front (serving/traffic.py
 renders its configuration, serving/nginx.py applies it), mtail counting nginx's access log
-(serving/access_log.py), Prometheus scraping every server and mtail, and, during an automatic canary, the
-analysis (serving/analysis.py); each started by serving/processes.py. What is live is the state
+(serving/access_log.py), Prometheus scraping every server and mtail, the release API (serving/release_api.py) behind the control
+listener, and, during an automatic canary, the analysis (serving/analysis.py); each started by
+serving/processes.py. What is live is the state
 (serving/stack_state.py), changed under its lock. Moving
 traffic between versions is serving/releases.py; a process beside the stack (the monitor) attaches itself
 here, so serving knows nothing of it.
@@ -26,6 +27,8 @@ from serving import access_log, credentials, nginx, processes, prometheus, reque
 # The state's vocabulary, which the stack's callers use with it (stack.StackPaths.of(settings), ...).
 from serving.stack_state import StackError, StackPaths, read_state
 
+# The release API's name among the state's services (serving/release_api.py).
+RELEASE_API = "releases"
 # The canary analysis's target in Prometheus (serving/prometheus/analysis_rules.yml alerts on it).
 ANALYSIS_ROLE = "canary-analysis"
 
@@ -38,8 +41,8 @@ def ledger(paths: StackPaths) -> processes.ProcessLedger:
 def start(paths: StackPaths, version: str | None = None, port: int = serving_config.SERVING_PORT,
           prometheus_port: int = serving_config.PROMETHEUS_PORT, control_port: int | None = None) -> dict:  # fmt: skip
     """Starts nginx (the public API on `port`, the control listener on `control_port`, a free one when
-    None), the servers for `version` (default: production), mtail and Prometheus, and makes the control
-    plane's tokens if absent (serving/credentials.py); returns the state. A start that fails or is
+    None), the servers for `version` (default: production), the release API, mtail and Prometheus, and
+    makes the control plane's tokens if absent (serving/credentials.py); returns the state. A start that fails or is
     interrupted stops whatever it had started."""
     for tool in ("nginx", "prometheus", "mtail"):
         if shutil.which(tool) is None:
@@ -75,7 +78,7 @@ def start(paths: StackPaths, version: str | None = None, port: int = serving_con
             mtail = access_log.start(paths.run, ledger(paths))
             state = {"port": port, "control_port": control_port, "mode": traffic.SINGLE, "stable": stable,
                      "candidate": None, "canary_percent": 0.0, "prometheus": None, "analysis": None,
-                     "mtail": mtail}  # fmt: skip
+                     "mtail": mtail, "services": dict([start_release_api(paths)])}  # fmt: skip
             apply_traffic(paths, state)
             state["prometheus"] = prometheus.start(paths.root, prometheus_port, ledger(paths))
             stack_state.write_state(paths, state)  # before the supervisor, which runs while a state exists
@@ -187,6 +190,29 @@ def start_supervisor(paths: StackPaths) -> int:
     command = [sys.executable, "-m", "serving.supervisor", "--serving-dir", str(paths.serving_dir),
                "--stack-root", str(paths.root), "--request-log", str(paths.request_log)]  # fmt: skip
     return processes.spawn(command, paths.run / "supervisor.out", "the supervisor", None, 0, ledger(paths))
+
+
+def start_release_api(paths: StackPaths) -> tuple[str, dict]:
+    """Starts the release API (serving/release_api.py) on a free loopback port; (its name, its slot among
+    the state's services, which nginx's control listener routes its paths to)."""
+    port = processes.free_port()
+    command = [sys.executable, "-m", "serving.release_api", "--serving-dir", str(paths.serving_dir),
+               "--stack-root", str(paths.root), "--request-log", str(paths.request_log), "--port", str(port)]  # fmt: skip
+    pid = processes.spawn(
+        command,
+        paths.run / f"release-api-{port}.log",
+        "the release API",
+        f"http://127.0.0.1:{port}/ready",
+        serving_config.SERVING_START_SECONDS,
+        ledger(paths),
+    )
+    return RELEASE_API, {"port": port, "pid": pid, "paths": release_api_paths(), "rule_files": []}
+
+
+def release_api_paths() -> list[str]:
+    """The exact paths nginx's control listener routes to the release API."""
+    base = serving_config.RELEASES_PATH
+    return [base, *(f"{base}/{action}" for action in serving_config.RELEASE_ACTIONS)]
 
 
 def spawn_server_process(paths: StackPaths, version: str, label: str, port: int, wait: bool = True) -> int:

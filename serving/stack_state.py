@@ -19,7 +19,20 @@ STATE_FILE, LOCK_FILE = "state.json", "state.lock"
 
 
 class StackError(Exception):
-    """What the stack cannot do, and why: the message is for the person at the command line."""
+    """What the stack cannot do, and why: the message is for the person at the command line (or, from the
+    release API, the client: a 409 unless a subclass says more)."""
+
+
+class UnknownVersion(StackError):
+    """A version that is not a whole pushed version (the release API's 404)."""
+
+
+class BadArgument(StackError):
+    """An argument out of its range; `field` names it (the release API's 400)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclasses.dataclass(frozen=True)

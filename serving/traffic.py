@@ -96,6 +96,7 @@ def render(traffic: Traffic, port: int, run_dir: str, control_port: int,
         upstream_connect_timeout_ms=serving_config.UPSTREAM_CONNECT_TIMEOUT_MS,
         upstream_read_timeout_ms=serving_config.UPSTREAM_READ_TIMEOUT_MS,
         upstream_fail_seconds=serving_config.UPSTREAM_FAIL_SECONDS,
+        control_read_timeout_seconds=serving_config.CONTROL_READ_TIMEOUT_SECONDS,
     )
 
 

@@ -5,6 +5,10 @@ then raw ones no document describes to both listeners (bytes that are not JSON, 
 type, unknown versions, labels and paths, client headers that would name a route, wrong or no tokens).
 Real stack on loopback: a stable and a 10 % canary model server, the monitor, nginx, Prometheus.
 
+The release API (with the admin token) is fuzzed last: a generated promote or rollback is valid and moves
+traffic, so the servers are checked before it, and after it those of whatever is live then; any release
+it accepts is harmless, as both versions are the same model.
+
 The count and the time are bounded (`REQUESTS`, about three minutes on the 2-core machine); the examples
 are drawn from a fixed seed so that a failure replays.
 """
@@ -26,13 +30,14 @@ from config import monitoring as monitoring_config
 from config import serving as serving_config
 from monitoring import control
 from registry import versions
-from serving import credentials, openapi, processes, releases, stack
+from serving import credentials, openapi, processes, release_api, releases, stack
 from tests.support import serving_models, system_tools
 
 pytestmark = pytest.mark.e2e
 
 REQUESTS = 10_000  # the issue's floor: at least this many generated requests in all
-PER_OPERATION = 50  # per path, method and mode (valid, invalid) of the document: 12 x 2 x 50 at most
+PER_OPERATION = 50  # per path, method and mode (valid, invalid) of the document: 18 x 2 x 50 at most
+RELEASE_RAW_REQUESTS = 500  # raw bodies, headers and tokens to the release API's paths
 BASE = f"/v1/models/{serving_config.SERVING_MODEL_NAME}"
 
 
@@ -85,13 +90,22 @@ def _bounded(examples: int) -> hypothesis.settings:
     )
 
 
-def _fuzz_document(urls: dict, tokens: dict, session: requests.Session, tally: _Tally) -> None:
-    """`urls`: the public and the control listener's; `tokens`: {role: header} for the control paths."""
+def _is_release(path: str) -> bool:
+    return path.startswith(serving_config.RELEASES_PATH)
+
+
+def _fuzz_document(
+    urls: dict, tokens: dict, session: requests.Session, tally: _Tally, releases: bool
+) -> None:
+    """`urls`: the public and the control listener's; `tokens`: {role: header} for the control paths;
+    `releases`: the release API's operations only, else all the others."""
     schema = schemathesis.openapi.from_dict(openapi.document())
     for result in schema.get_all_operations():
         operation = result.ok()
+        if _is_release(operation.path) != releases:
+            continue
         role = {monitoring_config.FEEDBACK_PATH: "feedback", monitoring_config.MONITOR_PATH: "admin"}.get(
-            operation.path
+            operation.path, "admin" if releases else None
         )
         url, headers = (urls["control"], tokens[role]) if role else (urls["public"], {})
         for mode in schemathesis.GenerationMode:
@@ -159,12 +173,15 @@ _HEADERS = st.fixed_dictionaries(
 )
 
 
-def _fuzz_raw(urls: dict, tokens: dict, session: requests.Session, tally: _Tally, count: int) -> None:
+_RELEASE_PATHS = st.sampled_from(release_api.paths_served())
+
+
+def _fuzz_raw(urls: dict, tokens: dict, session: requests.Session, tally: _Tally, count: int, paths) -> None:
     @_bounded(count)
     @hypothesis.given(
         listener=st.sampled_from(["public", "control"]),
         method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
-        path=_PATHS,
+        path=paths,
         body=_BODIES,
         headers=_HEADERS,
         token=st.sampled_from([{}, {"Authorization": "Bearer guess"}, *tokens.values()]),
@@ -195,30 +212,51 @@ def test_no_generated_request_makes_a_5xx_or_counts_against_a_version(served):
     tally = _Tally()
     started = time.monotonic()
     with requests.Session() as session:
-        _fuzz_document(urls, tokens, session, tally)
+        _fuzz_document(urls, tokens, session, tally, releases=False)
         from_document = tally.count
-        _fuzz_raw(urls, tokens, session, tally, max(2_000, REQUESTS - tally.count))
+        _fuzz_raw(urls, tokens, session, tally, max(2_000, REQUESTS - tally.count), _PATHS)
+        _check_servers(state, answered=True)
+        # Last, as the release API may move traffic (a valid promote, a rollback): whatever it accepts,
+        # the stack serves afterwards.
+        before = tally.count
+        _fuzz_document(urls, tokens, session, tally, releases=True)
+        _fuzz_raw(urls, tokens, session, tally, RELEASE_RAW_REQUESTS, _RELEASE_PATHS)
+        releases_sent = tally.count - before
     seconds = time.monotonic() - started
-    print(f"{tally.count} requests ({from_document} from the document) in {seconds:.0f} s: {tally.statuses}")
+    print(
+        f"{tally.count} requests ({from_document} from the document, {releases_sent} to the release API) "
+        f"in {seconds:.0f} s: {tally.statuses}"
+    )
 
     assert tally.count >= REQUESTS
     assert not tally.failures, "\n".join(tally.failures)
     assert tally.statuses.get(200, 0) > 100  # valid requests were answered, not all refused
-    for name in ("stable", "candidate"):
-        assert _ready(state[name]["port"], "/ready"), f"the {name} server is not ready after the fuzzing"
+    _check_servers(stack.read_state(paths), answered=False)  # a server a release started may have had none
+
+
+def _check_servers(state: dict, answered: bool) -> None:
+    """Every server of `state` is ready, counted no 5xx and no route a client chose (and, if `answered`,
+    counted requests); nginx is healthy."""
+    servers = [(state[name]["version"], p["port"]) for name in ("stable", "candidate") if state.get(name)
+               for p in state[name]["processes"]]  # fmt: skip
+    for version, port in servers:
+        assert _ready(port, "/ready"), (
+            f"version {version}'s server on port {port} is not ready after the fuzzing"
+        )
     assert _ready(state["port"], "/healthz")
-    for name in ("stable", "candidate"):
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{state[name]['port']}/metrics", timeout=5).read()
+    for version, port in servers:
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
         counted = [line for line in metrics.decode().splitlines() if line.startswith("taxi_requests_total{")]
-        assert counted and not [line for line in counted if 'status="5' in line], counted
+        assert counted or not answered, f"version {version}'s server on port {port} counted no request"
+        assert not [line for line in counted if 'status="5' in line], counted
         routes = {line.split('route="', 1)[1].split('"', 1)[0] for line in counted}
         assert routes <= set(serving_config.ROUTES), routes  # no client chose a metric label
 
 
 def test_the_control_plane_is_not_public_and_needs_its_tokens(served):
-    """Feedback and the monitor's figures: not served on the public port at all; on the control listener,
-    refused without the right token (the feedback token reads no figures, the admin token sends no
-    labels), accepted with it."""
+    """Feedback, the monitor's figures and the release API: not served on the public port at all; on the
+    control listener, refused without the right token (the feedback token reads no figures and releases
+    nothing, the admin token sends no labels), accepted with it."""
     paths, state = served
     public, control = (f"http://127.0.0.1:{state[key]}" for key in ("port", "control_port"))
     tokens = {role: credentials.bearer(paths.root, role) for role in credentials.ROLES}
@@ -248,3 +286,9 @@ def test_the_control_plane_is_not_public_and_needs_its_tokens(served):
         == 200
     )
     assert requests.get(control + monitoring_config.MONITOR_PATH, headers=tokens["admin"]).status_code == 200
+    for path in release_api.paths_served():
+        assert requests.post(public + path, json={}, headers=tokens["admin"]).status_code == 404
+        assert requests.get(control + path, headers=tokens["feedback"]).status_code in (403, 405)
+    assert requests.get(control + serving_config.RELEASES_PATH).status_code == 401
+    assert requests.get(control + serving_config.RELEASES_PATH, headers=tokens["feedback"]).status_code == 403
+    assert requests.get(control + serving_config.RELEASES_PATH, headers=tokens["admin"]).status_code == 200

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 import tensorflow as tf
 
 from benchmarks import model_variants
@@ -24,7 +25,7 @@ from config import serving as serving_config
 from inputs import taxi_sample
 from models.model import PREDICTION
 from registry import versions
-from serving import processes, releases, request_contract, stack
+from serving import credentials, processes, releases, request_contract, stack
 from tests.support import serving_models, system_tools
 
 pytestmark = pytest.mark.e2e
@@ -202,6 +203,34 @@ def test_a_version_that_cannot_load_is_refused_with_its_reason_and_nothing_chang
         before["stable"],
         before.get("candidate"),
     )
+
+
+def test_a_release_and_a_rollback_over_http_change_what_nginx_serves(paths):
+    """The release API on the control listener, with the admin token: a blue-green switch to 200 and its
+    rollback, each served by nginx once answered, and the rollback recorded in the registry."""
+    state = stack.read_state(paths)
+    api = f"http://127.0.0.1:{state['control_port']}{serving_config.RELEASES_PATH}"
+    admin = credentials.bearer(paths.root, credentials.ADMIN)
+    switch = {"version": "200"}
+    refused = requests.post(f"{api}/switch", json=switch, headers=credentials.bearer(paths.root, "feedback"))
+    assert refused.status_code == 403, refused.text
+    public = f"{_url(paths)}{serving_config.RELEASES_PATH}/switch"
+    assert requests.post(public, json=switch, headers=admin, timeout=10).status_code == 404
+
+    answer = requests.post(f"{api}/switch", json=switch, headers=admin, timeout=180)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["now"].startswith("all traffic to version 200"), answer.text
+    _wait_for_version(paths, "200", seconds=1)
+    assert requests.get(api, headers=admin, timeout=30).json()["stable"]["version"] == "200"
+
+    answer = requests.post(f"{api}/rollback", json={"reason": "over HTTP"}, headers=admin, timeout=180)
+    assert answer.status_code == 200 and answer.json()["rolled_back"] == "200", answer.text
+    _wait_for_version(paths, "100", seconds=1)
+    rejected = versions.rollback_of_model(paths.serving_dir, versions.fingerprint(paths.serving_dir / "200"))
+    assert rejected is not None and rejected.reason == "over HTTP"
+    answer = requests.post(f"{api}/switch", json=switch, headers=admin, timeout=30)
+    assert answer.status_code == 409 and "rolled back" in answer.json()["error"], answer.text
+    versions.undo_rollback(paths.serving_dir, "200")
 
 
 def _wait_for_version(paths, version: str, seconds: float = 10) -> float:

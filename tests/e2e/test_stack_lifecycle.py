@@ -128,8 +128,8 @@ def test_stop_leaves_nothing_running_and_a_restart_on_the_same_port_works_at_onc
     assert status == 0, output
     groups = _groups(settings)
     running = _running(groups)
-    # stable's servers, the supervisor, nginx, mtail, Prometheus, the monitor
-    assert len(groups) == serving_config.SERVER_PROCESSES + 5, groups
+    # stable's servers, the supervisor, the release API, nginx, mtail, Prometheus, the monitor
+    assert len(groups) == serving_config.SERVER_PROCESSES + 6, groups
     assert sorted(_naming(settings.output_dir)) == sorted(
         line for line in running if str(settings.output_dir) in line
     )
