@@ -11,6 +11,7 @@ from tfx.components.tuner import executor as tfx_tuner_executor
 from config import pipeline as pipeline_config
 from models import features, model, tuning
 from reports import tuning_trials
+from tests.support.model_inputs import transformed_batch
 
 SPACE = model.search_space()
 TODAY = {
@@ -24,19 +25,10 @@ TODAY = {
 
 def _rows(size: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Transformed-looking inputs whose label is one categorical id's parity, plus 20 % noise."""
-    rng = np.random.default_rng(seed)
-    inputs = {
-        name: rng.integers(0, id_count, size=(size, 1))
-        for name, id_count in model._categorical_id_counts().items()
-    }
-    inputs.update(
-        {
-            features.transformed_name(name): rng.normal(size=(size, 1)).astype("float32")
-            for name in features.NUMERIC_FEATURES
-        }
-    )
+    inputs = transformed_batch(size, seed)
     labels = inputs[features.transformed_name("payment_type")].ravel() % 2
-    labels = np.where(rng.random(size) < 0.2, 1 - labels, labels).astype("float32")
+    flipped = np.random.default_rng([seed, 1]).random(size) < 0.2
+    labels = np.where(flipped, 1 - labels, labels).astype("float32")
     return inputs, labels
 
 
@@ -72,7 +64,8 @@ def test_search_trains_distinct_points_of_the_space_and_keeps_the_best(tmp_path)
         assert all(point[name] in values for name, values in SPACE.items()), point
     trials = tuner.oracle.get_best_trials(3)
     scores = [trial.score for trial in trials]
-    assert scores == sorted(scores, reverse=True) and all(0.5 < score <= 1 for score in scores)
+    assert scores == sorted(scores, reverse=True) and all(0 <= score <= 1 for score in scores)
+    assert scores[0] > 0.6  # the best point learns the label's signal even in a few steps
     assert tuner.get_best_hyperparameters()[0].values == trials[0].hyperparameters.values
 
     # TFX's executor writes the best and the trials; ours records them as the Trainer and `trials` read them.
