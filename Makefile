@@ -27,7 +27,7 @@ VERBOSE ?=
 RUN_FLAGS = $(if $(DATA),--data-root $(DATA)) $(if $(OUT),--output-dir $(OUT)) $(if $(VERBOSE),--verbose)
 OUTPUT_DIR = $(if $(OUT),$(OUT),$(if $(TAXI_OUTPUT_DIR),$(TAXI_OUTPUT_DIR),outputs))
 
-.PHONY: help setup data run drift report score tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve bench-score bench-monitor test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
+.PHONY: help setup data run tune trials drift report score tfx-run serve serve-status serve-stop serve-shadow serve-canary serve-promote serve-switch serve-rollback serve-manifests monitor feedback monitor-loop replay kfp-compile kfp-golden image image-offline image-prune kind-up kfp-deploy kfp-run kind-down bench bench-scale bench-beam-modes bench-serve bench-score bench-monitor test test-fast test-e2e test-kfp kfp-local-env lint format lock clean
 
 help: ## List the targets, by group
 	@awk '/^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {split($$0, parts, ":.*## "); printf "  make %-17s %s\n", parts[1], parts[2]}' $(MAKEFILE_LIST)
@@ -54,6 +54,9 @@ data: setup ## Write the Chicago Taxi sample from the tfx wheel as half-year spa
 run: setup ## Prepare data and run the whole pipeline on Beam's DirectRunner (DATA=, OUT=, SERVING_LOGS=, VERBOSE=1)
 	$(BIN)/taxi-pipeline run $(RUN_FLAGS) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
 
+tune: setup ## `make run` with tuning first: the Trainer trains the best of a KerasTuner search (DATA=, OUT=, VERBOSE=1)
+	$(BIN)/taxi-pipeline run --tune $(RUN_FLAGS) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
+
 tfx-run: setup ## Register and run the pipeline with the tfx CLI, as `make run` does (DATA=, OUT=, SERVING_LOGS=, VERBOSE=1)
 	$(BIN)/python -m pipeline.tfx_cli $(RUN_FLAGS) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
 
@@ -64,6 +67,9 @@ clean: ## Remove pipeline outputs (keeps .venv)
 
 report: setup ## Print the latest run's slice table and HTML report path (RUN=<run id>, OPEN=1, ALL=1)
 	$(BIN)/taxi-pipeline report $(if $(OUT),--output-dir $(OUT)) $(if $(RUN),--run-id $(RUN)) $(if $(OPEN),--open) $(if $(ALL),--all)
+
+trials: setup ## Print the latest tuning run's trials: hyperparameters, held-out AUC, the best marked
+	$(BIN)/taxi-pipeline trials $(if $(OUT),--output-dir $(OUT))
 
 drift: setup ## Print every feature's span-to-span drift and serving skew; write outputs/drift_report.html
 	$(BIN)/taxi-pipeline drift $(if $(OUT),--output-dir $(OUT)) $(if $(DATA),--data-root $(DATA)) $(if $(SERVING_LOGS),--serving-logs $(SERVING_LOGS))
@@ -129,11 +135,11 @@ KFP_IMAGE = $(shell $(BIN)/python -m kubeflow.compiler --image-tag 2>/dev/null)
 # Each cluster target checks its tools first and says which is missing.
 require = @for tool in $(1); do command -v $$tool >/dev/null 2>&1 || { echo "make $@: '$$tool' is not installed; see kubeflow/README.md" >&2; exit 1; }; done
 
-kfp-compile: setup ## Compile the pipeline for Kubeflow Pipelines 2.x into kubeflow/build/ (offline)
-	$(BIN)/python -m kubeflow.compiler
+kfp-compile: setup ## Compile the pipeline for Kubeflow Pipelines 2.x into kubeflow/build/ (offline; TUNE=1: with the Tuner)
+	$(BIN)/python -m kubeflow.compiler $(if $(TUNE),--tune)
 
 kfp-golden: setup ## Rewrite the compiled pipeline's golden structure after a deliberate change
-	$(BIN)/python -m kubeflow.compiler --write-golden
+	$(BIN)/python -m kubeflow.compiler --tune --write-golden
 
 image: setup ## Build the pipeline image with Docker from the public python:3.10 base
 	$(call require,docker)

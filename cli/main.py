@@ -18,6 +18,7 @@ from cli import (
     score,
     serve,
     summary,
+    trials,
 )
 from config import folders
 from pipeline.local_runner import BAD_INPUT_EXIT_CODE
@@ -30,6 +31,7 @@ SUBCOMMANDS = (
     report,
     drift,
     score,
+    trials,
     accept_change,
     rollback,
     adopt,

@@ -4,6 +4,7 @@ import argparse
 
 from cli.common import add_folder_flags
 from config import folders
+from config import pipeline as pipeline_config
 from pipeline import local_runner
 
 
@@ -11,7 +12,8 @@ def _run(args) -> int:
     settings = folders.Settings.resolve(
         args.output_dir, args.data_root, args.schema, args.serving_logs, args.serving_logs_hours
     )
-    return local_runner.run(settings, args.span, push_replay=args.push_replay)
+    tuning = {"training": pipeline_config.Training(tune=True)} if args.tune else {}
+    return local_runner.run(settings, args.span, push_replay=args.push_replay, **tuning)
 
 
 def register(commands) -> None:
@@ -46,6 +48,12 @@ def register(commands) -> None:
         "--push-replay",
         action="store_true",
         help="Push a blessed model of a replayed older span (it becomes production, though trained on older data).",
+    )
+    run.add_argument(
+        "--tune",
+        action="store_true",
+        help=f"Tune first: TFX's Tuner searches {pipeline_config.TUNING_TRIALS} points of the model's "
+        "hyperparameters and the Trainer trains the best (`taxi-pipeline trials` lists them).",
     )
     run.add_argument(
         "--verbose",

@@ -1,6 +1,6 @@
 """Custom TFX components of this project, each in its own module (importable by the Kubeflow image):
 ProductionModel, EvaluationSample, the Evaluator that judges a first model once, the extended
-ExampleValidator, the two data gates, SliceReport and ModelCard.
+ExampleValidator, the two data gates, SliceReport, ModelCard and the Tuner that records its trials.
 
 May import: config, models, registry, reports.
 """

@@ -12,6 +12,7 @@ PIPELINE_NAME = "chicago_taxi_big_tipper"
 # Components load the model code by module path, so it is importable and testable (and baked into images).
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
+TUNER_FN = "models.model.tuner_fn"
 
 # Spans: one per calendar half-year, numbered YYYYH (20151 = January-June 2015). Quarters of 2016
 # hold only ~200 trips each in the sample, too few to evaluate on; half-years hold >= 400.
@@ -100,6 +101,22 @@ TRAIN_STEPS = 150
 TRAIN_BATCH_SIZE = 512
 LEARNING_RATE = 0.004
 EVAL_STEPS = 6
+
+# Tuning (TFX's Tuner with KerasTuner, models/model.py's `tuner_fn`): off unless `make tune` or
+# `taxi-pipeline run --tune`, since it multiplies the Trainer's cost by the trials. A random search of
+# TUNING_TRIALS points of the space below, each trained as the Trainer trains and scored by AUC on the
+# evaluation split (the metric the Evaluator gates on); the Trainer then trains the best point. Each value
+# list holds today's setting, so the search can find that nothing beats it. Seeded: a rerun on the same
+# data searches the same points (docs/tuning.md has the cost and what it found).
+TUNE = False
+TUNING_TRIALS = 12
+TUNING_SEED = 20_130_103
+TUNING_OBJECTIVE = "val_auc"
+TUNING_LEARNING_RATES = (0.002, 0.004, 0.008)
+TUNING_TRAIN_STEPS = (100, 150, 300)
+TUNING_EMBEDDING_DIMENSIONS = (4, 8, 16)
+TUNING_FIRST_LAYER_UNITS = (64, 128, 256)
+TUNING_SECOND_LAYER_UNITS = (32, 64, 128)
 
 # The Evaluator judges a seeded sample of at most this many evaluation examples: TFMA costs ~5 ms per
 # example here (974 s for the 205,098 of a 1M-row window), and 25,000 still give the key slice (~40 %
@@ -240,6 +257,10 @@ class Training:
     train_batch_size: int = TRAIN_BATCH_SIZE
     learning_rate: float = LEARNING_RATE
     eval_steps: int = EVAL_STEPS
+    # Tuning: a Tuner before the Trainer, which then trains the best hyperparameters it found.
+    tune: bool = TUNE
+    tuner_fn: str = TUNER_FN
+    tuning_trials: int = TUNING_TRIALS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -68,8 +68,10 @@ def image(repo_root: Path = folders.REPO_ROOT) -> str:
 def build(
     pipeline_root: str = kubeflow_config.KFP_DEFAULT_PIPELINE_ROOT,
     shared_dir: str = kubeflow_config.KFP_SHARED_DIR,
+    tune: bool = pipeline_config.TUNE,
 ):
-    """The pipeline with in-image and shared-volume paths; no ML Metadata config (KFP brings its own)."""
+    """The pipeline with in-image and shared-volume paths; no ML Metadata config (KFP brings its own).
+    `tune`: with the Tuner before the Trainer."""
     shared = Path(shared_dir)
     return create_pipeline(
         locations=Locations(
@@ -81,7 +83,7 @@ def build(
             serving_logs=str(folders.Settings(output_dir=shared, data_root=None).checked_serving_logs_dir),
         ),
         data=pipeline_config.Data(),
-        training=pipeline_config.Training(),
+        training=pipeline_config.Training(tune=tune),
         # Production is unknown when compiling (no production_cache_key): the ProductionModel step reads
         # the serving folder when it runs.
         evaluation=pipeline_config.Evaluation(),
@@ -196,8 +198,9 @@ def compile_pipeline(
     output_dir: Path = kubeflow_config.KFP_BUILD_DIR,
     pipeline_root: str = kubeflow_config.KFP_DEFAULT_PIPELINE_ROOT,
     shared_dir: str = kubeflow_config.KFP_SHARED_DIR,
+    tune: bool = pipeline_config.TUNE,
 ) -> Path:
-    """Writes the pipeline spec (+ platform spec) YAML; returns its path."""
+    """Writes the pipeline spec (+ platform spec) YAML, with the Tuner if `tune`; returns its path."""
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image(),
@@ -207,7 +210,7 @@ def compile_pipeline(
         output_dir=str(output_dir),
         output_filename=kubeflow_config.KFP_PIPELINE_FILE,
     )
-    pipeline_spec = runner.run(build(pipeline_root, shared_dir), write_out=False)["pipelineSpec"]
+    pipeline_spec = runner.run(build(pipeline_root, shared_dir, tune), write_out=False)["pipelineSpec"]
     # KFP caches a step on its inputs; ProductionModel's real input is the serving folder, which KFP
     # cannot see, so a cached baseline could be a model that is no longer in production.
     pipeline_spec["root"]["dag"]["tasks"]["ProductionModel"]["cachingOptions"] = {"enableCache": False}
@@ -234,15 +237,24 @@ def main(argv: list[str] | None = None) -> int:
         help="Where steps find ExampleGen's input and the serving models (kfp.local: inside its pipeline root).",
     )
     parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="With the Tuner before the Trainer (as `make tune` runs locally); the golden is of this shape.",
+    )
+    parser.add_argument(
         "--write-golden",
         action="store_true",
-        help=f"Also rewrite {GOLDEN_STRUCTURE.relative_to(folders.REPO_ROOT)}.",
+        help=f"Also rewrite {GOLDEN_STRUCTURE.relative_to(folders.REPO_ROOT)} (needs --tune: it holds every step).",
     )
     args = parser.parse_args(argv)
     if args.image_tag:
         print(image())
         return 0
-    path = compile_pipeline(Path(args.output_dir), shared_dir=args.shared_dir)
+    if args.write_golden and not args.tune:
+        parser.error(
+            "--write-golden needs --tune: the golden structure holds every step, the Tuner's included"
+        )
+    path = compile_pipeline(Path(args.output_dir), shared_dir=args.shared_dir, tune=args.tune)
     if args.write_golden:
         spec = next(yaml.safe_load_all(path.read_text()))
         GOLDEN_STRUCTURE.write_text(json.dumps(pipeline_structure(spec), indent=2, sort_keys=True) + "\n")

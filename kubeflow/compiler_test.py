@@ -30,6 +30,7 @@ EXECUTOR_CLASSES = {
     "ExampleValidator": "components.data_validation.Executor",
     "TrainingDataGate": "components.data_gates.TrainingDataGateExecutor",
     "Transform": "tfx.components.transform.executor.Executor",
+    "Tuner": "components.tuner.Executor",
     "Trainer": "tfx.components.trainer.executor.GenericExecutor",
     "ProductionModel": "components.production_model.ProductionModelExecutor",
     "EvaluationSample": "components.evaluation_sample.EvaluationSampleExecutor",
@@ -45,7 +46,8 @@ EXECUTOR_CLASSES = {
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    path = compiler.compile_pipeline(tmp_path_factory.mktemp("kfp"))
+    # With every step: the golden structure is of the tuned shape (`make kfp-golden`).
+    path = compiler.compile_pipeline(tmp_path_factory.mktemp("kfp"), tune=True)
     text = path.read_text()
     spec, platform = yaml.safe_load_all(text)
     return path, text, spec, platform
@@ -238,3 +240,15 @@ def test_example_gen_step_runs_through_the_entrypoint_with_minio_uris(compiled, 
     # {SPAN} resolved to the newest span by TFX's driver, and the span kept on the artifact.
     assert examples["metadata"]["custom:span"] == 20162
     assert examples["metadata"]["split_names"] == '["train", "eval", "current_span", "previous_span"]'
+
+
+def test_without_tuning_the_spec_has_no_tuner_and_the_trainer_no_hyperparameters(compiled, tmp_path):
+    untuned = next(yaml.safe_load_all(compiler.compile_pipeline(tmp_path, tune=False).read_text()))
+    assert set(untuned["root"]["dag"]["tasks"]) == {*EXECUTOR_CLASSES, input_fingerprint.STEP} - {"Tuner"}
+    assert "hyperparameters" not in untuned["root"]["dag"]["tasks"]["Trainer"]["inputs"].get("artifacts", {})
+    # Tuned, the Trainer takes the Tuner's best hyperparameters.
+    tuned_inputs = compiled[2]["root"]["dag"]["tasks"]["Trainer"]["inputs"]["artifacts"]["hyperparameters"]
+    assert tuned_inputs["taskOutputArtifact"] == {
+        "producerTask": "Tuner",
+        "outputArtifactKey": "best_hyperparameters",
+    }

@@ -1,4 +1,4 @@
-"""The Keras (tf-keras 2.16) big-tipper classifier and the Trainer's `run_fn`.
+"""The Keras (tf-keras 2.16) big-tipper classifier, the Trainer's `run_fn` and the Tuner's `tuner_fn`.
 
 A small network over embeddings of the categorical inputs and the scaled numeric ones. The saved
 model has three signatures: `serving_default` takes raw serialized tf.Examples (no label) and returns
@@ -7,14 +7,18 @@ Serving's REST API) and returns the same; `transform_features` applies Transform
 read labels.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+from tfx.components.tuner.component import TunerFnResult
 from tfx_bsl.tfxio import dataset_options
 
-from models import features
+from config import pipeline as pipeline_config
+from models import features, tuning
 
 EMBEDDING_DIMENSIONS = 8
 HIDDEN_UNITS = (128, 64)
@@ -28,6 +32,15 @@ BATCH_SIZE_KEY = "train_batch_size"
 RAW_FEATURES_SIGNATURE = "raw_features"
 PREDICTION = "big_tipper_probability"
 LEARNING_RATE_KEY = "learning_rate"
+# The Tuner's custom_config key: how many points of the search space it trains.
+TUNING_TRIALS_KEY = "tuning_trials"
+# Hyperparameter names, as the Tuner searches them and the Trainer reads its best ones
+# (`fn_args.hyperparameters`). Without a Tuner, the Trainer uses the pipeline's settings and the widths above.
+LEARNING_RATE = "learning_rate"
+TRAIN_STEPS = "train_steps"
+EMBEDDING = "embedding_dimensions"
+FIRST_LAYER_UNITS = "first_layer_units"
+SECOND_LAYER_UNITS = "second_layer_units"
 
 
 def _categorical_id_counts() -> dict[str, int]:
@@ -54,12 +67,15 @@ def model_input_names() -> list[str]:
     return [*_categorical_id_counts(), *map(features.transformed_name, features.NUMERIC_FEATURES)]
 
 
-def build_keras_model() -> tf.keras.Model:
-    """Embeddings for categorical ids, concatenated with numeric inputs, then a small MLP."""
+def build_keras_model(
+    embedding_dimensions: int = EMBEDDING_DIMENSIONS, hidden_units: tuple[int, ...] = HIDDEN_UNITS
+) -> tf.keras.Model:
+    """Embeddings (`embedding_dimensions` wide) for categorical ids, concatenated with numeric inputs, then
+    an MLP of `hidden_units` per layer."""
     inputs, parts = {}, []
     for name, id_count in _categorical_id_counts().items():
         inputs[name] = tf.keras.layers.Input(shape=(1,), name=name, dtype=tf.int64)
-        embedded = tf.keras.layers.Embedding(id_count, EMBEDDING_DIMENSIONS, name=f"{name}_embedding")(
+        embedded = tf.keras.layers.Embedding(id_count, embedding_dimensions, name=f"{name}_embedding")(
             inputs[name]
         )
         parts.append(tf.keras.layers.Flatten()(embedded))
@@ -68,7 +84,7 @@ def build_keras_model() -> tf.keras.Model:
         parts.append(inputs[name])
 
     hidden = tf.keras.layers.concatenate(parts)
-    for units in HIDDEN_UNITS:
+    for units in hidden_units:
         hidden = tf.keras.layers.Dense(units, activation="relu")(hidden)
         hidden = tf.keras.layers.Dropout(DROPOUT, seed=SEED)(hidden)
     probability = tf.keras.layers.Dense(1, activation="sigmoid", name="big_tipper_probability")(hidden)
@@ -234,32 +250,84 @@ def _transform_features_signature(model: tf.keras.Model, transform_output: tft.T
     return transform_features
 
 
-def run_fn(fn_args: FnArgs) -> None:
-    """Trains on the training window for `fn_args.train_steps` and saves the serving model.
+def hyperparameters(fn_args: FnArgs) -> dict:
+    """The hyperparameters to train with, by the names above: the Tuner's best when the Trainer has them,
+    else the pipeline's steps and rate (config/pipeline.py) and this module's widths."""
+    chosen = {
+        LEARNING_RATE: fn_args.custom_config[LEARNING_RATE_KEY],
+        TRAIN_STEPS: fn_args.train_steps,
+        EMBEDDING: EMBEDDING_DIMENSIONS,
+        FIRST_LAYER_UNITS: HIDDEN_UNITS[0],
+        SECOND_LAYER_UNITS: HIDDEN_UNITS[1],
+    }
+    if fn_args.hyperparameters:  # KerasTuner's HyperParameters config: {"space": [...], "values": {...}}
+        chosen.update(fn_args.hyperparameters["values"])
+    return chosen
 
-    The batch size and learning rate come from the pipeline's configuration (`custom_config`).
-    """
+
+def train_and_score(
+    fn_args: FnArgs, transform_output: tft.TFTransformOutput, chosen: Mapping
+) -> tuple[tf.keras.Model, float, float]:
+    """Trains a model of the `chosen` hyperparameters (see `hyperparameters`) on the training split, from
+    the same seed every time; returns it, its final loss and its AUC on `fn_args.eval_steps` batches of the
+    evaluation split (the held-out newer data: the Tuner's objective, only logged by the Trainer)."""
     tf.keras.utils.set_random_seed(SEED)
     batch_size = fn_args.custom_config[BATCH_SIZE_KEY]
-    transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_batches = _dataset(fn_args.train_files, fn_args.data_accessor, transform_output, batch_size)
-    model = build_keras_model()
-    final_loss = train(model, train_batches, fn_args.train_steps, fn_args.custom_config[LEARNING_RATE_KEY])
-    # The evaluation split is the held-out newer data: only reported here, never used to pick a step.
+    model = build_keras_model(chosen[EMBEDDING], (chosen[FIRST_LAYER_UNITS], chosen[SECOND_LAYER_UNITS]))
+    final_loss = train(model, train_batches, chosen[TRAIN_STEPS], chosen[LEARNING_RATE])
     predict = prediction_function(model)
     validation = _dataset(fn_args.eval_files, fn_args.data_accessor, transform_output, batch_size)
     labels, scores = [], []
     for inputs, batch_labels in validation.take(fn_args.eval_steps):
         labels.append(batch_labels.numpy().ravel())
         scores.append(predict(inputs).numpy().ravel())
+    return model, final_loss, rank_auc(np.concatenate(labels), np.concatenate(scores))
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    """Trains on the training window with `hyperparameters(fn_args)` and saves the serving model."""
+    chosen = hyperparameters(fn_args)
+    transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    model, final_loss, auc = train_and_score(fn_args, transform_output, chosen)
     logging.info(
-        "Trained %d steps: loss %.4f; AUC on %d evaluation batches %.4f",
-        fn_args.train_steps,
+        "Trained with %s: loss %.4f; AUC on %d evaluation batches %.4f",
+        chosen,
         final_loss,
         fn_args.eval_steps,
-        rank_auc(np.concatenate(labels), np.concatenate(scores)),
+        auc,
     )
     save(model, transform_output, fn_args.serving_model_dir)
+
+
+def search_space() -> dict[str, tuple]:
+    """Hyperparameter name -> the values the Tuner tries (config/pipeline.py)."""
+    return {
+        LEARNING_RATE: pipeline_config.TUNING_LEARNING_RATES,
+        TRAIN_STEPS: pipeline_config.TUNING_TRAIN_STEPS,
+        EMBEDDING: pipeline_config.TUNING_EMBEDDING_DIMENSIONS,
+        FIRST_LAYER_UNITS: pipeline_config.TUNING_FIRST_LAYER_UNITS,
+        SECOND_LAYER_UNITS: pipeline_config.TUNING_SECOND_LAYER_UNITS,
+    }
+
+
+def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
+    """KerasTuner's random search of config/pipeline.py's space, each point trained and scored as
+    `run_fn` trains (`train_and_score`), for `fn_args.custom_config[TUNING_TRIALS_KEY]` points."""
+    transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+
+    def score(chosen: Mapping) -> dict[str, float]:
+        _, final_loss, auc = train_and_score(fn_args, transform_output, chosen)
+        return {tuning.OBJECTIVE: auc, "loss": final_loss}
+
+    tuner = tuning.random_search(
+        score,
+        trials=fn_args.custom_config[TUNING_TRIALS_KEY],
+        choices=search_space(),
+        defaults=hyperparameters(fn_args),
+        directory=fn_args.working_dir,
+    )
+    return TunerFnResult(tuner=tuner, fit_kwargs={})
 
 
 def save(model: tf.keras.Model, transform_output: tft.TFTransformOutput, path: str) -> None:

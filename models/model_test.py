@@ -4,33 +4,19 @@ import numpy as np
 import tensorflow as tf
 
 from models import features, model
-
-
-def _batch(size: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    batch = {
-        name: rng.integers(0, id_count, size=(size, 1))
-        for name, id_count in model._categorical_id_counts().items()
-    }
-    batch.update(
-        {
-            features.transformed_name(name): rng.normal(size=(size, 1)).astype("float32")
-            for name in features.NUMERIC_FEATURES
-        }
-    )
-    return batch
+from tests.support.model_inputs import transformed_batch
 
 
 def test_model_outputs_one_probability_per_example():
     keras_model = model.build_keras_model()
-    probabilities = keras_model.predict(_batch(5), verbose=0)
+    probabilities = keras_model.predict(transformed_batch(5), verbose=0)
     assert probabilities.shape == (5, 1)
     assert np.all((probabilities >= 0) & (probabilities <= 1))
 
 
 def test_training_halves_the_loss_on_a_learnable_batch():
     keras_model = model.build_keras_model()
-    batch = _batch(256)
+    batch = transformed_batch(256)
     # Label fully determined by one categorical id, so a few steps must lower the loss.
     labels = (batch[features.transformed_name("payment_type")] % 2).astype("float32")
     loss = tf.keras.losses.BinaryCrossentropy()

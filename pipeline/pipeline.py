@@ -36,6 +36,7 @@ from components.production_model import ProductionModel
 from components.pusher import Pusher
 from components.serving_check import ServingCheck
 from components.slice_report import SliceReport
+from components.tuner import Tuner
 from config import pipeline as pipeline_config
 from models import model
 from pipeline.evaluation import build_eval_config
@@ -78,8 +79,8 @@ def create_pipeline(
     evaluation: pipeline_config.Evaluation,
     orchestration: pipeline_config.Orchestration,
 ) -> Pipeline:
-    """ExampleGen -> statistics and schemas -> validation -> Transform -> Trainer -> Evaluator and
-    ServingCheck -> Pusher -> ModelCard.
+    """ExampleGen -> statistics and schemas -> validation -> Transform -> (Tuner, when `training.tune`) ->
+    Trainer -> Evaluator and ServingCheck -> Pusher -> ModelCard.
 
     One function per stage below builds its components; this one wires them into a TFX pipeline.
     TFX's cache key holds module and class paths, not the code behind them: every component that runs this
@@ -88,7 +89,7 @@ def create_pipeline(
     """
     ingested = _ingestion_and_statistics(locations, data)
     example_validator, training_data_gate = _validation(ingested, locations, data)
-    transform, trainer = _training(ingested, training_data_gate, data, training)
+    transform, tuner, trainer = _training(ingested, training_data_gate, data, training)
     evaluation_and_push = _evaluation_and_push(
         ingested, example_validator, trainer, locations.serving_model_dir, data, evaluation
     )
@@ -97,6 +98,7 @@ def create_pipeline(
         example_validator,
         training_data_gate,
         transform,
+        *([tuner] if tuner else []),
         trainer,
         *evaluation_and_push,
     ]
@@ -199,8 +201,9 @@ def _training(
     training_data_gate: TrainingDataGate,
     data: pipeline_config.Data,
     training: pipeline_config.Training,
-) -> tuple[Transform, Trainer]:
-    """Transform (after the training-data gate) and the Trainer, on the curated schema."""
+) -> tuple[Transform, Tuner | None, Trainer]:
+    """Transform (after the training-data gate), the Tuner when `training.tune`, and the Trainer (of the
+    Tuner's best hyperparameters, if any), on the curated schema."""
     schema = ingested.curated_schema_gen.outputs["schema"]
     transform = Transform(
         examples=ingested.example_gen.outputs["examples"],
@@ -215,20 +218,52 @@ def _training(
         custom_config={code_version.KEY: _fingerprint_of_function(training.preprocessing_fn)},
     )
     transform.add_upstream_node(training_data_gate)
+    tuner = _tuner(transform, schema, data, training) if training.tune else None
     trainer = Trainer(
         run_fn=training.run_fn,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema,
-        train_args=trainer_pb2.TrainArgs(splits=[data.train_split], num_steps=training.train_steps),
-        eval_args=trainer_pb2.EvalArgs(splits=[data.eval_split], num_steps=training.eval_steps),
-        custom_config={
-            code_version.KEY: _fingerprint_of_function(training.run_fn),
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+        **_model_training_inputs(
+            transform, schema, data, training, _fingerprint_of_function(training.run_fn)
+        ),
+    )
+    return transform, tuner, trainer
+
+
+def _model_training_inputs(
+    transform: Transform,
+    schema,
+    data: pipeline_config.Data,
+    training: pipeline_config.Training,
+    fingerprint: str,
+) -> dict:
+    """What the Trainer and the Tuner's trials both train on and with: Transform's output, the splits, the
+    steps, the batch size and the rate (a Tuner's best hyperparameters replace the last two)."""
+    return {
+        "examples": transform.outputs["transformed_examples"],
+        "transform_graph": transform.outputs["transform_graph"],
+        "schema": schema,
+        "train_args": trainer_pb2.TrainArgs(splits=[data.train_split], num_steps=training.train_steps),
+        "eval_args": trainer_pb2.EvalArgs(splits=[data.eval_split], num_steps=training.eval_steps),
+        "custom_config": {
+            code_version.KEY: fingerprint,
             model.BATCH_SIZE_KEY: training.train_batch_size,
             model.LEARNING_RATE_KEY: training.learning_rate,
         },
+    }
+
+
+def _tuner(
+    transform: Transform, schema, data: pipeline_config.Data, training: pipeline_config.Training
+) -> Tuner:
+    """TFX's Tuner: `training.tuning_trials` points of config/pipeline.py's space, each trained as the
+    Trainer trains and scored by AUC on the evaluation split; its trials are recorded in ML Metadata."""
+    # The search's code: the tuner_fn's module (with models.tuning, which it imports) and the executor.
+    fingerprint = code_version.source_fingerprint(
+        training.tuner_fn.rsplit(".", 1)[0], "models.tuning", Tuner.__module__
     )
-    return transform, trainer
+    inputs = _model_training_inputs(transform, schema, data, training, fingerprint)
+    inputs["custom_config"][model.TUNING_TRIALS_KEY] = training.tuning_trials
+    return Tuner(tuner_fn=training.tuner_fn, **inputs)
 
 
 def _evaluation_and_push(
