@@ -26,6 +26,7 @@ from pathlib import Path
 from config import folders
 from config import pipeline as pipeline_config
 from inputs import taxi_sample
+from inputs.check_memo import CheckMemo
 from inputs.checks import (
     CsvFile,
     InputError,
@@ -52,20 +53,24 @@ def prepare(settings: folders.Settings) -> list[int]:
     _check_span_count(sorted(spans), pipeline_config.EVALUATION_SPANS)
     headers, columns = read_headers([f for files in spans.values() for f in files], features.REQUIRED_COLUMNS)
     by_path = {csv_file.path: csv_file for csv_file in headers}
+    memo = CheckMemo(settings.checks_memo_path)
     checked = {
-        span: [check_rows(by_path[f], span, pipeline_config.MAX_DUPLICATE_ROW_FRACTION) for f in files]
+        span: [check_rows(by_path[f], span, pipeline_config.MAX_DUPLICATE_ROW_FRACTION, memo) for f in files]
         for span, files in spans.items()
     }
     if settings.data_root is None and settings.serving_logs is None:
         taxi_sample.write_serving_logs(spans[max(spans)][0], settings.prepared_serving_logs_dir)
     since, window = serving_logs_window(settings)
-    serving_logs = check_serving_logs(settings.serving_logs_dir, since) if settings.serving_logs_dir else []
+    serving_logs = (
+        check_serving_logs(settings.serving_logs_dir, since, memo) if settings.serving_logs_dir else []
+    )
     if settings.serving_logs_dir and not serving_logs:
         print(
             f"note: {settings.serving_logs_dir} holds no request answered {window}: the skew check has no "
             "serving data this run."
         )
     # Every input is good: only now is anything derived from it written.
+    memo.save()
     laid_out = {
         span: lay_out_checked(
             files, columns, settings.checked_spans_dir / f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}"
