@@ -18,7 +18,14 @@ from pathlib import Path
 from inputs.columnar_checks import RowCounts
 
 # The rules and settings the counts depend on: an edit to any of them makes every remembered count stale.
-_SOURCES = ("inputs.checks", "inputs.columnar_checks", "config.pipeline", "config.serving", "models.features")
+_SOURCES = (
+    "inputs.checks",
+    "inputs.columnar_checks",
+    "inputs.layout",  # how normalised copies are written
+    "config.pipeline",
+    "config.serving",
+    "models.features",
+)
 _VERSION = 1
 
 
@@ -102,13 +109,35 @@ class CheckMemo:
         return counts
 
     def remember(self, identity: FileIdentity | None, check_context: str, counts: RowCounts) -> None:
-        """Keeps `counts` for the next run (`save` writes them)."""
+        """Keeps `counts` for the next run (`save` writes them); a recalled entry keeps its copy's record."""
         if identity is not None:
-            self._kept[identity.path] = {
+            entry = {
                 "identity": dataclasses.asdict(identity),
                 "context": check_context,
                 "counts": dataclasses.asdict(counts),
             }
+            recalled = self._kept.get(identity.path, {})
+            unchanged = all(recalled.get(key) == entry[key] for key in ("identity", "context"))
+            if unchanged and "copy" in recalled:
+                entry["copy"] = recalled["copy"]
+            self._kept[identity.path] = entry
+
+    def copy_is_current(self, identity: FileIdentity | None, copy: Path, columns: list[str]) -> bool:
+        """True if `copy` is the normalised copy written, with `columns`, from the file as it is now
+        (recalled this run) and has not changed since: no need to write it again."""
+        entry = self._kept.get(identity.path) if identity is not None else None
+        record = entry.get("copy") if entry else None
+        if not record or record.get("columns") != columns or not copy.is_file() or copy.is_symlink():
+            return False
+        found = identify(copy, copy.read_bytes(), copy.stat())
+        return found is not None and dataclasses.asdict(found) == record.get("identity")
+
+    def remember_copy(self, identity: FileIdentity | None, copy: Path, columns: list[str]) -> None:
+        """Records `copy` as the normalised copy of the file `identity` names, written with `columns`."""
+        entry = self._kept.get(identity.path) if identity is not None else None
+        found = identify(copy, copy.read_bytes(), copy.stat()) if entry is not None else None
+        if entry is not None and found is not None:
+            entry["copy"] = {"columns": columns, "identity": dataclasses.asdict(found)}
 
     def save(self) -> None:
         """Writes the files recalled or remembered since this memo was read (others are no longer inputs)."""

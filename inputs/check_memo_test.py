@@ -85,3 +85,26 @@ def test_a_second_run_recalls_every_unchanged_span_and_forgets_removed_ones(tmp_
     layout.prepare(settings)
     remembered = json.loads(settings.checks_memo_path.read_text())["files"]
     assert sorted(remembered) == [f for f in files if "span-20131" not in f]
+
+
+def test_a_normalised_copy_is_recorded_and_written_again_only_when_it_or_its_source_changed(tmp_path):
+    data_root = tmp_path / "data"
+    write_sampled_spans(data_root, keep_every=40)
+    newest = data_root / "span-20162" / "data.csv"
+    newest.write_bytes(b"\xef\xbb\xbf" + newest.read_bytes())  # a byte-order mark: ExampleGen needs a copy
+    settings = folders.Settings(output_dir=tmp_path / "outputs", data_root=data_root)
+    layout.prepare(settings)
+    copy = settings.checked_spans_dir / "span-20162" / "data.csv"
+    written = copy.read_bytes()
+    record = json.loads(settings.checks_memo_path.read_text())["files"][str(newest.resolve())]["copy"]
+    assert not copy.is_symlink() and not written.startswith(b"\xef\xbb\xbf")
+    assert record["identity"]["sha256"] == check_memo.identify(copy, written, copy.stat()).sha256
+
+    layout.prepare(settings)  # nothing changed: the copy stays as it was
+    assert copy.read_bytes() == written
+
+    stat = copy.stat()
+    copy.write_bytes(written.replace(b"Cash", b"Cask"))  # someone edits the copy, keeping its size and time
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    layout.prepare(settings)
+    assert copy.read_bytes() == written

@@ -47,6 +47,7 @@ class CsvFile:
     shadow_rows: int = 0  # request-log rows of a shadow's answers: the same trips again, left out
     rows_before_window: int = 0  # request-log rows answered before the window the skew check reads
     window_start: float | None = None  # Unix time; rows answered earlier are left out
+    identity: check_memo.FileIdentity | None = None  # as checked, when checked with a memo
 
     def needs_normalising(self, columns: list[str]) -> bool:
         """True unless ExampleGen can read the file as it is, as part of an input whose columns are `columns`."""
@@ -191,7 +192,7 @@ def check_rows(
     data = csv_file.path.read_bytes()
     identity, check_context, counts = None, "", None
     if memo:
-        identity = check_memo.identify(csv_file.path, data, stat_before)
+        identity = csv_file.identity = check_memo.identify(csv_file.path, data, stat_before)
         check_context = check_memo.context(
             span=span,
             max_duplicate_fraction=max_duplicate_fraction,

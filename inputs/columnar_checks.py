@@ -71,7 +71,7 @@ def count_rows(
             return None
     except _RowByRowRaises:
         return None
-    except pa.ArrowInvalid:
+    except pa.ArrowException:
         return None
     return counts
 
@@ -116,7 +116,7 @@ def _read_table(data: bytes, width: int):
                 quoted_strings_can_be_null=False,
             ),
         )
-    except pa.ArrowInvalid:
+    except pa.ArrowException:
         return None
 
 

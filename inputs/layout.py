@@ -70,10 +70,9 @@ def prepare(settings: folders.Settings) -> list[int]:
             "serving data this run."
         )
     # Every input is good: only now is anything derived from it written.
-    memo.save()
     laid_out = {
         span: lay_out_checked(
-            files, columns, settings.checked_spans_dir / f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}"
+            files, columns, settings.checked_spans_dir / f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}", memo
         )
         for span, files in checked.items()
     }
@@ -81,9 +80,10 @@ def prepare(settings: folders.Settings) -> list[int]:
         settings.checked_spans_dir, {f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}" for span in spans}
     )
     if serving_logs:
-        lay_out_checked(serving_logs, serving_logs[0].known_columns, settings.checked_serving_logs_dir)
+        lay_out_checked(serving_logs, serving_logs[0].known_columns, settings.checked_serving_logs_dir, memo)
     elif settings.checked_serving_logs_dir.exists():
         shutil.rmtree(settings.checked_serving_logs_dir)
+    memo.save()
     _report_normalised([*[f for files in checked.values() for f in files], *serving_logs], columns)
     before = sum(f.rows_before_window for f in serving_logs)
     if before:
@@ -129,14 +129,20 @@ def _check_span_count(ordered: list[int], evaluation_spans: int) -> None:
         )
 
 
-def lay_out_checked(files: list[CsvFile], columns: list[str], folder: Path) -> list[Path]:
-    """Makes `folder` hold, per checked file, a link to it or its normalised copy; returns their paths."""
+def lay_out_checked(
+    files: list[CsvFile], columns: list[str], folder: Path, memo: CheckMemo | None = None
+) -> list[Path]:
+    """Makes `folder` hold, per checked file, a link to it or its normalised copy; returns their paths.
+    With `memo`, a copy written from the file as it is now, and unchanged since, is not written again."""
     folder.mkdir(parents=True, exist_ok=True)
     laid_out = []
     for csv_file in files:
         target = folder / csv_file.path.name
         if csv_file.needs_normalising(columns):
-            _write_normalised(csv_file, columns, target)
+            if not (memo and memo.copy_is_current(csv_file.identity, target, columns)):
+                _write_normalised(csv_file, columns, target)
+                if memo:
+                    memo.remember_copy(csv_file.identity, target, columns)
         else:
             _link(target, csv_file.path)
         laid_out.append(target)
