@@ -222,6 +222,11 @@ def check_rows_one_by_one(
     window = _half_year(span) if span is not None else None
     problems = _read_rows(csv_file, span, window)
     _refuse_what_breaks_a_rule(csv_file, problems, span, window, max_duplicate_fraction)
+    return counts_of(csv_file, problems)
+
+
+def counts_of(csv_file: CsvFile, problems: "_RowProblems") -> columnar_checks.RowCounts:
+    """The counts of a file read row by row: `csv_file`'s own, and its rows' `problems`."""
     return columnar_checks.RowCounts(
         rows=csv_file.rows,
         rows_with_line_breaks=csv_file.rows_with_line_breaks,

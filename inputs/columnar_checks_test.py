@@ -16,16 +16,7 @@ def row_by_row(path, span, window_start=None) -> columnar_checks.RowCounts:
     [found], _ = checks.read_headers([path], features.REQUIRED_COLUMNS if span else [])
     found.window_start = window_start
     problems = checks._read_rows(found, span, checks._half_year(span) if span is not None else None)
-    return columnar_checks.RowCounts(
-        rows=found.rows,
-        rows_with_line_breaks=found.rows_with_line_breaks,
-        duplicates=problems.duplicates.count,
-        label_missing=problems.label_missing.count,
-        inconsistent=problems.inconsistent.count,
-        outside_span=problems.outside_span.count,
-        shadow_rows=found.shadow_rows,
-        rows_before_window=found.rows_before_window,
-    )
+    return checks.counts_of(found, problems)
 
 
 def columnar(path, span, window_start=None) -> columnar_checks.RowCounts | None:
