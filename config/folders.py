@@ -141,6 +141,11 @@ class Settings:
         return self.output_dir / "data" / "checked" / "spans"
 
     @property
+    def checks_memo_path(self) -> Path:
+        """What the row checks found in files that passed them, by file identity (inputs/check_memo.py)."""
+        return self.output_dir / "data" / "checked" / "checks_memo.json"
+
+    @property
     def checked_serving_logs_dir(self) -> Path:
         """The same for the serving logs: what ServingLogsExampleGen reads."""
         return self.output_dir / "data" / "checked" / "serving_logs"

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from config import pipeline as pipeline_config
 from config import serving as serving_config
+from inputs import check_memo, columnar_checks
+from inputs.columnar_checks import TIME_RANGES
 from models import features
 
 BYTE_ORDER_MARK = "\ufeff"
@@ -45,6 +47,7 @@ class CsvFile:
     shadow_rows: int = 0  # request-log rows of a shadow's answers: the same trips again, left out
     rows_before_window: int = 0  # request-log rows answered before the window the skew check reads
     window_start: float | None = None  # Unix time; rows answered earlier are left out
+    identity: check_memo.FileIdentity | None = None  # as checked, when checked with a memo
 
     def needs_normalising(self, columns: list[str]) -> bool:
         """True unless ExampleGen can read the file as it is, as part of an input whose columns are `columns`."""
@@ -167,19 +170,85 @@ class _Tally:
             self.first = description
 
 
-def check_rows(csv_file: CsvFile, span: int | None, max_duplicate_fraction: float) -> CsvFile:
+def check_rows(
+    csv_file: CsvFile,
+    span: int | None,
+    max_duplicate_fraction: float,
+    memo: check_memo.CheckMemo | None = None,
+) -> CsvFile:
     """Reads every row of `csv_file` once; raises InputError on the first rule the file breaks.
 
     Every row must have the header's number of fields; at least one row; at most `max_duplicate_fraction`
     of rows repeating an earlier one. Training data (`span` not None) must also let every row's label be
     computed, have hour, day and month agree with the timestamp, and, where span numbers are half-years
     (YYYYH, as `make data` writes them), have every row's start time inside its span.
-    Returns `csv_file` with its row counts filled in.
+    Rows are counted in column passes (columnar_checks.py); the row-by-row reader runs where those cannot
+    tell, and to name the first row that breaks a rule. With `memo`, a file that passed in the same
+    context and is unchanged (check_memo.py) is not read again. Returns `csv_file` with its row counts
+    filled in.
     """
+    window = _half_year(span) if span is not None else None
+    stat_before = csv_file.path.stat()
+    data = csv_file.path.read_bytes()
+    identity, check_context, counts = None, "", None
+    if memo:
+        identity = csv_file.identity = check_memo.identify(csv_file.path, data, stat_before)
+        check_context = check_memo.context(
+            span=span,
+            max_duplicate_fraction=max_duplicate_fraction,
+            window_start=csv_file.window_start,
+            header=csv_file.header,
+        )
+        counts = memo.recall(identity, check_context)
+    if counts is None:
+        counts = columnar_checks.count_rows(
+            data, csv_file.header, span, window, csv_file.window_start, max_duplicate_fraction < 1
+        )
+    if counts is None or _breaks_a_rule(counts, max_duplicate_fraction):
+        counts = check_rows_one_by_one(csv_file, span, max_duplicate_fraction)
+    else:
+        csv_file.rows, csv_file.rows_with_line_breaks = counts.rows, counts.rows_with_line_breaks
+        csv_file.shadow_rows, csv_file.rows_before_window = counts.shadow_rows, counts.rows_before_window
+    if memo:
+        memo.remember(identity, check_context, counts)
+    return csv_file
+
+
+def check_rows_one_by_one(
+    csv_file: CsvFile, span: int | None, max_duplicate_fraction: float
+) -> columnar_checks.RowCounts:
+    """`check_rows` reading one row at a time in Python: what names the first row that breaks a rule, and
+    reads what the column passes leave to it. Fills in `csv_file`'s counts and returns them all."""
     window = _half_year(span) if span is not None else None
     problems = _read_rows(csv_file, span, window)
     _refuse_what_breaks_a_rule(csv_file, problems, span, window, max_duplicate_fraction)
-    return csv_file
+    return counts_of(csv_file, problems)
+
+
+def counts_of(csv_file: CsvFile, problems: "_RowProblems") -> columnar_checks.RowCounts:
+    """The counts of a file read row by row: `csv_file`'s own, and its rows' `problems`."""
+    return columnar_checks.RowCounts(
+        rows=csv_file.rows,
+        rows_with_line_breaks=csv_file.rows_with_line_breaks,
+        duplicates=problems.duplicates.count,
+        label_missing=problems.label_missing.count,
+        inconsistent=problems.inconsistent.count,
+        outside_span=problems.outside_span.count,
+        shadow_rows=csv_file.shadow_rows,
+        rows_before_window=csv_file.rows_before_window,
+    )
+
+
+def _breaks_a_rule(counts: columnar_checks.RowCounts, max_duplicate_fraction: float) -> bool:
+    """True where `_refuse_what_breaks_a_rule` raises."""
+    limit = pipeline_config.MAX_INCONSISTENT_ROW_FRACTION * counts.rows
+    return (
+        counts.rows == 0
+        or counts.duplicates > max_duplicate_fraction * counts.rows
+        or counts.label_missing > 0
+        or counts.inconsistent > limit
+        or counts.outside_span > limit
+    )
 
 
 @dataclasses.dataclass
@@ -293,9 +362,6 @@ def _half_year(span: int) -> tuple[datetime.datetime, datetime.datetime] | None:
     return start, end
 
 
-TIME_RANGES = {"trip_start_hour": range(24), "trip_start_day": range(1, 8), "trip_start_month": range(1, 13)}
-
-
 def time_columns(start: datetime.datetime) -> dict[str, int]:
     """The hour, day of week (1 = Sunday) and month columns of a trip starting at `start` (UTC)."""
     return {
@@ -327,7 +393,9 @@ def _time_disagreement(row: list[str], index: dict[str, int], window) -> str:
     return ""
 
 
-def check_serving_logs(serving_logs_dir: Path, since: float | None = None) -> list[CsvFile]:
+def check_serving_logs(
+    serving_logs_dir: Path, since: float | None = None, memo: check_memo.CheckMemo | None = None
+) -> list[CsvFile]:
     """Checks the CSV request logs in `serving_logs_dir`; returns them with their header order.
 
     Requests carry every column of the training data except `tips`, which is not known when a trip
@@ -349,7 +417,7 @@ def check_serving_logs(serving_logs_dir: Path, since: float | None = None) -> li
     for log in files:
         if since is not None and serving_config.REQUEST_LOG_TIME_COLUMN in log.header:
             log.window_start = since
-    return [check_rows(log, span=None, max_duplicate_fraction=1.0) for log in files]
+    return [check_rows(log, span=None, max_duplicate_fraction=1.0, memo=memo) for log in files]
 
 
 def _answered_before(row: list[str], csv_file: CsvFile) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 from config import folders
 from config import pipeline as pipeline_config
 from inputs import taxi_sample
+from inputs.check_memo import CheckMemo
 from inputs.checks import (
     CsvFile,
     InputError,
@@ -52,14 +53,17 @@ def prepare(settings: folders.Settings) -> list[int]:
     _check_span_count(sorted(spans), pipeline_config.EVALUATION_SPANS)
     headers, columns = read_headers([f for files in spans.values() for f in files], features.REQUIRED_COLUMNS)
     by_path = {csv_file.path: csv_file for csv_file in headers}
+    memo = CheckMemo(settings.checks_memo_path)
     checked = {
-        span: [check_rows(by_path[f], span, pipeline_config.MAX_DUPLICATE_ROW_FRACTION) for f in files]
+        span: [check_rows(by_path[f], span, pipeline_config.MAX_DUPLICATE_ROW_FRACTION, memo) for f in files]
         for span, files in spans.items()
     }
     if settings.data_root is None and settings.serving_logs is None:
         taxi_sample.write_serving_logs(spans[max(spans)][0], settings.prepared_serving_logs_dir)
     since, window = serving_logs_window(settings)
-    serving_logs = check_serving_logs(settings.serving_logs_dir, since) if settings.serving_logs_dir else []
+    serving_logs = (
+        check_serving_logs(settings.serving_logs_dir, since, memo) if settings.serving_logs_dir else []
+    )
     if settings.serving_logs_dir and not serving_logs:
         print(
             f"note: {settings.serving_logs_dir} holds no request answered {window}: the skew check has no "
@@ -68,7 +72,7 @@ def prepare(settings: folders.Settings) -> list[int]:
     # Every input is good: only now is anything derived from it written.
     laid_out = {
         span: lay_out_checked(
-            files, columns, settings.checked_spans_dir / f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}"
+            files, columns, settings.checked_spans_dir / f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}", memo
         )
         for span, files in checked.items()
     }
@@ -76,9 +80,10 @@ def prepare(settings: folders.Settings) -> list[int]:
         settings.checked_spans_dir, {f"{pipeline_config.SPAN_FOLDER_PREFIX}{span}" for span in spans}
     )
     if serving_logs:
-        lay_out_checked(serving_logs, serving_logs[0].known_columns, settings.checked_serving_logs_dir)
+        lay_out_checked(serving_logs, serving_logs[0].known_columns, settings.checked_serving_logs_dir, memo)
     elif settings.checked_serving_logs_dir.exists():
         shutil.rmtree(settings.checked_serving_logs_dir)
+    memo.save()
     _report_normalised([*[f for files in checked.values() for f in files], *serving_logs], columns)
     before = sum(f.rows_before_window for f in serving_logs)
     if before:
@@ -124,14 +129,20 @@ def _check_span_count(ordered: list[int], evaluation_spans: int) -> None:
         )
 
 
-def lay_out_checked(files: list[CsvFile], columns: list[str], folder: Path) -> list[Path]:
-    """Makes `folder` hold, per checked file, a link to it or its normalised copy; returns their paths."""
+def lay_out_checked(
+    files: list[CsvFile], columns: list[str], folder: Path, memo: CheckMemo | None = None
+) -> list[Path]:
+    """Makes `folder` hold, per checked file, a link to it or its normalised copy; returns their paths.
+    With `memo`, a copy written from the file as it is now, and unchanged since, is not written again."""
     folder.mkdir(parents=True, exist_ok=True)
     laid_out = []
     for csv_file in files:
         target = folder / csv_file.path.name
         if csv_file.needs_normalising(columns):
-            _write_normalised(csv_file, columns, target)
+            if not (memo and memo.copy_is_current(csv_file.identity, target, columns)):
+                _write_normalised(csv_file, columns, target)
+                if memo:
+                    memo.remember_copy(csv_file.identity, target, columns)
         else:
             _link(target, csv_file.path)
         laid_out.append(target)
