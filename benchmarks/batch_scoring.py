@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -60,12 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100, help="Trips per request to the stack.")
     parser.add_argument("--seconds", type=float, default=10.0, help="The stack's load, per round.")
     args = parser.parse_args(argv)
-    source = folders.Settings.resolve(args.output_dir)
-    production = versions.production_path(source.serving_model_dir)
+    production = serve.production_of(args.output_dir)
     if production is None:
-        print(
-            f"error: {source.serving_model_dir} holds no pushed model: run `make run` first", file=sys.stderr
-        )
         return 2
     work = Path(args.work_dir).resolve()
     data_root = _span_root(work, args.rows)
@@ -80,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number} of {args.rounds}", flush=True)
             result = batch_scoring.score_span(
-                data_root, SPAN, source.serving_model_dir, work / "scores.parquet", progress=io.StringIO()
+                data_root, SPAN, production.parent, work / "scores.parquet", progress=io.StringIO()
             )
             scored.append(result.trips / result.seconds)
             served.append(serve.batched(nginx_url, args.batch, args.seconds))

@@ -168,12 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline-source", type=Path, help="A checkout whose model server is measured beside this one's."
     )
     args = parser.parse_args(argv)
-    source = folders.Settings.resolve(args.output_dir)
-    production = versions.production_path(source.serving_model_dir)
+    production = production_of(args.output_dir)
     if production is None:
-        print(
-            f"error: {source.serving_model_dir} holds no pushed model: run `make run` first", file=sys.stderr
-        )
         return 2
     work = Path(args.work_dir).resolve()
     settings, shadow_versions = _workspace(work, production)
@@ -207,6 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     (work / "serve_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
+
+
+def production_of(output_dir: str) -> Path | None:
+    """The model in production in `output_dir`'s serving directory; None, with the error printed, if none."""
+    serving_dir = folders.Settings.resolve(output_dir).serving_model_dir
+    production = versions.production_path(serving_dir)
+    if production is None:
+        print(f"error: {serving_dir} holds no pushed model: run `make run` first", file=sys.stderr)
+    return production
 
 
 def _workspace(work: Path, production: Path) -> tuple[folders.Settings, dict[str, str]]:
