@@ -62,11 +62,23 @@ LABEL_DEFINITION = (
     f"{features.BIG_TIPPER_PERCENT_OF_FARE} % is not a big tip); derived from `{features.TIPS}` and "
     f"`{features.FARE}` in models/preprocessing.py. `{features.TIPS}` is never a model input."
 )
-ARCHITECTURE = (
-    "Keras network (models/model.py) on Transform's features: embeddings of the categories and of quantile "
-    "buckets of coordinates and amounts, plus the scaled amounts, into a "
-    f"{'-'.join(map(str, keras_model.HIDDEN_UNITS))} ReLU network with dropout {keras_model.DROPOUT} and a sigmoid output."
-)
+
+
+def _architecture(hyperparameters: dict) -> str:
+    """The network as models/model.py builds it with these hyperparameters (its own widths where unset)."""
+    widths = (
+        hyperparameters.get(keras_model.FIRST_LAYER_UNITS, keras_model.HIDDEN_UNITS[0]),
+        hyperparameters.get(keras_model.SECOND_LAYER_UNITS, keras_model.HIDDEN_UNITS[1]),
+    )
+    embedding = hyperparameters.get(keras_model.EMBEDDING, keras_model.EMBEDDING_DIMENSIONS)
+    return (
+        "Keras network (models/model.py) on Transform's features: embeddings (width "
+        f"{embedding}) of the categories and of quantile buckets of coordinates and amounts, plus the scaled "
+        f"amounts, into a {widths[0]}-{widths[1]} ReLU network with dropout {keras_model.DROPOUT} and a "
+        "sigmoid output."
+    )
+
+
 STANDING_LIMITS = (
     "Tips paid in cash are mostly not recorded in the source data, so non-card trips look like small "
     "tippers whatever the rider did: the key slice (card payments) is the one the label means most on.",
@@ -426,7 +438,7 @@ def to_model_card(facts: dict) -> dict:
             "references": [{"reference": _as_uri(lineage[key])} for key in ("slice_report", "evaluation")],
         },
         "model_parameters": {
-            "model_architecture": f"{ARCHITECTURE} Hyperparameters ({tuning['summary']}): {hyperparameters}.",
+            "model_architecture": f"{_architecture(tuning['hyperparameters'])} Hyperparameters ({tuning['summary']}): {hyperparameters}.",
             "data": [
                 _dataset("training", data["training"], data["span"], lineage["schema_version"]),
                 _dataset("evaluation", data["evaluation"], data["span"], lineage["schema_version"]),

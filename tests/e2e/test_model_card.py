@@ -136,6 +136,7 @@ def test_a_tuners_best_hyperparameters_are_shown_instead_of_todays_settings(run,
     best = keras_tuner.HyperParameters()
     best.Choice("learning_rate", [0.001, 0.004], default=0.001)
     best.Int("train_steps", 100, 300, default=250)
+    best.Choice("first_layer_units", [32, 256], default=32)
     tuned = standard_artifacts.HyperParameters()
     tuned.uri = str(tmp_path)
     # As TFX's Tuner writes it.
@@ -146,10 +147,13 @@ def test_a_tuners_best_hyperparameters_are_shown_instead_of_todays_settings(run,
     assert facts["tuning"]["tuned"] and facts["tuning"]["hyperparameters"] == {
         "learning_rate": 0.001,
         "train_steps": 250,
+        "first_layer_units": 32,
     }
     card = model_card.to_model_card(facts)
     model_card.validate(card)
-    assert "learning_rate=0.001, train_steps=250" in card["model_parameters"]["model_architecture"]
+    architecture = card["model_parameters"]["model_architecture"]
+    assert "first_layer_units=32, learning_rate=0.001, train_steps=250" in architecture
+    assert "into a 32-64 ReLU network" in architecture  # the tuned width, the model's own second
     # A Tuner output without a readable file is "not tuned", never a failed card.
     (tmp_path / model_card.BEST_HYPERPARAMETERS_FILE).write_text("not json")
     assert _gather(outputs, settings, hyperparameters=tuned)["tuning"]["summary"] == model_card.NOT_TUNED
