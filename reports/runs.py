@@ -64,16 +64,25 @@ def open_store(metadata_path: Path, wait_seconds: float | None = None) -> ReadOn
     )
 
 
+def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> list:
+    """The `pipeline_run` contexts of `pipeline_name`, newest first."""
+    return sorted(
+        (
+            run
+            for run in store.get_contexts_by_type("pipeline_run")
+            if any(parent.name == pipeline_name for parent in store.get_parent_contexts_by_context(run.id))
+        ),
+        key=lambda run: (run.create_time_since_epoch, run.id),
+        reverse=True,
+    )
+
+
 def run_context(store: metadata_store.MetadataStore, pipeline_name: str, run_id: str | None = None):
     """The `pipeline_run` context `run_id` of `pipeline_name`, or its newest one; None if there is none."""
-    runs = [
-        run
-        for run in store.get_contexts_by_type("pipeline_run")
-        if any(parent.name == pipeline_name for parent in store.get_parent_contexts_by_context(run.id))
-    ]
+    runs = pipeline_runs(store, pipeline_name)
     if run_id is not None:
         return next((run for run in runs if run.name == run_id), None)
-    return max(runs, key=lambda run: (run.create_time_since_epoch, run.id), default=None)
+    return runs[0] if runs else None
 
 
 def find_run(metadata_path: Path, pipeline_name: str, run_id: str | None = None):
@@ -119,8 +128,8 @@ def output_artifacts(store, execution_id: int) -> dict[str, list[metadata_store_
     return outputs
 
 
-def output_uri(store, run, pipeline_name: str, node_id: str, key: str) -> str | None:
-    """URI of the `key` output of `node_id` in `run` (executed or reused from the cache), else None."""
+def node_outputs(store, run, pipeline_name: str, node_id: str, key: str) -> list[metadata_store_pb2.Artifact]:
+    """The `key` outputs of `node_id` in `run` (executed or reused from the cache); [] if it has none."""
     for execution in store.get_executions_by_context(run.id):
         if execution.last_known_state not in (
             metadata_store_pb2.Execution.COMPLETE,
@@ -128,9 +137,14 @@ def output_uri(store, run, pipeline_name: str, node_id: str, key: str) -> str | 
         ):
             continue
         if node_id_of(store, execution.id, pipeline_name) == node_id:
-            artifacts = output_artifacts(store, execution.id).get(key, [])
-            return artifacts[0].uri if artifacts else None
-    return None
+            return output_artifacts(store, execution.id).get(key, [])
+    return []
+
+
+def output_uri(store, run, pipeline_name: str, node_id: str, key: str) -> str | None:
+    """URI of the `key` output of `node_id` in `run` (executed or reused from the cache), else None."""
+    artifacts = node_outputs(store, run, pipeline_name, node_id, key)
+    return artifacts[0].uri if artifacts else None
 
 
 def evaluation_of_pushed_version(metadata_path: Path, pipeline_name: str, version: str) -> str | None:

@@ -4,8 +4,6 @@ their table for `taxi-pipeline trials`. Reads the store read-only, with nothing 
 import json
 from pathlib import Path
 
-from ml_metadata.proto import metadata_store_pb2
-
 from reports import runs
 
 TUNER_NODE = "Tuner"
@@ -15,7 +13,6 @@ OBJECTIVE_PROPERTY = "objective"
 TRIALS_PROPERTY = "trials"  # JSON: [{trial_id, score, hyperparameters, best}], best first
 BEST_TRIAL_PROPERTY = "best_trial_id"
 BEST_SCORE_PROPERTY = "best_score"
-_DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
 
 
 class NoTuningRun(Exception):
@@ -43,7 +40,7 @@ def latest_tuning(metadata_path: Path, pipeline_name: str, run_id: str | None = 
         which = f"run {run_id} is not" if run_id else f"no run of {pipeline_name} is"
         raise NoTuningRun(f"{which} recorded in {metadata_path}")
     store, newest = found
-    candidates = [newest] if run_id else _runs_newest_first(store, pipeline_name)
+    candidates = [newest] if run_id else runs.pipeline_runs(store, pipeline_name)
     for run in candidates:
         artifact = _tuner_results(store, run, pipeline_name)
         if artifact is not None:
@@ -60,28 +57,11 @@ def latest_tuning(metadata_path: Path, pipeline_name: str, run_id: str | None = 
     )
 
 
-def _runs_newest_first(store, pipeline_name: str) -> list:
-    return sorted(
-        (
-            run
-            for run in store.get_contexts_by_type("pipeline_run")
-            if any(parent.name == pipeline_name for parent in store.get_parent_contexts_by_context(run.id))
-        ),
-        key=lambda run: (run.create_time_since_epoch, run.id),
-        reverse=True,
-    )
-
-
 def _tuner_results(store, run, pipeline_name: str):
     """The `tuner_results` artifact of `run`'s Tuner with recorded trials, else None."""
-    for execution in store.get_executions_by_context(run.id):
-        if (
-            execution.last_known_state in _DONE
-            and runs.node_id_of(store, execution.id, pipeline_name) == TUNER_NODE
-        ):
-            for artifact in runs.output_artifacts(store, execution.id).get(TUNER_RESULTS_KEY, []):
-                if TRIALS_PROPERTY in artifact.custom_properties:
-                    return artifact
+    for artifact in runs.node_outputs(store, run, pipeline_name, TUNER_NODE, TUNER_RESULTS_KEY):
+        if TRIALS_PROPERTY in artifact.custom_properties:
+            return artifact
     return None
 
 
