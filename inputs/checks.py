@@ -204,7 +204,7 @@ def check_rows(
         counts = columnar_checks.count_rows(
             data, csv_file.header, span, window, csv_file.window_start, max_duplicate_fraction < 1
         )
-    if counts is None or _breaks_a_rule(counts, max_duplicate_fraction):
+    if counts is None or _broken_rule(counts, max_duplicate_fraction) is not None:
         counts = check_rows_one_by_one(csv_file, span, max_duplicate_fraction)
     else:
         csv_file.rows, csv_file.rows_with_line_breaks = counts.rows, counts.rows_with_line_breaks
@@ -239,16 +239,21 @@ def counts_of(csv_file: CsvFile, problems: "_RowProblems") -> columnar_checks.Ro
     )
 
 
-def _breaks_a_rule(counts: columnar_checks.RowCounts, max_duplicate_fraction: float) -> bool:
-    """True where `_refuse_what_breaks_a_rule` raises."""
+def _broken_rule(counts: columnar_checks.RowCounts, max_duplicate_fraction: float) -> str | None:
+    """The first rule of check_rows the counted rows break ("empty", "duplicates", "label_missing",
+    "inconsistent", "outside_span"), or None: the one place the rules' limits are applied."""
     limit = pipeline_config.MAX_INCONSISTENT_ROW_FRACTION * counts.rows
-    return (
-        counts.rows == 0
-        or counts.duplicates > max_duplicate_fraction * counts.rows
-        or counts.label_missing > 0
-        or counts.inconsistent > limit
-        or counts.outside_span > limit
-    )
+    if counts.rows == 0:
+        return "empty"
+    if counts.duplicates > max_duplicate_fraction * counts.rows:
+        return "duplicates"
+    if counts.label_missing > 0:
+        return "label_missing"
+    if counts.inconsistent > limit:
+        return "inconsistent"
+    if counts.outside_span > limit:
+        return "outside_span"
+    return None
 
 
 @dataclasses.dataclass
@@ -312,33 +317,33 @@ def _refuse_what_breaks_a_rule(
     path, rows = csv_file.path, csv_file.rows
     duplicates, label_missing = problems.duplicates, problems.label_missing
     inconsistent, outside_span = problems.inconsistent, problems.outside_span
-    if rows == 0:
+    broken = _broken_rule(counts_of(csv_file, problems), max_duplicate_fraction)
+    if broken == "empty":
         raise InputError(
             f"{path} has a header but no rows: the span is empty. Expected at least one trip per span "
             "file; remove the file (or its span folder) if the span really has no data."
         )
-    if duplicates.count > max_duplicate_fraction * rows:
+    if broken == "duplicates":
         raise InputError(
             f"{path}: {duplicates.count} of its {rows} rows repeat an earlier row exactly "
             f"({duplicates.count / rows:.1%}, at most {max_duplicate_fraction:.0%} expected), e.g. "
             f"{duplicates.first}. The span was probably written twice; write it once."
         )
-    if label_missing.count:
+    if broken == "label_missing":
         raise InputError(
             f"{path}: the label (big tipper: {features.TIPS} > {features.BIG_TIPPER_PERCENT_OF_FARE} % of "
             f"{features.FARE}) cannot be computed for {label_missing.count} of its {rows} rows, which lack "
             f"{features.TIPS} or {features.FARE} (first: {label_missing.first}). Training data needs both "
             "in every row: fill them in, or remove those rows."
         )
-    limit = pipeline_config.MAX_INCONSISTENT_ROW_FRACTION * rows
-    if inconsistent.count > limit:
+    if broken == "inconsistent":
         raise InputError(
             f"{path}: in {inconsistent.count} of its {rows} rows the hour, day of week or month disagrees with "
             f"{features.TIMESTAMP} (first: {inconsistent.first}); at most {pipeline_config.MAX_INCONSISTENT_ROW_FRACTION:.1%} "
             "expected. They are derived from the trip's start time in UTC (day 1 = Sunday): a column was "
             "shifted, or derived in another time zone."
         )
-    if outside_span.count > limit:
+    if broken == "outside_span":
         raise InputError(
             f"{path}: {outside_span.count} of its {rows} rows start outside span {span} "
             f"({window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}, UTC; first: {outside_span.first}). Put each "
