@@ -130,14 +130,12 @@ def test_shadow_answers_as_stable_alone_and_logs_both_predictions_per_request(pa
         _, body, headers = client.post(PREDICT, {"instances": [dict(TRIP, fare=5.0 + i)]})
         shadowed.append(body)
         ids.append(headers["x-request-id"])
-    time.sleep(serving_config.REQUEST_LOG_FLUSH_SECONDS * 3)
-    logged = _log_rows(paths)
+    # The shadow predicts after it has answered nginx, and a loaded machine (CI) can take seconds for
+    # a new process's first predictions, so the test waits for the rows rather than for a fixed time.
+    by_id = _wait_for_log_routes(paths, ids, {"stable", "shadow"}, seconds=60)
     releases.rollback(paths, "end of the shadow test")
     versions.undo_rollback(paths.serving_dir, "200")
     assert shadowed == alone  # the shadow changes nothing a client sees
-    by_id = {}
-    for row in logged:
-        by_id.setdefault(row["request_id"], {})[row["route"]] = row
     for request_id in ids:  # the candidate saw every request, and the log pairs the two answers
         assert set(by_id[request_id]) == {"stable", "shadow"}, request_id
         assert by_id[request_id]["shadow"]["model_version"] == "200"
@@ -241,6 +239,18 @@ def _wait_for_version(paths, version: str, seconds: float = 10) -> float:
             return time.monotonic()
         time.sleep(0.01)
     raise AssertionError(f"traffic never reached version {version}")
+
+
+def _wait_for_log_routes(paths, request_ids, routes: set, seconds: float) -> dict:
+    """The logged rows by request id, then route, once every id has a row on every route or time is up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        time.sleep(serving_config.REQUEST_LOG_FLUSH_SECONDS)
+        by_id = {}
+        for row in _log_rows(paths):
+            by_id.setdefault(row["request_id"], {})[row["route"]] = row
+        if all(routes <= set(by_id.get(i, {})) for i in request_ids) or time.monotonic() > deadline:
+            return by_id
 
 
 def _log_rows(paths) -> list[dict]:
