@@ -147,16 +147,25 @@ def _dataset(
     transform_output: tft.TFTransformOutput,
     batch_size: int,
 ) -> tf.data.Dataset:
-    """Shuffled batches of (model inputs, label) from Transform's output, repeated indefinitely."""
+    """Shuffled batches of (model inputs, label), repeated indefinitely: ExampleGen's raw examples passed
+    through Transform's graph as they are read.
+
+    Transform does not write its output (pipeline/pipeline.py): training reads a few thousand rows of a
+    window that can hold millions, and the serving signatures apply the same graph to raw features.
+    """
     input_names = model_input_names()
+    transform_layer = transform_output.transform_features_layer()
+
+    def model_inputs_and_label(raw_features: dict) -> tuple[dict, tf.Tensor]:
+        transformed = transform_layer(raw_features)
+        return {name: transformed[name] for name in input_names}, transformed[features.LABEL]
+
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
-        dataset_options.TensorFlowDatasetOptions(
-            batch_size=batch_size, label_key=features.LABEL, shuffle_seed=SEED
-        ),
-        transform_output.transformed_metadata.schema,
+        dataset_options.TensorFlowDatasetOptions(batch_size=batch_size, shuffle_seed=SEED),
+        transform_output.raw_metadata.schema,
     )
-    return dataset.map(lambda inputs, label: ({name: inputs[name] for name in input_names}, label)).repeat()
+    return dataset.map(model_inputs_and_label).repeat()
 
 
 def model_input_spec(transform_output: tft.TFTransformOutput) -> dict:

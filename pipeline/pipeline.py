@@ -210,36 +210,40 @@ def _training(
         schema=schema,
         preprocessing_fn=training.preprocessing_fn,
         # Vocabularies and scaling come from the training window only, so evaluation stays held out.
-        splits_config=transform_pb2.SplitsConfig(
-            analyze=[data.train_split], transform=[data.train_split, data.eval_split]
-        ),
+        splits_config=transform_pb2.SplitsConfig(analyze=[data.train_split]),
+        # Nothing reads transformed rows but the Trainer, which applies the graph to the raw rows it reads
+        # (a few thousand of a window that can hold millions): writing every row transformed only cost time.
+        materialize=False,
         # StatisticsGen already computes the input statistics; Transform's own copies only cost time.
         disable_statistics=True,
         custom_config={code_version.KEY: _fingerprint_of_function(training.preprocessing_fn)},
     )
     transform.add_upstream_node(training_data_gate)
-    tuner = _tuner(transform, schema, data, training) if training.tune else None
+    raw_examples = ingested.example_gen.outputs["examples"]
+    tuner = _tuner(raw_examples, transform, schema, data, training) if training.tune else None
     trainer = Trainer(
         run_fn=training.run_fn,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         **_model_training_inputs(
-            transform, schema, data, training, _fingerprint_of_function(training.run_fn)
+            raw_examples, transform, schema, data, training, _fingerprint_of_function(training.run_fn)
         ),
     )
     return transform, tuner, trainer
 
 
 def _model_training_inputs(
+    raw_examples,
     transform: Transform,
     schema,
     data: pipeline_config.Data,
     training: pipeline_config.Training,
     fingerprint: str,
 ) -> dict:
-    """What the Trainer and the Tuner's trials both train on and with: Transform's output, the splits, the
-    steps, the batch size and the rate (a Tuner's best hyperparameters replace the last two)."""
+    """What the Trainer and the Tuner's trials both train on and with: ExampleGen's raw examples and
+    Transform's graph (models.model applies it as it reads), the splits, the steps, the batch size and
+    the rate (a Tuner's best hyperparameters replace the last two)."""
     return {
-        "examples": transform.outputs["transformed_examples"],
+        "examples": raw_examples,
         "transform_graph": transform.outputs["transform_graph"],
         "schema": schema,
         "train_args": trainer_pb2.TrainArgs(splits=[data.train_split], num_steps=training.train_steps),
@@ -253,7 +257,11 @@ def _model_training_inputs(
 
 
 def _tuner(
-    transform: Transform, schema, data: pipeline_config.Data, training: pipeline_config.Training
+    raw_examples,
+    transform: Transform,
+    schema,
+    data: pipeline_config.Data,
+    training: pipeline_config.Training,
 ) -> Tuner:
     """TFX's Tuner: `training.tuning_trials` points of config/pipeline.py's space, each trained as the
     Trainer trains and scored by AUC on the evaluation split; its trials are recorded in ML Metadata."""
@@ -261,7 +269,7 @@ def _tuner(
     fingerprint = code_version.source_fingerprint(
         training.tuner_fn.rsplit(".", 1)[0], "models.tuning", Tuner.__module__
     )
-    inputs = _model_training_inputs(transform, schema, data, training, fingerprint)
+    inputs = _model_training_inputs(raw_examples, transform, schema, data, training, fingerprint)
     inputs["custom_config"][model.TUNING_TRIALS_KEY] = training.tuning_trials
     return Tuner(tuner_fn=training.tuner_fn, **inputs)
 
