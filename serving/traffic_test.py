@@ -20,7 +20,8 @@ def _render(mode: str, tmp_path, percent: float = 0.0, services=()) -> str:
 def test_each_mode_routes_default_requests_as_it_says(tmp_path):
     shadow, canary = _render(traffic.SHADOW, tmp_path), _render(traffic.CANARY, tmp_path, 12.5)
     assert "mirror /_shadow;" in shadow and "mirror /_shadow;" not in canary
-    assert "proxy_pass http://v200/v1/models/taxi:predict;" in shadow  # the copy goes to the candidate
+    assert "proxy_pass http://shadow_v200/v1/models/taxi:predict;" in shadow  # the copy goes to the candidate
+    assert "upstream shadow_v200" not in canary and "location = /_shadow" not in canary
     assert 'split_clients "${traffic_key}" $default_pool { 12.5% v200; * v100; }' in canary
     for mode in (traffic.SINGLE, traffic.BLUE_GREEN, traffic.SHADOW):
         rendered = _render(mode, tmp_path)
