@@ -1,4 +1,5 @@
-"""The model server's HTTP app: TF Serving's REST routes on Starlette, over the data plane.
+"""The model server's HTTP app: TF Serving's REST routes over the data plane; predict as a plain ASGI app
+(`_PredictDoor`), the other routes on Starlette behind it.
 
     GET  /v1/models/taxi[/versions/{v}|/labels/{label}]            version status, in TF Serving's shape
     GET  /v1/models/taxi[/versions/{v}|/labels/{label}]/metadata   the signatures
