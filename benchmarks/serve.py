@@ -14,7 +14,8 @@ loopback ports, in one invocation:
   turn, a few seconds each, until one fails);
 - with `--baseline-source DIR` (another checkout, e.g. `git worktree add /tmp/base main`), **direct_baseline**:
   the same load straight to a model server run from DIR's code, alternating with **direct** in each round,
-  so a change to the server is measured before/after in one invocation.
+  so a change to the server is measured before/after in one invocation; and **batched_direct_baseline**,
+  the batched requests straight to that server, alternating with **batched_direct**.
 
 Open loop: each request is sent when due (RATE a second), not after the previous answer, and its latency
 counts from when it was due. The variants alternate, round after round, so the machine's drift in speed
@@ -144,9 +145,18 @@ KILLED = "nginx_one_stable_process_killed"
 BATCHED_CONNECTIONS = 4
 
 
-def batched(url: str, batch: int, seconds: float) -> dict:
+def batched(url: str, pids: list[int], batch: int, seconds: float) -> dict:
+    """One closed-loop run of `batch`-trip requests: trips a second, errors, and the CPU of `pids` per
+    request, counted until the server has written the run's request-log rows (one flush later)."""
+    cpu_before = _cpu_seconds(pids)
     result = load.closed_loop(url, PREDICT, {"instances": [TRIP] * batch}, BATCHED_CONNECTIONS, seconds)
-    return {"trips_per_second": round(batch * result["requests_per_second"], 1), "errors": result["errors"]}
+    time.sleep(serving_config.REQUEST_LOG_FLUSH_SECONDS + 0.2)
+    return {
+        "trips_per_second": round(batch * result["requests_per_second"], 1),
+        "errors": result["errors"],
+        "cpu_seconds": _cpu_seconds(pids) - cpu_before,
+        "answered": result["answered"],
+    }
 
 
 # Shadow candidates: the same model, and the same model made slower than nginx's mirror timeout allows
@@ -193,12 +203,20 @@ def main(argv: list[str] | None = None) -> int:
         report[name] = {
             "trips_per_second": round(statistics.mean(m["trips_per_second"] for m in measured), 1),
             "errors": sum(m["errors"] for m in measured),
+            "cpu_ms_per_request": round(
+                1000 * sum(m["cpu_seconds"] for m in measured) / max(1, sum(m["answered"] for m in measured)),
+                3,
+            ),
         }
     report["against_baselines"] = _against_baselines(report)
     if "direct_baseline" in report:
         report["direct_over_direct_baseline"] = {
             key: round(report["direct"][key] / report["direct_baseline"][key], 3)
             for key in ("cpu_ms_per_request", "p50_ms", "p99_ms")
+        }
+        report["batched_direct_over_batched_direct_baseline"] = {
+            key: round(report["batched_direct"][key] / report["batched_direct_baseline"][key], 3)
+            for key in ("trips_per_second", "cpu_ms_per_request")
         }
     (work / "serve_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
@@ -249,19 +267,20 @@ def _rounds(
     try:
         if args.baseline_source:
             baseline = _start_baseline_server(paths, version, args.baseline_source)
-            runs["direct_baseline"] = []
+            runs["direct_baseline"], batches["batched_direct_baseline"] = [], []
         nginx_url, direct_url = (
             f"http://127.0.0.1:{state['port']}",
             f"http://127.0.0.1:{state['stable']['port']}",
         )
         stable_pids = stack.server_pids(state["stable"])  # nginx spreads requests over them
+        direct_pids = [state["stable"]["pid"]]  # the one at direct_url, as the baseline server is one
         nginx_pids = [int((paths.run / "nginx.pid").read_text())]
         for round_number in range(1, args.rounds + 1):
             print(
                 f"round {round_number} of {args.rounds}: {args.rate:g} requests/s, {per_round:g} s per variant",
                 flush=True,
             )
-            pair = [("direct", direct_url, stable_pids)]
+            pair = [("direct", direct_url, direct_pids)]
             if baseline:  # before and after, in turn, the first of the two alternating
                 pair.append(("direct_baseline", baseline["url"], [baseline["pid"]]))
             for name, url, pids in pair[:: 1 if round_number % 2 else -1]:
@@ -273,8 +292,14 @@ def _rounds(
                 runs[name].append(measure(nginx_url, pids, args.rate, per_round, single))
                 releases.rollback(paths, "benchmark")
                 versions.undo_rollback(paths.serving_dir, shadow_version)
-            batches["batched_nginx"].append(batched(nginx_url, args.batch, per_round))
-            batches["batched_direct"].append(batched(direct_url, args.batch, per_round))
+            batches["batched_nginx"].append(
+                batched(nginx_url, stable_pids + nginx_pids, args.batch, per_round)
+            )
+            batched_pair = [("batched_direct", direct_url, direct_pids)]
+            if baseline:
+                batched_pair.append(("batched_direct_baseline", baseline["url"], [baseline["pid"]]))
+            for name, url, pids in batched_pair[:: 1 if round_number % 2 else -1]:
+                batches[name].append(batched(url, pids, args.batch, per_round))
             # The server writes the burst's request-log rows (about 25,000 a second of it) at its next
             # flushes; the next round's latencies are measured once that is done.
             time.sleep(SETTLE_SECONDS)

@@ -21,6 +21,7 @@ import asyncio
 import collections
 import concurrent.futures
 import dataclasses
+import itertools
 import time
 
 from config import serving as serving_config
@@ -134,6 +135,7 @@ def merge(batches: list[Batch]) -> Batch:
     if len(batches) == 1:
         return batches[0]
     columns = {
-        name: [value for batch in batches for value in batch.columns[name]] for name in batches[0].columns
+        name: list(itertools.chain.from_iterable(batch.columns[name] for batch in batches))
+        for name in batches[0].columns
     }
     return Batch(columns=columns, size=sum(batch.size for batch in batches), missing={}, out_of_domain={})

@@ -69,6 +69,7 @@ class ServerMetrics:
         )
         self._request_children: dict[tuple, tuple] = {}
         self._prediction_children: dict[tuple, tuple] = {}
+        self._children: dict[tuple, object] = {}
 
     def record(self, version: str, route: str, status: int, seconds: float) -> None:
         key = (version, route, status)
@@ -93,10 +94,17 @@ class ServerMetrics:
         trips.inc(len(probabilities))
         positive.inc(int(np.count_nonzero(probabilities >= self.decision_threshold)))
         self.prediction.observe_many((version, route), probabilities)
-        for feature, count in missing.items():
-            self.missing.labels(version, feature).inc(count)
-        for feature, count in out_of_domain.items():
-            self.out_of_domain.labels(version, feature).inc(count)
+        for counter, counts in ((self.missing, missing), (self.out_of_domain, out_of_domain)):
+            for feature, count in counts.items():
+                self._child(counter, version, feature).inc(count)
+
+    def _child(self, metric, *labels):
+        """The metric's child for `labels`, looked up once: `labels()` validates and locks on every call."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 class BatchHistogram:

@@ -13,8 +13,10 @@ A request is TF Serving's REST body: `{"instances": [{feature: value, ...}, ...]
 """
 
 import dataclasses
+import functools
 import itertools
 import math
+import operator
 from pathlib import Path
 
 from google.protobuf import text_format
@@ -100,10 +102,11 @@ class RequestContract:
             raise BadRequest('send exactly one of "instances" (a list of rows) and "inputs" (columns)')
         if "instances" in body:
             rows = body["instances"]
-            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            if not isinstance(rows, list) or not all(map(isinstance, rows, itertools.repeat(dict))):
                 raise BadRequest('"instances" must be a list of objects, one per trip: {"fare": 12.5, ...}')
-            columns = {name: list(map(dict.get, rows, itertools.repeat(name))) for name in self.columns}
-            unknown = sorted(set().union(*rows) - self.columns.keys())
+            sent = set().union(*rows)
+            unknown = sorted(sent - self.columns.keys())
+            columns = _row_columns(rows, sent, self.columns) if not unknown else {}
             size = len(rows)
         else:
             given = body["inputs"]
@@ -132,7 +135,8 @@ class RequestContract:
         return self._checked(columns, size)
 
     def _checked(self, columns: dict[str, list], size: int) -> Batch:
-        lacking = [columns[name].index(None) for name in self.required if None in columns[name]]
+        absent_counts = {name: values.count(None) for name, values in columns.items()}
+        lacking = [columns[name].index(None) for name in self.required if absent_counts[name]]
         if lacking:
             row = min(lacking)
             absent = [name for name in self.required if columns[name][row] is None]
@@ -142,48 +146,70 @@ class RequestContract:
             )
         missing, out_of_domain = {}, {}
         for name, column in self.columns.items():
-            values = columns[name] = _typed_column(columns[name], column)
-            absent = values.count(None)
+            values, absent = columns[name], absent_counts[name]
             if column.model_input and absent:
                 missing[name] = absent
-            outside = _outside_domain(values, column)
+            if absent == size:  # a feature no trip carries: nothing to check
+                continue
+            present = values if not absent else list(filter(_is_not_none, values))
+            columns[name], outside = _checked_column(values, present, column)
             if outside:
                 out_of_domain[name] = outside
         return Batch(columns=columns, size=size, missing=missing, out_of_domain=out_of_domain)
 
 
+def _row_columns(rows: list[dict], sent: set, known: dict) -> dict[str, list]:
+    """The rows' values as one list per known feature (None where a row leaves it out)."""
+    if len(sent) > 1 and set(map(len, rows)) == {len(sent)}:
+        # Every row carries the same features (the usual request): one C-level transposition.
+        names = list(sent)
+        transposed = zip(*map(operator.itemgetter(*names), rows), strict=True)
+        sent_columns = dict(zip(names, map(list, transposed), strict=True))
+        return {name: sent_columns.get(name) or [None] * len(rows) for name in known}
+    return {name: list(map(dict.get, rows, itertools.repeat(name))) for name in known}
+
+
 # The JSON types a column's values may have (None is a missing value). A column is checked and converted
-# whole, which costs a fraction of checking value by value (a request may carry a thousand trips); a
-# column that fails is checked again value by value, to name the first wrong trip.
+# whole, in a few C-level passes (a request may carry a thousand trips); a column that fails is checked
+# again value by value, to name the first wrong trip.
 NONE = type(None)
 ACCEPTED_TYPES = {"string": {str, NONE}, "float": {int, float, NONE}, "int": {int, float, NONE}}
-FLOAT_OR_NONE = {float, NONE}
+_is_not_none = functools.partial(operator.is_not, None)
 
 
-def _typed_column(values: list, column: Column) -> list:
-    """The column's values as its type (None stays None); raises BadRequest naming the first wrong one."""
-    kinds = set(map(type, values))
+def _checked_column(values: list, present: list, column: Column) -> tuple[list, int]:
+    """The column's values as its type (None stays None), and how many lie outside its domain; raises
+    BadRequest naming the first wrong value. `present`: the values that are not None, in order."""
+    kinds = set(map(type, present))
     if kinds <= ACCEPTED_TYPES[column.kind]:
-        present = values if NONE not in kinds else [value for value in values if value is not None]
-        if column.kind == "string" and any("\r" in value for value in present):
-            row = next(row for row, value in enumerate(values) if value is not None and "\r" in value)
-            # Python's CSV writer leaves a lone CR unquoted, and then no reader can read the request log.
-            raise BadRequest(
-                f"trip {row}: {column.name} holds a carriage return (\\r), which no value of the schema "
-                "has and the request log cannot keep"
-            )
-        if column.kind == "string" or not present:
-            return values
+        if column.kind == "string":
+            if "\r" in "".join(present):
+                row = next(row for row, value in enumerate(values) if value is not None and "\r" in value)
+                # Python's CSV writer leaves a lone CR unquoted, and then no reader can read the request log.
+                raise BadRequest(
+                    f"trip {row}: {column.name} holds a carriage return (\\r), which no value of the "
+                    "schema has and the request log cannot keep"
+                )
+            if column.values is None:
+                return values, 0
+            return values, len(present) - sum(map(column.values.__contains__, present))
+        low, high = min(present), max(present)
         if column.kind == "float":
-            typed = values if kinds <= FLOAT_OR_NONE else [None if v is None else float(v) for v in values]
-            # Every value within float32's range; the sum is NaN if one is NaN (it cannot overflow here).
-            if max(map(abs, present)) <= FLOAT32_MAX and math.isfinite(sum(present)):
-                return typed
-        else:
-            integral = float not in kinds or all(v.is_integer() for v in present if type(v) is float)
-            if integral and min(present) >= INT64_MIN and max(present) <= INT64_MAX:
-                return values if float not in kinds else [None if v is None else int(v) for v in values]
-    return [None if value is None else _typed(value, column, row) for row, value in enumerate(values)]
+            # Within float32's range, and no NaN: the sum is NaN if one is (it cannot overflow here).
+            if low >= -FLOAT32_MAX and high <= FLOAT32_MAX and math.isfinite(sum(present)):
+                if kinds != {float}:  # integers, as floats
+                    values = [None if v is None else float(v) for v in values]
+                    present = list(filter(_is_not_none, values))
+                return values, _outside_bounds(present, low, high, column)
+        elif (float not in kinds or all(v.is_integer() for v in present if type(v) is float)) and (
+            low >= INT64_MIN and high <= INT64_MAX
+        ):
+            if float in kinds:
+                values = [None if v is None else int(v) for v in values]
+                present = list(filter(_is_not_none, values))
+            return values, _outside_bounds(present, low, high, column)
+    typed = [None if value is None else _typed(value, column, row) for row, value in enumerate(values)]
+    return typed, _outside_bounds(list(filter(_is_not_none, typed)), None, None, column)
 
 
 def _typed(value, column: Column, row: int):
@@ -211,15 +237,15 @@ def _outside_range(value, column: Column, row: int) -> BadRequest:
     )
 
 
-def _outside_domain(values: list, column: Column) -> int:
-    """How many of the (typed) values lie outside the column's domain."""
-    present = [value for value in values if value is not None] if None in values else values
-    if not present:
+def _outside_bounds(present: list, low, high, column: Column) -> int:
+    """How many of the (typed, present) numbers lie outside the column's bounds; `low` and `high` are
+    their minimum and maximum when known."""
+    if column.low is None and column.high is None:
         return 0
-    if column.values is not None:
-        return len(present) - sum(map(column.values.__contains__, present))
-    low = -math.inf if column.low is None else column.low
-    high = math.inf if column.high is None else column.high
-    if low <= min(present) and max(present) <= high:  # the usual case, in two passes in C
+    bottom = -math.inf if column.low is None else column.low
+    top = math.inf if column.high is None else column.high
+    if low is None:
+        low, high = min(present), max(present)
+    if bottom <= low and high <= top:  # the usual case: no pass over the values
         return 0
-    return sum(1 for value in present if not low <= value <= high)
+    return sum(1 for value in present if not bottom <= value <= top)

@@ -72,3 +72,22 @@ def test_a_wrong_value_names_the_first_trip_that_has_it(contract, changed, expec
     with pytest.raises(BadRequest) as refused:
         contract.parse({"instances": trips})
     assert expected in str(refused.value)
+
+
+def test_rows_that_all_carry_the_same_features_give_the_batch_of_their_columns(contract):
+    # The usual request, read by one transposition: every row the same features, some of them null.
+    trips = [
+        dict(EXAMPLE_TRIP, fare=fare, trip_start_hour=hour, company=company)
+        for fare, hour, company in [
+            (3, 7.0, None),
+            (12.5, 23, "Nobody Cab"),
+            (-1.0, 0, "Taxi Affiliation Services"),
+        ]
+    ]
+    columns = {name: [trip[name] for trip in trips] for name in trips[0]}
+    batch = contract.parse({"instances": trips})
+    assert batch == contract.parse({"inputs": columns})
+    assert batch.columns["fare"] == [3.0, 12.5, -1.0] and type(batch.columns["fare"][0]) is float
+    assert batch.columns["trip_start_hour"] == [7, 23, 0] and type(batch.columns["trip_start_hour"][0]) is int
+    assert batch.columns["pickup_latitude"] == [None] * 3 and batch.missing["pickup_latitude"] == 3
+    assert batch.missing["company"] == 1 and batch.out_of_domain == {"fare": 1, "company": 1}

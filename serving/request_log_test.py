@@ -1,6 +1,7 @@
 """The request log: complete lines only in files readers read, a crash loses at most a flush, rotation."""
 
 import csv
+import io
 import os
 import subprocess
 import sys
@@ -82,3 +83,33 @@ def test_a_live_writers_open_file_is_left_alone(tmp_path):
     request_log.RequestLog(tmp_path, "second", flush_seconds=0.05, max_bytes=10**9, max_seconds=600).close()
     assert len(list(tmp_path.glob("*.csv.open"))) == 1  # still the live writer's own
     live.close()
+
+
+def test_a_requests_rows_are_written_as_csv_writer_writes_them(tmp_path):
+    """RequestRows formats a column at a time; the text must be csv.writer's, cell for cell, quoting
+    included, and read back as the values logged."""
+    awkward = ["plain", 'a "quoted" cab', "Flash, Cab", "two\nlines", "", "ünï", None]
+    trips = len(awkward)
+    columns = [[None] * trips for _ in features_columns()]
+    columns[0] = awkward
+    columns[1] = [1, None, 3, -4, 2**40, 0, 7]
+    columns[2] = [12.5, 0.1, 1e-07, None, 3.0, 1e20, -0.0]
+    columns[3] = [5, 6, 7, 8, 9, 10, 11]
+    probabilities = [0.123456789, 1e-05, 0.0, 1.0, 0.5, 0.99999999, 0.3333333]
+    rows = request_log.RequestRows('id, "x"', "100", "canary", 0.0123456, probabilities, columns)
+    expected = io.StringIO()
+    csv.writer(expected, lineterminator="\n").writerows(rows)
+    assert rows.csv_text() == expected.getvalue()
+    log = request_log.RequestLog(tmp_path, "test", flush_seconds=60, max_bytes=10**9, max_seconds=600)
+    log.append(rows)
+    log.close()
+    [written] = tmp_path.glob("*.csv")
+    read = list(csv.reader(written.open(newline="")))
+    assert read[0] == request_log.COLUMNS and len(read) == trips + 1
+    assert [row[0] for row in read[1:]] == ['id, "x"'] * trips
+    first_feature = len(request_log.LOG_COLUMNS)
+    assert [row[first_feature] for row in read[1:]] == [value or "" for value in awkward]
+
+
+def features_columns() -> list[str]:
+    return request_log.COLUMNS[len(request_log.LOG_COLUMNS) :]

@@ -1,4 +1,5 @@
-"""The model server's HTTP app: TF Serving's REST routes on Starlette, over the data plane.
+"""The model server's HTTP app: TF Serving's REST routes over the data plane; predict as a plain ASGI app
+(`_PredictDoor`), the other routes on Starlette behind it.
 
     GET  /v1/models/taxi[/versions/{v}|/labels/{label}]            version status, in TF Serving's shape
     GET  /v1/models/taxi[/versions/{v}|/labels/{label}]/metadata   the signatures
@@ -22,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
 import prometheus_client
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -39,6 +41,10 @@ from serving.model import VersionSlot
 from serving.request_contract import RequestContract
 
 ROUTE_HEADER, REQUEST_ID_HEADER, VERSION_HEADER = "x-route", "x-request-id", "x-model-version"
+# As ASGI carries them: bytes, names in lower case.
+ROUTE_KEY, REQUEST_ID_KEY, VERSION_KEY = (
+    name.encode() for name in (ROUTE_HEADER, REQUEST_ID_HEADER, VERSION_HEADER)
+)
 
 
 @dataclasses.dataclass
@@ -56,6 +62,11 @@ class ServerSettings:
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def _answer(status: int, message: str) -> tuple[int, bytes, list]:
+    """A refusal as the predict door sends it: (status, `{"error": ...}`, headers)."""
+    return status, orjson.dumps({"error": message}), []
 
 
 async def _http_error(request: Request, error: HTTPException) -> Response:
@@ -94,12 +105,14 @@ class _Endpoints:
         except ServingError as error:
             return _error(error.status, error.message)
 
-    async def predict(self, request: Request) -> Response:
-        route = request.headers.get(ROUTE_HEADER)
+    async def predict(self, headers: dict[bytes, bytes], version: str | None, label: str | None, body: bytes):
+        """A predict request's answer: (status, body, headers). `headers`: the request's, names in lower
+        case; `version`, `label`: the path's."""
+        route = headers.get(ROUTE_KEY, b"").decode("latin-1")
         if route not in serving_config.ROUTES:  # a metric label is never a client's choice
             route = self.default_route
         if route != serving_config.SHADOW_ROUTE:
-            return await self._respond(request, route)
+            return await self._respond(headers, route, version, label, body)
         # nginx's `mirror` holds the client's keep-alive connection until the shadow has answered, so a
         # shadow answers nginx at once and predicts afterwards (Envoy's and Istio's mirroring never wait
         # either): a slow shadow then costs stable's clients nothing. Its latency, prediction and log row
@@ -110,46 +123,42 @@ class _Endpoints:
             # Counted, not timed: a dropped copy has no latency to put in the shadow's histogram.
             model = self.slot.model
             self.metrics.requests.labels(model.version if model else "none", route, "503").inc()
-            return _error(503, f"the shadow is {len(pending)} requests behind: this copy is dropped")
-        await request.body()  # read now, while the connection is this request's
-        task = asyncio.get_running_loop().create_task(self._respond(request, route))
+            return _answer(503, f"the shadow is {len(pending)} requests behind: this copy is dropped")
+        task = asyncio.get_running_loop().create_task(self._respond(headers, route, version, label, body))
         pending.add(task)
         task.add_done_callback(pending.discard)
-        return Response(status_code=202)
+        return 202, b"", []
 
-    async def _respond(self, request: Request, route: str) -> Response:
+    async def _respond(self, headers: dict, route: str, version: str | None, label: str | None, body: bytes):
         """Answers a predict request, counts and times it, and logs its trips when it was answered."""
         started = time.perf_counter()
-        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request_id = headers.get(REQUEST_ID_KEY, b"").decode("latin-1") or uuid.uuid4().hex
         model = self.slot.model
-        version = model.version if model else "none"
+        served = model.version if model else "none"
         prediction: Prediction | None = None
         try:
-            request_checks.check_content_type(request.headers.get("content-type"))
-            params = request.path_params
-            body = await request.body()
-            prediction = await self.plane.predict(
-                model, body, route, params.get("version"), params.get("label")
-            )
-            response = Response(prediction.body, media_type="application/json")
+            content_type = headers.get(b"content-type")
+            request_checks.check_content_type(content_type.decode("latin-1") if content_type else None)
+            prediction = await self.plane.predict(model, body, route, version, label)
+            answer = 200, prediction.body, []
         except request_checks.RefusedRequest as error:
-            response = _error(error.status, error.message)
+            answer = _answer(error.status, error.message)
         except Exception as error:  # the model's fault, not the request's: 500, counted, the server stays up
             message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())[:300]
-            print(f"version {version} failed a request: {type(error).__name__}: {message}", flush=True)
-            response = _error(500, f"version {version} failed to predict: {type(error).__name__}: {message}")
+            print(f"version {served} failed a request: {type(error).__name__}: {message}", flush=True)
+            answer = _answer(500, f"version {served} failed to predict: {type(error).__name__}: {message}")
         seconds = time.perf_counter() - started
-        self.metrics.record(version, route, response.status_code, seconds)
-        response.headers[REQUEST_ID_HEADER] = request_id
+        self.metrics.record(served, route, answer[0], seconds)
+        answer[2].append((REQUEST_ID_KEY, request_id.encode("latin-1")))
         if model is not None:
-            response.headers[VERSION_HEADER] = model.version
+            answer[2].append((VERSION_KEY, model.version.encode("latin-1")))
         if self.log is not None and prediction is not None:
             self.log.append(
                 request_log.request_rows(
-                    request_id, version, route, seconds, prediction.probabilities, prediction.columns
+                    request_id, served, route, seconds, prediction.probabilities, prediction.columns
                 )
             )
-        return response
+        return answer
 
     async def ready(self, request: Request) -> Response:
         ready, body = self.plane.readiness()
@@ -186,7 +195,66 @@ class _Endpoints:
             self.log.close()
 
 
-def create_app(settings: ServerSettings) -> Starlette:
+class _PredictDoor:
+    """The predict paths (POST `...:predict`) served as a plain ASGI app, in front of the Starlette app,
+    to which everything else passes (the other routes, the lifespan).
+
+    Starlette's routing (a regex per route), middleware, Request and Response cost more of the server's
+    CPU per single-trip request than the contract and the metrics together; here a request is matched by
+    its path's prefix and suffix and answered with two ASGI messages (`make bench-serve`'s
+    direct_baseline against direct measures the difference)."""
+
+    def __init__(self, endpoints: _Endpoints, app: Starlette, base: str):
+        self.endpoints, self.app, self.base = endpoints, app, base
+
+    def _path_params(self, path: str) -> tuple[str | None, str | None] | None:
+        """(version, label) of a predict path, as Starlette's `{version}` and `{label}` read them (one
+        or more characters but '/'); None for any other path."""
+        if not path.startswith(self.base) or not path.endswith(":predict"):
+            return None
+        rest = path[len(self.base) : -len(":predict")]
+        if not rest:
+            return None, None
+        for prefix, as_label in (("/versions/", False), ("/labels/", True)):
+            name = rest[len(prefix) :]
+            if rest.startswith(prefix) and name and "/" not in name:
+                return (None, name) if as_label else (name, None)
+        return None
+
+    async def __call__(self, scope, receive, send) -> None:
+        params = self._path_params(scope["path"]) if scope["type"] == "http" else None
+        if params is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            status, body, headers = _answer(405, f"Method Not Allowed: {scope['method']} {scope['path']}")
+            headers.append((b"allow", b"POST"))
+        else:
+            request_body = await _read_body(receive)
+            if request_body is None:  # the client went away before it had sent its request
+                return
+            headers_in = dict(reversed(scope["headers"]))  # the first of a repeated header, as Starlette
+            status, body, headers = await self.endpoints.predict(headers_in, *params, request_body)
+        if body:
+            headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive) -> bytes | None:
+    """The request's body; None if the client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def create_app(settings: ServerSettings) -> _PredictDoor:
     endpoints = _Endpoints(settings)
 
     @contextlib.asynccontextmanager
@@ -198,7 +266,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             endpoints.shutdown()
 
     base = f"/v1/models/{settings.model_name}"
-    return Starlette(
+    app = Starlette(
         exception_handlers={HTTPException: _http_error},
         routes=[
             Route(base, endpoints.status),
@@ -207,12 +275,10 @@ def create_app(settings: ServerSettings) -> Starlette:
             Route(f"{base}/metadata", endpoints.metadata),
             Route(f"{base}/versions/{{version}}/metadata", endpoints.metadata),
             Route(f"{base}/labels/{{label}}/metadata", endpoints.metadata),
-            Route(f"{base}:predict", endpoints.predict, methods=["POST"]),
-            Route(f"{base}/versions/{{version}}:predict", endpoints.predict, methods=["POST"]),
-            Route(f"{base}/labels/{{label}}:predict", endpoints.predict, methods=["POST"]),
             Route("/ready", endpoints.ready),
             Route("/healthz", endpoints.healthz),
             Route("/metrics", endpoints.scrape),
         ],
         lifespan=lifespan,
     )
+    return _PredictDoor(endpoints, app, base)
