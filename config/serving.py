@@ -45,6 +45,9 @@ RELEASE_REASON_MAX_CHARACTERS = 500  # a rollback's reason, kept in the registry
 # Each version runs as this many model-server processes behind one nginx upstream: one that dies or hangs
 # costs no request (nginx retries it on another) while the supervisor (serving/supervisor.py) replaces it.
 SERVER_PROCESSES = 2
+# A server's port taken between its probe and its bind (a client's outgoing connection can take any
+# ephemeral port) is replaced by another this many times in all before its start fails.
+SERVER_PORT_ATTEMPTS = 3
 # nginx gives up on a server that does not connect or answer in this long and retries the request on
 # another (a SIGSTOPped server accepts connections but never answers). A 1,000-trip batch takes ~50 ms
 # and the slow test version 0.2 s: 2 s leaves room on a loaded machine, and bounds what a hang costs.

@@ -170,19 +170,51 @@ def start_server(paths: StackPaths, version: str, label: str) -> dict:
         port = processes.free_port()
         ports += [] if port in ports else [port]
     with concurrent.futures.ThreadPoolExecutor(len(ports)) as pool:
-        started = [pool.submit(spawn_server_process, paths, version, label, port) for port in ports]
+        started = [pool.submit(_spawn_server, paths, version, label, port, set(ports)) for port in ports]
         concurrent.futures.wait(started)
     failed = [future.exception() for future in started if future.exception() is not None]
     if failed:
         for future in started:
             if future.exception() is None:
-                processes.stop(future.result())
+                processes.stop(future.result()[1])
         raise failed[0]
-    server_processes = [
-        {"port": port, "pid": future.result()} for port, future in zip(ports, started, strict=True)
-    ]
+    server_processes = [{"port": port, "pid": pid} for port, pid in (future.result() for future in started)]
+    ports = [one["port"] for one in server_processes]  # a port replaced on the way included
     return {"version": version, "port": ports[0], "pid": server_processes[0]["pid"], "label": label,
             "processes": server_processes}  # fmt: skip
+
+
+# uvicorn's words when the port it was given is taken by the time it binds: a free port is only free when
+# probed, and a client's outgoing connection (or another stack) can take any port of the ephemeral range.
+PORT_TAKEN = "address already in use"
+
+
+def _spawn_server(
+    paths: StackPaths, version: str, label: str, port: int, others: set[int]
+) -> tuple[int, int]:
+    """(port, pid) of one model server for `version` on `port`, ready; a port taken between its probe and
+    the server's bind is replaced by another free one (none of `others`, the version's other processes'),
+    up to `SERVER_PORT_ATTEMPTS` attempts in all."""
+    tried = set(others)
+    for attempt in range(1, serving_config.SERVER_PORT_ATTEMPTS + 1):
+        while attempt > 1 and port in tried:
+            port = processes.free_port()
+        log = server_log(paths, version, port)
+        logged_before = log.stat().st_size if log.exists() else 0
+        try:
+            return port, spawn_server_process(paths, version, label, port)
+        except StackError:
+            with log.open("rb") as written:  # what this attempt wrote: the log is appended to
+                written.seek(logged_before)
+                taken = PORT_TAKEN in written.read().decode(errors="replace")
+            if not taken or attempt == serving_config.SERVER_PORT_ATTEMPTS:
+                raise
+            tried.add(port)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def server_log(paths: StackPaths, version: str, port: int) -> Path:
+    return paths.run / f"server-{version}-{port}.log"
 
 
 def start_supervisor(paths: StackPaths) -> int:
@@ -228,7 +260,7 @@ def spawn_server_process(paths: StackPaths, version: str, label: str, port: int,
     ]  # fmt: skip
     return processes.spawn(
         command,
-        paths.run / f"server-{version}-{port}.log",
+        server_log(paths, version, port),
         f"the model server for version {version}",
         f"http://127.0.0.1:{port}/ready" if wait else None,
         serving_config.SERVING_START_SECONDS,

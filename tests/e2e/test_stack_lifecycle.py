@@ -9,6 +9,7 @@ stack's folder must be in one of those groups, so the ledger misses none.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -191,3 +192,27 @@ def test_a_start_interrupted_by_sigint_leaves_nothing_running(settings, interrup
     assert process.returncode == 130 and "interrupted" in output, output
     assert _running(groups) == [] and _naming(settings.output_dir) == []
     assert stack.read_state(stack.StackPaths.of(settings)) is None
+
+
+def test_a_server_port_taken_before_the_server_binds_it_is_replaced_by_another(settings, monkeypatch):
+    """A free port is only free when probed: here another socket listens on the first one handed out
+    before the server binds it, as a client's outgoing connection or another stack can take it."""
+    paths = stack.StackPaths.of(settings)
+    paths.run.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        taken = squatter.getsockname()[1]
+        handed_out = iter([taken])
+        real_free_port = processes.free_port
+        monkeypatch.setattr(processes, "free_port", lambda: next(handed_out, None) or real_free_port())
+        slot = stack.start_server(paths, "100", "stable")
+        try:
+            ports = [one["port"] for one in slot["processes"]]
+            assert taken not in ports and len(set(ports)) == serving_config.SERVER_PROCESSES
+            assert "address already in use" in stack.server_log(paths, "100", taken).read_text()
+            for port in ports:
+                assert processes.get_json(f"http://127.0.0.1:{port}/ready")[0] == 200
+        finally:
+            for one in slot["processes"]:
+                processes.stop(one["pid"])
