@@ -179,7 +179,13 @@ def test_a_start_interrupted_by_sigint_leaves_nothing_running(settings, interrup
     """SIGINT, as a Ctrl-C sends it, once the ledger shows the process named: while the model server
     loads (the first), and while the monitor starts (the last, after nginx and Prometheus)."""
     ledger = stack.ledger(stack.StackPaths.of(settings))
-    process = _serve(settings, *_start_arguments(processes.free_port()))
+    # SIGINT's disposition as a terminal gives it: a test runner started in the background by a shell
+    # without job control (`cmd &`, as CI can be) ignores SIGINT, and its children inherit that.
+    process = _serve(
+        settings,
+        *_start_arguments(processes.free_port()),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while interrupted_at not in {e["what"] for e in ledger.entries()} and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[0]
