@@ -178,9 +178,10 @@ def start_server(paths: StackPaths, version: str, label: str) -> dict:
             if future.exception() is None:
                 processes.stop(future.result()[1])
         raise failed[0]
+    # The ports the servers run on, a port replaced on the way included.
     server_processes = [{"port": port, "pid": pid} for port, pid in (future.result() for future in started)]
-    ports = [one["port"] for one in server_processes]  # a port replaced on the way included
-    return {"version": version, "port": ports[0], "pid": server_processes[0]["pid"], "label": label,
+    first = server_processes[0]
+    return {"version": version, "port": first["port"], "pid": first["pid"], "label": label,
             "processes": server_processes}  # fmt: skip
 
 
@@ -197,8 +198,6 @@ def _spawn_server(
     up to `SERVER_PORT_ATTEMPTS` attempts in all."""
     tried = set(others)
     for attempt in range(1, serving_config.SERVER_PORT_ATTEMPTS + 1):
-        while attempt > 1 and port in tried:
-            port = processes.free_port()
         log = server_log(paths, version, port)
         logged_before = log.stat().st_size if log.exists() else 0
         try:
@@ -210,6 +209,8 @@ def _spawn_server(
             if not taken or attempt == serving_config.SERVER_PORT_ATTEMPTS:
                 raise
             tried.add(port)
+            while port in tried:
+                port = processes.free_port()
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
