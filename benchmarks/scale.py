@@ -5,7 +5,7 @@
 For each size, `benchmarks.taxi_rows` writes that many rows (seeded resampling of the real sample,
 with the sample's span sizes and serving logs) and `taxi-pipeline run` runs once into an empty output
 folder. Prints wall seconds, peak memory, seconds per component and the cost per 100,000 rows at each
-size, and the ratio of that cost to the one at 100,000 rows (linear scaling is 1.0). Writes scale.json.
+size, the held-out AUC, and the ratio of that cost to the one at 100,000 rows (linear scaling is 1.0). Writes scale.json.
 """
 
 import argparse
@@ -38,23 +38,28 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(seconds, 1),
             "peak_mb": round(peak),
             "seconds_per_100k_rows": round(seconds / size * 100_000, 1),
+            "auc": detail["auc"],
             "components": detail["components"],
         }
-        print(f"  {size:>9,} rows: {seconds:7.1f} s, {peak:6.0f} MB", flush=True)
+        print(f"  {size:>9,} rows: {seconds:7.1f} s, {peak:6.0f} MB, AUC {detail['auc']}", flush=True)
     reference = results.get(REFERENCE_SIZE, {}).get("seconds_per_100k_rows")
     print(
-        f"\n{'rows':>10} {'seconds':>8} {'peak MB':>8} {'s/100k rows':>12} {'vs 100k':>8}   slowest components"
+        f"\n{'rows':>10} {'seconds':>8} {'peak MB':>8} {'AUC':>6} {'s/100k rows':>12} {'vs 100k':>8}   slowest components"
     )
     for size, result in results.items():
         ratio = f"{result['seconds_per_100k_rows'] / reference:.2f}x" if reference else "-"
         slowest = sorted(result["components"].items(), key=lambda item: -item[1])[:3]
         print(
-            f"{size:>10,} {result['seconds']:8.1f} {result['peak_mb']:8.0f} {result['seconds_per_100k_rows']:12.1f} {ratio:>8}   "
+            f"{size:>10,} {result['seconds']:8.1f} {result['peak_mb']:8.0f} {_auc(result):>6} {result['seconds_per_100k_rows']:12.1f} {ratio:>8}   "
             + ", ".join(f"{name} {s:.0f} s" for name, s in slowest)
         )
     (root / "scale.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nResults: {root / 'scale.json'}")
     return 0
+
+
+def _auc(result: dict) -> str:
+    return "-" if result["auc"] is None else f"{result['auc']:.3f}"
 
 
 if __name__ == "__main__":

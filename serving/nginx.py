@@ -4,9 +4,13 @@ nginx runs from the stack's run folder (`nginx -p RUN -c RUN/nginx.conf`), its m
 `RUN/nginx.pid`, started by serving/processes.py as every process of the stack is (`daemon off`: nginx does
 not detach itself, so its master and workers stay in the process group the stack records). A new
 configuration is tested, then loaded by a graceful reload (in-flight requests finish on the old workers),
-or by starting nginx when none runs. `nginx -s reload` returns before
-the new workers run, so `apply` polls the configuration's `/_traffic` location until it answers the new
-generation: once it returns, no new connection is routed by the old configuration.
+or by starting nginx when none runs. `nginx -s reload` returns before the new workers run, so `apply` polls
+the configuration's `/_traffic` location until it answers the new generation. That is not enough: nginx's
+master starts the new workers, sleeps 100 ms "to allow new processes to start" and only then tells the old
+ones to stop accepting, so for that long (longer on a loaded machine) new connections still reach the old
+configuration. `apply` also waits until every worker from before the reload has exited or says it is
+shutting down (its process title, set as it closes its listening sockets): once it returns, no new
+connection is routed by the old configuration.
 """
 
 import contextlib
@@ -46,17 +50,19 @@ def apply(run_dir: Path, conf: str, port: int, generation: int, seconds: float,
     connections see it."""
     (run_dir / CONF_FILE).write_text(conf)
     _run(run_dir, "-t")
+    deadline = time.monotonic() + seconds
     if running(run_dir):
         master = pid(run_dir)
+        old_workers = processes.children(master)
         _run(run_dir, "-s", "reload")
     else:
         command = ["nginx", "-p", str(run_dir), "-c", str(run_dir / CONF_FILE), "-g", "daemon off;"]
-        master = processes.spawn(command, run_dir / OUTPUT_LOG, "nginx", None, 0, ledger)
-    _wait_for_generation(port, generation, seconds, run_dir, master)
+        master, old_workers = processes.spawn(command, run_dir / OUTPUT_LOG, "nginx", None, 0, ledger), set()
+    _wait_for_generation(port, generation, deadline, run_dir, master)
+    _wait_for_old_workers_to_stop_accepting(old_workers, deadline, run_dir)
 
 
-def _wait_for_generation(port: int, generation: int, seconds: float, run_dir: Path, master: int) -> None:
-    deadline = time.monotonic() + seconds
+def _wait_for_generation(port: int, generation: int, deadline: float, run_dir: Path, master: int) -> None:
     answered = None
     while time.monotonic() < deadline:
         if not processes.alive(master):
@@ -67,9 +73,30 @@ def _wait_for_generation(port: int, generation: int, seconds: float, run_dir: Pa
                 return
         time.sleep(0.02)
     raise StackError(
-        f"nginx on port {port} did not take up the new configuration in {seconds:g} s "
+        f"nginx on port {port} did not take up the new configuration in time "
         f"(generation {generation}; it answers {answered}): see {run_dir / ERROR_LOG}"
     )
+
+
+SHUTTING_DOWN_TITLE = "worker process is shutting down"  # nginx's words, src/os/unix/ngx_process_cycle.c
+
+
+def _wait_for_old_workers_to_stop_accepting(old_workers: set[int], deadline: float, run_dir: Path) -> None:
+    accepting = set(old_workers)
+    while True:
+        accepting = {
+            w
+            for w in accepting
+            if processes.alive(w) and SHUTTING_DOWN_TITLE not in processes.command_line(w)
+        }
+        if not accepting:
+            return
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"nginx's workers of the configuration before this one (pids {sorted(accepting)}) still accept "
+                f"connections: see {run_dir / ERROR_LOG}"
+            )
+        time.sleep(0.01)
 
 
 def stop(run_dir: Path, seconds: float = 15) -> int | None:

@@ -57,6 +57,7 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 @dataclasses.dataclass(frozen=True)
 class ProcessInfo:
     pid: int
+    parent: int
     group: int
     state: str  # /proc's one-letter state: R, S, T (stopped), Z (zombie), ...
     start_ticks: int  # since boot, in clock ticks
@@ -74,7 +75,9 @@ def process_info(pid: int) -> ProcessInfo | None:
         return None
     # The command name (field 2) is in parentheses and may hold spaces and parentheses itself.
     fields = stat[stat.rindex(")") + 2 :].split()
-    return ProcessInfo(pid=pid, group=int(fields[2]), state=fields[0], start_ticks=int(fields[19]))
+    return ProcessInfo(
+        pid=pid, parent=int(fields[1]), group=int(fields[2]), state=fields[0], start_ticks=int(fields[19])
+    )
 
 
 def all_processes() -> list[ProcessInfo]:
@@ -85,6 +88,20 @@ def all_processes() -> list[ProcessInfo]:
             if info is not None:
                 found.append(info)
     return found
+
+
+def children(pid: int) -> set[int]:
+    """The running processes whose parent is `pid`."""
+    return {info.pid for info in all_processes() if info.parent == pid and info.running}
+
+
+def command_line(pid: int) -> str:
+    """/proc/PID/cmdline as one string (a process may rewrite it, as nginx's workers do to say what they
+    do); empty when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
 
 
 def alive(pid: int | None) -> bool:

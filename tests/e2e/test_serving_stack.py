@@ -118,13 +118,6 @@ def test_bad_requests_through_nginx_get_a_4xx_naming_the_problem(paths):
     assert status == 413 and "larger than" in body["error"]
 
 
-# Quarantined, not removed: in CI runs (a whole suite on two workers) the shadow has logged only some of
-# the copies, with no late copy in nginx's error log and no failure in its servers' logs; alone it passes.
-# An open defect of issue 24 (the note of 2026-12-05 says what was ruled out). It still runs, and its
-# outcome (XFAIL or XPASS) shows in every run.
-@pytest.mark.xfail(
-    reason="the shadow loses copies silently under a full CI run: open, issue 24", strict=False
-)
 def test_shadow_answers_as_stable_alone_and_logs_both_predictions_per_request(paths):
     client = load.Client(_url(paths))
     alone = [client.post(PREDICT, {"instances": [dict(TRIP, fare=5.0 + i)]})[1] for i in range(30)]
