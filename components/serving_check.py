@@ -43,14 +43,13 @@ from tfx.utils import io_utils, path_utils
 from components import code_version
 from config import serving as serving_config
 from models import features
-from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
+from models.signatures import EXAMPLES_SIGNATURE, PREDICTION, RAW_FEATURES_SIGNATURE
 from registry import versions
 from reports.run_summary import NOT_SERVABLE_BECAUSE, SERVING_CHECK_REPORT_FILE
 
 NOT_BLESSED_BECAUSE, REPORT_FILE = NOT_SERVABLE_BECAUSE, SERVING_CHECK_REPORT_FILE
 _BLESSED_KEY = "blessed"  # and the two files below: what TFX's InfraValidator writes, so its readers work
 _BLESSED_FILE, _NOT_BLESSED_FILE = "INFRA_BLESSED", "INFRA_NOT_BLESSED"
-_EXAMPLES_SIGNATURE = "serving_default"
 _CHECKED_VERSION = "1"
 _REQUEST_TIMEOUT_SECONDS = 30
 _SCHEMA_FILE = "schema.pbtxt"  # in a Schema artifact, as SchemaGen and ImportSchemaGen write it
@@ -98,7 +97,7 @@ def model_predictions(model_dir: Path, serialized: list[bytes]) -> np.ndarray:
     """The model's own probabilities for these examples, in this process, as the Evaluator computes them."""
     import tensorflow as tf
 
-    signature = tf.saved_model.load(str(model_dir)).signatures[_EXAMPLES_SIGNATURE]
+    signature = tf.saved_model.load(str(model_dir)).signatures[EXAMPLES_SIGNATURE]
     return signature(examples=tf.constant(serialized))[PREDICTION].numpy().reshape(-1)
 
 
@@ -185,10 +184,10 @@ def check_answers(url: str, serialized: list[bytes], model_dir: Path, tolerance:
     the model's own predictions, and raises CheckFailed past `tolerance`."""
     answers = {
         RAW_FEATURES_SIGNATURE: _predict(url, {"instances": [raw_row(s) for s in serialized]}, "raw rows"),
-        _EXAMPLES_SIGNATURE: _predict(
+        EXAMPLES_SIGNATURE: _predict(
             url,
             {
-                "signature_name": _EXAMPLES_SIGNATURE,
+                "signature_name": EXAMPLES_SIGNATURE,
                 "instances": [{"b64": base64.b64encode(s).decode()} for s in serialized],
             },
             "serialized tf.Examples",
@@ -217,7 +216,7 @@ def p99_seconds(url: str, serialized: list[bytes]) -> float:
             {"instances": [raw_row(example)]}
             if index % 2 == 0
             else {
-                "signature_name": _EXAMPLES_SIGNATURE,
+                "signature_name": EXAMPLES_SIGNATURE,
                 "instances": [{"b64": base64.b64encode(example).decode()}],
             }
         )

@@ -19,6 +19,7 @@ from tfx_bsl.tfxio import dataset_options
 
 from config import pipeline as pipeline_config
 from models import features, tuning
+from models.signatures import EXAMPLES_SIGNATURE, PREDICTION, RAW_FEATURES_SIGNATURE
 
 EMBEDDING_DIMENSIONS = 8
 HIDDEN_UNITS = (128, 64)
@@ -29,8 +30,6 @@ SEED = 0
 BATCH_SIZE_KEY = "train_batch_size"
 # The saved model's signatures: `serving_default` (serialized tf.Examples), this one (each raw feature as a
 # named tensor, for JSON clients) and `transform_features` (for the Evaluator).
-RAW_FEATURES_SIGNATURE = "raw_features"
-PREDICTION = "big_tipper_probability"
 LEARNING_RATE_KEY = "learning_rate"
 # The Tuner's custom_config key: how many points of the search space it trains.
 TUNING_TRIALS_KEY = "tuning_trials"
@@ -194,13 +193,9 @@ def _serving_signature(model: tf.keras.Model, transform_output: tft.TFTransformO
     def serve(serialized_examples):
         raw_features = tf.io.parse_example(serialized_examples, raw_feature_spec)
         transformed = model.transform_layer(raw_features)
-        return {"big_tipper_probability": model({name: transformed[name] for name in model_input_names()})}
+        return {PREDICTION: model({name: transformed[name] for name in model_input_names()})}
 
     return serve
-
-
-# A value the raw-features signature reads as missing, by dtype (one value per row and feature).
-MISSING = {tf.float32: float("nan"), tf.int64: -1, tf.string: ""}
 
 
 def _raw_features_signature(model: tf.keras.Model, transform_output: tft.TFTransformOutput):
@@ -239,7 +234,7 @@ def _raw_features_signature(model: tf.keras.Model, transform_output: tft.TFTrans
                 tf.stack([tf.shape(column, out_type=tf.int64)[0], 1]),
             )
         transformed = model.transform_layer(parsed)
-        return {"big_tipper_probability": model({name: transformed[name] for name in model_input_names()})}
+        return {PREDICTION: model({name: transformed[name] for name in model_input_names()})}
 
     return raw_features
 
@@ -342,7 +337,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
 def save(model: tf.keras.Model, transform_output: tft.TFTransformOutput, path: str) -> None:
     """Saves the trained model as the SavedModel the Pusher pushes and servers load, with its signatures."""
     signatures = {
-        "serving_default": _serving_signature(model, transform_output),
+        EXAMPLES_SIGNATURE: _serving_signature(model, transform_output),
         RAW_FEATURES_SIGNATURE: _raw_features_signature(model, transform_output),
         "transform_features": _transform_features_signature(model, transform_output),
     }

@@ -14,11 +14,11 @@ import dataclasses
 import orjson
 
 from models import features
-from models.model import RAW_FEATURES_SIGNATURE
+from models.signatures import EXAMPLES_SIGNATURE, RAW_FEATURES_SIGNATURE
 from serving import request_checks
 from serving.batching import RequestBatcher
 from serving.metrics import ServerMetrics
-from serving.model import EXAMPLES_SIGNATURE, LoadedModel, VersionSlot
+from serving.model import LoadedModel, VersionSlot
 from serving.request_contract import BadRequest, RequestContract
 
 LIST_OF_KIND = {"int": "int64_list", "float": "float_list", "string": "bytes_list"}

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.model import MISSING, PREDICTION, RAW_FEATURES_SIGNATURE
+from models.signatures import EXAMPLES_SIGNATURE, MISSING, PREDICTION, RAW_FEATURES_SIGNATURE
 from registry import versions
 from serving.metrics import ServerMetrics
 from serving.request_contract import Batch
 
-EXAMPLES_SIGNATURE = "serving_default"
 LATEST = "latest"
 
 

@@ -4,6 +4,8 @@ with nginx and real processes is tests/e2e/test_serving_stack.py)."""
 import base64
 import csv
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -15,7 +17,7 @@ from benchmarks import model_variants
 from clients import raw_examples
 from config import serving as serving_config
 from models import features
-from models.model import PREDICTION, RAW_FEATURES_SIGNATURE
+from models.signatures import PREDICTION, RAW_FEATURES_SIGNATURE
 from registry import versions
 from serving import model, request_log, rest
 from tests.support import serving_models
@@ -446,3 +448,26 @@ def test_a_shadow_too_far_behind_drops_new_copies_and_counts_them(tmp_path, trai
         metrics = client.get("/metrics").text
     assert 'taxi_requests_total{route="shadow",status="503",version="400"} 1.0' in metrics
     assert 'taxi_request_duration_seconds_count{route="shadow",version="400"} 1.0' in metrics
+
+
+def test_a_server_process_starts_without_tfx_tf_transform_beam_or_tfma(tmp_path):
+    """What a server process imports is what it costs to start or to replace (ServingCheck, a restart by
+    the supervisor): the model's contract comes from models/signatures.py, not the Trainer's module."""
+    heavy = (
+        "tfx",
+        "tensorflow_transform",
+        "apache_beam",
+        "tensorflow_model_analysis",
+        "tensorflow_data_validation",
+    )
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, serving.server; print(sorted(set({heavy!r}) & set(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert loaded == "[]"

@@ -23,7 +23,7 @@ from clients import load, raw_examples
 from config import folders
 from config import serving as serving_config
 from inputs import taxi_sample
-from models.model import PREDICTION
+from models.signatures import PREDICTION
 from registry import versions
 from serving import credentials, nginx, processes, releases, request_contract, stack
 from tests.support import serving_models, system_tools

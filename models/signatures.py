@@ -1,0 +1,19 @@
+"""The model's serving contract: its signatures' names, its output's name, and the value each dtype reads
+as missing in the raw-features signature.
+
+A module of its own, importing TensorFlow only, because the model server (serving/) and the pre-push
+check (components/serving_check.py) need these names and nothing else of models/model.py, whose TFX and
+TF Transform imports (the Trainer's, the Tuner's, all of TFX's standard components with TFMA, Beam and
+BigQuery behind them) cost each server process about 2 s more to start.
+"""
+
+import tensorflow as tf
+
+EXAMPLES_SIGNATURE = "serving_default"  # serialized tf.Examples, as TFX's Evaluator and BulkInferrer call it
+RAW_FEATURES_SIGNATURE = (
+    "raw_features"  # one named tensor per raw feature: TF Serving's JSON rows and columns
+)
+PREDICTION = "big_tipper_probability"
+
+# A value the raw-features signature reads as missing, by dtype (one value per row and feature).
+MISSING = {tf.float32: float("nan"), tf.int64: -1, tf.string: ""}
