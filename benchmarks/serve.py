@@ -71,7 +71,7 @@ def floor(model_dir: Path, batch: int, calls: int) -> dict:
     """
     import tensorflow as tf
 
-    from models.model import MISSING, PREDICTION, RAW_FEATURES_SIGNATURE
+    from models.signatures import MISSING, PREDICTION, RAW_FEATURES_SIGNATURE
     from serving.model import LoadedModel
     from serving.request_contract import Batch
 
