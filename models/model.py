@@ -19,7 +19,12 @@ from tfx_bsl.tfxio import dataset_options
 
 from config import pipeline as pipeline_config
 from models import features, tuning
-from models.signatures import EXAMPLES_SIGNATURE, PREDICTION, RAW_FEATURES_SIGNATURE
+from models.signatures import (
+    EXAMPLES_SIGNATURE,
+    PREDICTION,
+    RAW_FEATURES_SIGNATURE,
+    TRANSFORM_FEATURES_SIGNATURE,
+)
 
 EMBEDDING_DIMENSIONS = 8
 HIDDEN_UNITS = (128, 64)
@@ -28,8 +33,6 @@ DROPOUT = 0.5
 SEED = 0
 # Trainer custom_config keys: the pipeline sets these hyperparameters (config/pipeline.py).
 BATCH_SIZE_KEY = "train_batch_size"
-# The saved model's signatures: `serving_default` (serialized tf.Examples), this one (each raw feature as a
-# named tensor, for JSON clients) and `transform_features` (for the Evaluator).
 LEARNING_RATE_KEY = "learning_rate"
 # The Tuner's custom_config key: how many points of the search space it trains.
 TUNING_TRIALS_KEY = "tuning_trials"
@@ -339,7 +342,7 @@ def save(model: tf.keras.Model, transform_output: tft.TFTransformOutput, path: s
     signatures = {
         EXAMPLES_SIGNATURE: _serving_signature(model, transform_output),
         RAW_FEATURES_SIGNATURE: _raw_features_signature(model, transform_output),
-        "transform_features": _transform_features_signature(model, transform_output),
+        TRANSFORM_FEATURES_SIGNATURE: _transform_features_signature(model, transform_output),
     }
     # save_traces=False: Keras would otherwise trace every layer's call for re-use without the class; all
     # layers here are Keras's own, so loading rebuilds them from their config (save 15 s -> 2 s, load

@@ -9,10 +9,12 @@ BigQuery behind them) cost each server process about 2 s more to start.
 
 import tensorflow as tf
 
-EXAMPLES_SIGNATURE = "serving_default"  # serialized tf.Examples, as TFX's Evaluator and BulkInferrer call it
-RAW_FEATURES_SIGNATURE = (
-    "raw_features"  # one named tensor per raw feature: TF Serving's JSON rows and columns
-)
+# The saved model's signatures. Serialized tf.Examples, as TFX's Evaluator and BulkInferrer call it:
+EXAMPLES_SIGNATURE = "serving_default"
+# One named tensor per raw feature, for JSON clients (TF Serving's REST rows and columns):
+RAW_FEATURES_SIGNATURE = "raw_features"
+# Transform's graph alone, so the Evaluator can read the label and the features made from the raw ones:
+TRANSFORM_FEATURES_SIGNATURE = "transform_features"
 PREDICTION = "big_tipper_probability"
 
 # A value the raw-features signature reads as missing, by dtype (one value per row and feature).

@@ -8,6 +8,7 @@ from google.protobuf import wrappers_pb2
 
 from config import pipeline as pipeline_config
 from models import features, slice_floor_metric
+from models.signatures import EXAMPLES_SIGNATURE, TRANSFORM_FEATURES_SIGNATURE
 
 # TFMA's AUC defaults to 10,000 thresholds per slice and model; with 1,000 it stays within 0.0001 of
 # the exact AUC here, and the Evaluator takes less time on ~130 slices. The key-slice floor wraps the
@@ -105,10 +106,10 @@ def build_eval_config(evaluation: pipeline_config.Evaluation) -> tfma.EvalConfig
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default",
+                signature_name=EXAMPLES_SIGNATURE,
                 label_key=features.LABEL,
                 # The label and the hour band exist only after Transform.
-                preprocessing_function_names=["transform_features"],
+                preprocessing_function_names=[TRANSFORM_FEATURES_SIGNATURE],
             )
         ],
         slicing_specs=[slicing_spec(slice_features=spec) for spec in evaluation.slice_features],

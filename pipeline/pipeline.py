@@ -39,6 +39,7 @@ from components.slice_report import SliceReport
 from components.tuner import Tuner
 from config import pipeline as pipeline_config
 from models import model
+from models.signatures import EXAMPLES_SIGNATURE
 from pipeline.evaluation import build_eval_config
 
 
@@ -367,7 +368,7 @@ def _bulk_inference(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[data.current_span_split]),
-        model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
+        model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=[EXAMPLES_SIGNATURE]),
     )
 
 

@@ -18,9 +18,8 @@ import yaml
 from config import folders
 from config import monitoring as monitoring_config
 from config import serving as serving_config
-from models.signatures import RAW_FEATURES_SIGNATURE
+from models.signatures import EXAMPLES_SIGNATURE, RAW_FEATURES_SIGNATURE
 from serving import credentials, release_api, traffic
-from serving.model import EXAMPLES_SIGNATURE
 from serving.request_contract import EXAMPLE_TRIP, RequestContract
 
 DOCUMENT = Path(__file__).with_name("openapi.yaml")

@@ -450,7 +450,7 @@ def test_a_shadow_too_far_behind_drops_new_copies_and_counts_them(tmp_path, trai
     assert 'taxi_request_duration_seconds_count{route="shadow",version="400"} 1.0' in metrics
 
 
-def test_a_server_process_starts_without_tfx_tf_transform_beam_or_tfma(tmp_path):
+def test_a_server_process_starts_without_tfx_tf_transform_beam_or_tfma():
     """What a server process imports is what it costs to start or to replace (ServingCheck, a restart by
     the supervisor): the model's contract comes from models/signatures.py, not the Trainer's module."""
     heavy = (
