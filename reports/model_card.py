@@ -3,7 +3,7 @@ tuning, limits and lineage, read from the run's artifacts, and written as the Mo
 
 `gather` reads the facts (plain JSON-safe data) from the artifacts one run's components wrote;
 `to_model_card` maps them onto the Model Card Toolkit's schema v0.0.2 (vendored in model_card_schema/,
-with its source and licence), and `validate` checks a card against it with jsonschema. The HTML page is
+with its source and licence), and `validate` checks a card against it with jsonschema_rs. The HTML page is
 reports/model_card_html.py, rendered from the same facts.
 
 The schema has no field for validation results, tuning or lineage, and its top level admits no other
@@ -18,6 +18,7 @@ import os
 import re
 from pathlib import Path
 
+import jsonschema_rs
 import tensorflow as tf
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.io import fileio
@@ -482,11 +483,8 @@ def _diff(facts: dict) -> str:
 
 
 def validate(card: dict) -> None:
-    """Raises jsonschema.ValidationError naming the field when `card` does not follow the schema."""
-    # Imported here: jsonschema's import compiles an RFC 3987 grammar (1.2 s), which every pipeline run
-    # paid through the pipeline's imports, the runs that write no card (all cached) included.
-    import jsonschema
-
-    jsonschema.Draft7Validator(
-        json.loads(SCHEMA_PATH.read_text()), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
-    ).validate(card)
+    """Raises jsonschema_rs.ValidationError when `card` does not follow the schema: its message says what
+    is wrong, its `instance_path` names the field."""
+    # jsonschema_rs (Rust) rather than jsonschema: jsonschema's import compiles an RFC 3987 grammar with
+    # lark, 1.2 s of every run that writes a card; jsonschema_rs imports in 20 ms.
+    jsonschema_rs.Draft7Validator(json.loads(SCHEMA_PATH.read_text()), validate_formats=True).validate(card)

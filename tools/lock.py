@@ -30,6 +30,8 @@ REQUIREMENTS = (
     "httptools",
     "uvloop",
     "orjson",
+    # Validates the model card against its schema (reports/model_card.py).
+    "jsonschema-rs",
     # The fuzz test of the serving stack's HTTP APIs (tests/e2e/test_front_door_fuzz.py).
     "schemathesis==4.30.1",
     "hypothesis",
