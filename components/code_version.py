@@ -66,6 +66,20 @@ def _is_module(name: str) -> bool:
         return False
 
 
+def _module_source(module: str) -> tuple[str, frozenset[str]]:
+    """(a module's syntax tree, dumped; the project's modules it imports); ("", none) if it has no source."""
+    path = module_file(module)
+    return ("", frozenset()) if path is None else _parsed(path.read_text(), str(path))
+
+
+@functools.cache
+def _parsed(source: str, filename: str) -> tuple[str, frozenset[str]]:
+    """Cached by the source text itself: a pipeline fingerprints a dozen executors whose imports overlap
+    (parsing them again for each cost 0.5 s of every run), and an edited file is parsed anew."""
+    tree = ast.parse(source, filename=filename)
+    return ast.dump(tree), frozenset(imported_modules(tree, PACKAGES))
+
+
 @functools.cache
 def source_fingerprint(*modules: str) -> str:
     """Hash of the syntax trees of `modules` and of every module of this project they import, transitively."""
@@ -75,13 +89,8 @@ def source_fingerprint(*modules: str) -> str:
         module = pending.pop()
         if module in seen:
             continue
-        path = module_file(module)
-        if path is None:
-            seen[module] = ""
-            continue
-        tree = ast.parse(path.read_text(), filename=str(path))
-        seen[module] = ast.dump(tree)
-        pending.extend(imported_modules(tree, PACKAGES) - seen.keys())
+        seen[module], imports = _module_source(module)
+        pending.extend(imports - seen.keys())
     digest = hashlib.sha256()
     for module in sorted(seen):
         digest.update(module.encode() + b"\0" + seen[module].encode() + b"\0")
