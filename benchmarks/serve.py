@@ -3,7 +3,10 @@
 On the production model of an output folder (run `make run` first), in a stack of its own on free
 loopback ports, in one invocation:
 - **floor**: the SavedModel's `raw_features` signature called in this process (eager);
-- **model_call**: the same model called as the server calls it (a session, as TF Serving loads it);
+- **model_call**: the same model called as the server calls it (a session, as TF Serving loads it), back
+  to back; and **model_call_paced**, the same call made RATE times a second, as the load makes it (a
+  call every 5 ms finds the processor's caches cold: it costs 2-3 times the back-to-back call here), with
+  its CPU per call;
 - **direct**: open-loop load straight to a model server;
 - **nginx**: the same load through nginx (the stack's front door);
 - **shadow**: through nginx with every request mirrored to a second server;
@@ -63,11 +66,13 @@ def _percentiles(latencies: list[float]) -> dict:
     }
 
 
-def floor(model_dir: Path, batch: int, calls: int) -> dict:
+def floor(model_dir: Path, batch: int, calls: int, rate: float = 200.0) -> dict:
     """In this process, single-trip latency and batched throughput of the model alone, called two ways:
     - `floor`: the raw-features signature of `tf.saved_model.load` (eager), the usual in-process call;
     - `model_call`: the server's own call (`LoadedModel`, the SavedModel in a session, as TF Serving
-      loads it), so that what the stack adds on top of its model is seen apart from the model's cost.
+      loads it), so that what the stack adds on top of its model is seen apart from the model's cost;
+    and `model_call_paced`: that call's single-trip latency and CPU (ms) when made `rate` times a second,
+    as the open-loop load makes it, the like-for-like baseline of the stack's CPU per request.
     """
     import tensorflow as tf
 
@@ -102,7 +107,22 @@ def floor(model_dir: Path, batch: int, calls: int) -> dict:
             **_percentiles(single),
             "batched_trips_per_second": round(batch / statistics.median(batched), 1),
         }
+    report["model_call_paced"] = _paced(lambda: session(1), calls, rate)
     return report
+
+
+def _paced(call, calls: int, rate: float) -> dict:
+    """`call`'s latency percentiles and CPU ms per call (this thread's), one call every 1/`rate` s."""
+    latencies, cpu_seconds = [], 0.0
+    due = time.perf_counter()
+    for _ in range(calls):
+        due += 1 / rate
+        time.sleep(max(0.0, due - time.perf_counter()))
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        call()
+        cpu_seconds += time.thread_time() - cpu_started
+        latencies.append(time.perf_counter() - started)
+    return {**_percentiles(latencies), "cpu_ms": round(1000 * cpu_seconds / calls, 3)}
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -187,15 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     report = {"rate": args.rate, "seconds": args.seconds, "rounds": args.rounds, "batch": args.batch,
               "version": production.name, "cpus": psutil.cpu_count()}  # fmt: skip
     print(f"Floor: {production} in this process ...", flush=True)
-    floors = [floor(production, args.batch, calls=1000)]
+    floors = [floor(production, args.batch, calls=1000, rate=args.rate)]
     load_before = os.getloadavg()[0]
     runs, batches, report["ceiling"] = _rounds(paths, production.name, shadow_versions, args)
     report["load_average_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
-    floors.append(floor(production, args.batch, calls=1000))
-    for name in ("floor", "model_call"):
+    floors.append(floor(production, args.batch, calls=1000, rate=args.rate))
+    for name in ("floor", "model_call", "model_call_paced"):
         report[name] = {
             key: round(statistics.mean(f[name][key] for f in floors), 3)
-            for key in ("p50_ms", "p99_ms", "batched_trips_per_second")
+            for key in floors[0][name]
+            if key in ("p50_ms", "p99_ms", "batched_trips_per_second", "cpu_ms")
         }
     for name, measured in runs.items():
         report[name] = merged(measured)
@@ -367,13 +388,21 @@ def _against_baselines(report: dict) -> dict:
     floor_p50, nginx = report["floor"]["p50_ms"], report["nginx"]
     return {
         "baseline": "floor: the raw_features signature called in this process (eager); model_call: the "
-        "server's own session call in this process; nginx: stable alone",
+        "server's own session call in this process, back to back; model_call_paced: the same at the load's "
+        "rate; nginx: stable alone",
         "nginx_p50_minus_floor_ms": round(nginx["p50_ms"] - floor_p50, 3),
         "direct_p50_minus_floor_ms": round(report["direct"]["p50_ms"] - floor_p50, 3),
         "nginx_p50_minus_model_call_ms": round(nginx["p50_ms"] - report["model_call"]["p50_ms"], 3),
         "nginx_p99_minus_model_call_ms": round(nginx["p99_ms"] - report["model_call"]["p99_ms"], 3),
         "nginx_cpu_per_request_over_model_call": round(
             nginx["cpu_ms_per_request"] / report["model_call"]["p50_ms"], 2
+        ),
+        # The same two against the model call made at the load's rate, as the servers make it.
+        "nginx_p99_minus_paced_model_call_ms": round(
+            nginx["p99_ms"] - report["model_call_paced"]["p99_ms"], 3
+        ),
+        "nginx_cpu_per_request_over_paced_model_call": round(
+            nginx["cpu_ms_per_request"] / report["model_call_paced"]["cpu_ms"], 2
         ),
         "batched_nginx_over_model_call": round(
             report["batched_nginx"]["trips_per_second"] / report["model_call"]["batched_trips_per_second"], 3
