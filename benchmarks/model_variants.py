@@ -6,7 +6,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from models import features, model
+from models import features
+from models.signatures import EXAMPLES_SIGNATURE, RAW_FEATURES_SIGNATURE
 
 
 class _Wrapped(tf.Module):
@@ -15,8 +16,8 @@ class _Wrapped(tf.Module):
     def __init__(self, source: Path, before):
         super().__init__()
         self.inner = tf.saved_model.load(str(source))
-        raw = self.inner.signatures[model.RAW_FEATURES_SIGNATURE]
-        examples = self.inner.signatures["serving_default"]
+        raw = self.inner.signatures[RAW_FEATURES_SIGNATURE]
+        examples = self.inner.signatures[EXAMPLES_SIGNATURE]
         raw_spec = raw.structured_input_signature[1]
 
         @tf.function(
@@ -39,8 +40,8 @@ def _save(module: _Wrapped, folder: Path) -> Path:
         module,
         str(folder),
         signatures={
-            model.RAW_FEATURES_SIGNATURE: module.raw_features,
-            "serving_default": module.serving_default,
+            RAW_FEATURES_SIGNATURE: module.raw_features,
+            EXAMPLES_SIGNATURE: module.serving_default,
         },
     )
     return folder

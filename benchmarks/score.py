@@ -22,6 +22,7 @@ from clients import raw_examples  # noqa: E402
 from config import pipeline as pipeline_config  # noqa: E402
 from inputs import checks, layout  # noqa: E402
 from models import features  # noqa: E402
+from models.signatures import EXAMPLES_SIGNATURE  # noqa: E402
 
 BATCH = 1024
 
@@ -44,7 +45,7 @@ def main() -> int:
                     fare, tips = (float(row[header.index(c)] or 0) for c in (features.FARE, features.TIPS))
                     labels.append(float(features.is_big_tipper(tips, fare)))
                     examples.append(raw_examples.serialized_example(header, row, types))
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    serve = tf.saved_model.load(model_dir).signatures[EXAMPLES_SIGNATURE]
     [input_name] = serve.structured_input_signature[1]
     auc = tf.keras.metrics.AUC(num_thresholds=1000)
     for start in range(0, len(examples), BATCH):

@@ -66,7 +66,7 @@ def _percentiles(latencies: list[float]) -> dict:
     }
 
 
-def floor(model_dir: Path, batch: int, calls: int, rate: float = 200.0) -> dict:
+def floor(model_dir: Path, batch: int, calls: int, rate: float) -> dict:
     """In this process, single-trip latency and batched throughput of the model alone, called two ways:
     - `floor`: the raw-features signature of `tf.saved_model.load` (eager), the usual in-process call;
     - `model_call`: the server's own call (`LoadedModel`, the SavedModel in a session, as TF Serving
